@@ -1,0 +1,39 @@
+# Quorum: `make run` serves the demo, `make test` runs the tests (README "Quick start").
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint format e2e migrate demo worker clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+	DEBUG=1 $(BIN)/python manage.py load_demo
+	@echo "Quorum: http://$(HOST):$(PORT)/  (web server and one Celery worker; Ctrl-C stops both)"
+	DEBUG=1 HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
+
+# Tests run on SQLite unless DATABASE_URL is set; SECRET_KEY is a throwaway for the tests.
+test: $(BIN)/.installed
+	SECRET_KEY=$${SECRET_KEY:-tests-only-not-secret} $(BIN)/pytest $(PYTEST_ARGS)
+
+e2e: $(BIN)/.installed
+	SECRET_KEY=tests-only-not-secret $(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: $(BIN)/.installed
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var/broker var/test.sqlite3 staticfiles test-results

@@ -1,0 +1,67 @@
+import os
+
+import pytest
+from django.db import connection
+
+from tests.factories import KPIFactory, MemberFactory, RuleFactory, UseCaseFactory, UserFactory
+from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role
+
+PERSONAS = ("anonymous", "outsider", "viewer", "data_scientist", "expert", "owner", "manager",
+            "admin")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "e2e" in item.keywords:
+            # Playwright's sync API runs an event loop in the test thread (STACK-NOTES §1.7).
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only(request):
+    """@pytest.mark.postgres tests skip on SQLite, and fail there when QUORUM_REQUIRE_PG=1 (CI)."""
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        message = "needs PostgreSQL (set DATABASE_URL=postgres://…)"
+        if os.environ.get("QUORUM_REQUIRE_PG") == "1":
+            pytest.fail(f"QUORUM_REQUIRE_PG=1 but the database is {connection.vendor}: {message}")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def personas(db):
+    """One user per role on `use_case` (see the use_case fixture), plus outsiders and globals."""
+    return {
+        "owner": UserFactory(username="olivia", first_name="Olivia"),
+        "expert": UserFactory(username="erik", first_name="Erik"),
+        "data_scientist": UserFactory(username="dana", first_name="Dana"),
+        "viewer": UserFactory(username="victor", first_name="Victor"),
+        "outsider": UserFactory(username="oscar", first_name="Oscar"),
+        "manager": UserFactory(username="maria", groups=[MANAGER_GROUP]),
+        "admin": UserFactory(username="adam", groups=[ADMIN_GROUP]),
+    }
+
+
+@pytest.fixture
+def use_case(personas):
+    use_case = UseCaseFactory(slug="demand-forecast", title="Demand forecast",
+                              owner=personas["owner"])
+    for role in (Role.EXPERT, Role.DATA_SCIENTIST, Role.VIEWER):
+        MemberFactory(use_case=use_case, user=personas[role.value], role=role)
+    return use_case
+
+
+@pytest.fixture
+def kpi(use_case):
+    return KPIFactory(use_case=use_case, name="Forecast error")
+
+
+@pytest.fixture
+def rule(use_case):
+    return RuleFactory(use_case=use_case)
+
+
+def login(client, personas, who: str):
+    """Log `who` in on the Django test client (anonymous stays logged out)."""
+    if who != "anonymous":
+        client.force_login(personas[who])
+    return client

@@ -1,0 +1,58 @@
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from usecases.models import AuditEvent
+from usecases.services import audit, definitions, usecases
+
+
+@pytest.fixture
+def history(personas):
+    owner = personas["owner"]
+    use_case = usecases.create_use_case(by=owner, title="Churn", task_type="binary")
+    definitions.create_kpi(use_case, by=owner, name="Recall", metric="recall", target=0.8,
+                           gate_threshold=0.7)
+    usecases.change_phase(use_case, by=owner, phase="scoping")
+    return use_case
+
+
+def test_every_change_appends_a_linked_event(history):
+    events = list(AuditEvent.objects.order_by("id"))
+    assert [e.verb for e in events] == ["usecase.created", "kpi.created", "usecase.phase_changed"]
+    assert events[0].previous_hash == audit.GENESIS
+    assert [e.previous_hash for e in events[1:]] == [e.hash for e in events[:-1]]
+    assert events[2].before == {"phase": "idea"} and events[2].after == {"phase": "scoping"}
+    assert audit.verify_chain() == (3, [])
+
+
+def test_verify_audit_fails_when_an_event_is_edited_in_the_database(history, capsys):
+    call_command("verify_audit")
+    assert "intact" in capsys.readouterr().out
+    event = AuditEvent.objects.get(verb="kpi.created")
+    with connection.cursor() as cursor:  # a tamperer bypasses the ORM's append-only guard
+        cursor.execute(
+            f"UPDATE {AuditEvent._meta.db_table} SET after = %s WHERE id = %s",
+            ['{"name": "Recall", "target": 0.1}', event.pk],
+        )
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("verify_audit")
+    assert exit_info.value.code == 1
+    assert f"event {event.pk}" in capsys.readouterr().err
+
+
+def test_verify_audit_fails_when_an_event_is_deleted(history, capsys):
+    event = AuditEvent.objects.get(verb="kpi.created")
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE id = %s", [event.pk])
+    with pytest.raises(SystemExit):
+        call_command("verify_audit")
+    assert "deleted or altered" in capsys.readouterr().err
+
+
+def test_audit_events_refuse_update_and_delete_through_the_orm(history):
+    event = AuditEvent.objects.first()
+    event.verb = "usecase.hidden"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    with pytest.raises(ValueError, match="append-only"):
+        event.delete()

@@ -1,0 +1,357 @@
+"""What the business wants: use cases, their members, KPIs, value model, data-quality rules,
+and the append-only audit trail of every change to them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+
+
+class Role(models.TextChoices):
+    """Per-use-case roles (DESIGN.md); what each may do is in permissions.py alone."""
+
+    OWNER = "owner", "Owner"
+    EXPERT = "expert", "Domain expert"
+    DATA_SCIENTIST = "data_scientist", "Data scientist"
+    VIEWER = "viewer", "Viewer"
+
+
+MANAGER_GROUP = "Manager"
+ADMIN_GROUP = "Admin"
+
+
+class UseCaseQuerySet(models.QuerySet):
+    def visible_to(self, user) -> UseCaseQuerySet:
+        """Use cases `user` may see: members see theirs, Managers and Admins see all."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser or user.groups.filter(name__in=[MANAGER_GROUP, ADMIN_GROUP]).exists():
+            return self
+        membership = UseCaseMember.objects.filter(use_case=OuterRef("pk"), user=user)
+        return self.filter(Exists(membership))
+
+
+class UseCase(models.Model):
+    class Phase(models.TextChoices):
+        IDEA = "idea", "Idea"
+        SCOPING = "scoping", "Scoping"
+        DATA = "data", "Data"
+        POC = "poc", "Proof of concept"
+        PILOT = "pilot", "Pilot"
+        PRODUCTION = "production", "Production"
+        RETIRED = "retired", "Retired"
+
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+        CRITICAL = "critical", "Critical"
+
+    class RiskTier(models.TextChoices):
+        LOW = "low", "Low"
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    class TaskType(models.TextChoices):
+        REGRESSION = "regression", "Regression / forecasting"
+        BINARY = "binary", "Binary classification"
+        MULTICLASS = "multiclass", "Multiclass classification"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    title = models.CharField(max_length=200)
+    problem_statement = models.TextField(blank=True)
+    decision_supported = models.TextField(
+        blank=True, help_text="The business decision the model's predictions feed."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_use_cases"
+    )
+    sponsor = models.CharField(max_length=200, blank=True, help_text="Business sponsor.")
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.IDEA)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
+    risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.LOW)
+    expected_value_per_year = models.DecimalField(
+        max_digits=14, decimal_places=2, null=True, blank=True,
+        help_text="Expected yearly business value, in the value model's currency.",
+    )
+    effort_person_days = models.PositiveIntegerField(null=True, blank=True)
+    start_date = models.DateField(null=True, blank=True)
+    target_date = models.DateField(null=True, blank=True)
+    task_type = models.CharField(max_length=20, choices=TaskType.choices)
+    target_definition = models.TextField(
+        blank=True, help_text="What the label means and when it is known."
+    )
+    feature_schema = models.JSONField(
+        default=list, blank=True,
+        help_text='A list of {"name": ..., "type": "number|integer|string|boolean|category"}.',
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = UseCaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(target_date__isnull=True)
+                | Q(start_date__isnull=True)
+                | Q(target_date__gte=models.F("start_date")),
+                name="usecases_target_date_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(expected_value_per_year__isnull=True)
+                | Q(expected_value_per_year__gte=0),
+                name="usecases_expected_value_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("usecases:detail", args=[self.slug])
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task_type in (self.TaskType.BINARY, self.TaskType.MULTICLASS)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature["name"] for feature in self.feature_schema]
+
+
+class UseCaseMember(models.Model):
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+    added_at = models.DateTimeField(auto_now_add=True)
+    # Set by the worker that claims the welcome e-mail; a second delivery finds it set.
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["use_case", "role", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["use_case", "user"], name="usecases_one_membership_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) on {self.use_case}"
+
+
+class Metric(models.TextChoices):
+    """The metric catalogue (DESIGN.md); which task types each applies to is below."""
+
+    MAE = "mae", "MAE"
+    RMSE = "rmse", "RMSE"
+    MAPE = "mape", "MAPE"
+    WAPE = "wape", "WAPE"
+    BIAS = "bias", "Bias"
+    ACCURACY = "accuracy", "Accuracy"
+    PRECISION = "precision", "Precision"
+    RECALL = "recall", "Recall"
+    F1 = "f1", "F1"
+    ROC_AUC = "roc_auc", "ROC AUC"
+    PR_AUC = "pr_auc", "PR AUC"
+    LOG_LOSS = "log_loss", "Log loss"
+    BRIER = "brier", "Brier score"
+    BUSINESS_VALUE = "business_value", "Business value"
+
+
+_R, _B, _M = UseCase.TaskType.REGRESSION, UseCase.TaskType.BINARY, UseCase.TaskType.MULTICLASS
+METRIC_TASK_TYPES: dict[str, set[str]] = {
+    Metric.MAE: {_R}, Metric.RMSE: {_R}, Metric.MAPE: {_R}, Metric.WAPE: {_R},
+    Metric.BIAS: {_R}, Metric.ACCURACY: {_B, _M}, Metric.PRECISION: {_B, _M},
+    Metric.RECALL: {_B, _M}, Metric.F1: {_B, _M}, Metric.ROC_AUC: {_B}, Metric.PR_AUC: {_B},
+    Metric.LOG_LOSS: {_B, _M}, Metric.BRIER: {_B}, Metric.BUSINESS_VALUE: {_R, _B, _M},
+}
+# Errors and losses: lower is better. Bias is best at zero; its KPI compares |bias|.
+LOWER_IS_BETTER = {
+    Metric.MAE, Metric.RMSE, Metric.MAPE, Metric.WAPE, Metric.BIAS, Metric.LOG_LOSS, Metric.BRIER
+}
+
+
+class KPI(models.Model):
+    class Direction(models.TextChoices):
+        HIGHER = "higher", "Higher is better"
+        LOWER = "lower", "Lower is better"
+
+    class GateMode(models.TextChoices):
+        POINT = "point", "Point estimate"
+        CONFIDENCE_BOUND = "bound", "Conservative bound of the 95 % interval"
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="kpis")
+    name = models.CharField(max_length=120)
+    metric = models.CharField(max_length=20, choices=Metric.choices)
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    target = models.FloatField(help_text="The value the business aims for.")
+    gate_threshold = models.FloatField(
+        help_text="The worst value still acceptable for promotion."
+    )
+    is_gating = models.BooleanField(default=True, help_text="A failing gate blocks promotion.")
+    gate_mode = models.CharField(max_length=10, choices=GateMode.choices, default=GateMode.POINT)
+    segment = models.CharField(
+        max_length=120, blank=True, help_text="Only rows of this segment (blank: all rows)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["use_case", "name"]
+        verbose_name = "KPI"
+        constraints = [
+            models.UniqueConstraint(fields=["use_case", "name"], name="usecases_kpi_name_unique"),
+            # The target must be at least as good as the gate, in the KPI's direction.
+            models.CheckConstraint(
+                condition=Q(direction="higher", target__gte=models.F("gate_threshold"))
+                | Q(direction="lower", target__lte=models.F("gate_threshold")),
+                name="usecases_kpi_target_not_worse_than_gate",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_metric_display()})"
+
+
+class ValueModel(models.Model):
+    """How a prediction turns into money; the fields used depend on the task type."""
+
+    use_case = models.OneToOneField(UseCase, on_delete=models.CASCADE, related_name="value_model")
+    currency = models.CharField(max_length=3, default="EUR")
+    value_true_positive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    value_true_negative = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    cost_false_positive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    cost_false_negative = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    cost_per_unit_under = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True,
+        help_text="Cost of predicting one unit too few (a stock-out: lost margin).",
+    )
+    cost_per_unit_over = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True,
+        help_text="Cost of predicting one unit too many (an overstock: waste).",
+    )
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(cost_false_positive__isnull=True) | Q(cost_false_positive__gte=0))
+                & (Q(cost_false_negative__isnull=True) | Q(cost_false_negative__gte=0))
+                & (Q(cost_per_unit_under__isnull=True) | Q(cost_per_unit_under__gte=0))
+                & (Q(cost_per_unit_over__isnull=True) | Q(cost_per_unit_over__gte=0)),
+                name="usecases_value_model_costs_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Value model of {self.use_case}"
+
+
+class DataQualityRule(models.Model):
+    class Kind(models.TextChoices):
+        RANGE = "range", "Range"
+        NOT_NULL = "not_null", "Not null"
+        ALLOWED_VALUES = "allowed_values", "Allowed values"
+        REGEX = "regex", "Matches pattern"
+        MAX_NULL_RATE = "max_null_rate", "Maximum null rate"
+
+    class Severity(models.TextChoices):
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    use_case = models.ForeignKey(
+        UseCase, on_delete=models.CASCADE, related_name="data_quality_rules"
+    )
+    field = models.CharField(max_length=120)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["use_case", "field", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["use_case", "field", "kind"], name="usecases_one_rule_per_field_and_kind"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.summary}"
+
+    @property
+    def summary(self) -> str:
+        """The rule in words, e.g. "between 0 and 120"."""
+        p = self.params or {}
+        match self.kind:
+            case self.Kind.RANGE:
+                low, high = p.get("min"), p.get("max")
+                if low is not None and high is not None:
+                    return f"between {low} and {high}"
+                return f"at least {low}" if low is not None else f"at most {high}"
+            case self.Kind.NOT_NULL:
+                return "never empty"
+            case self.Kind.ALLOWED_VALUES:
+                return "one of " + ", ".join(str(v) for v in p.get("values", []))
+            case self.Kind.REGEX:
+                return f"matches {p.get('pattern', '')}"
+            case self.Kind.MAX_NULL_RATE:
+                return f"at most {float(p.get('max_rate', 0)):.1%} empty"
+        return self.kind
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained record of a state change (who, when, what, before, after).
+
+    `hash` covers every other field plus `previous_hash`, so editing an event breaks its
+    own hash and deleting one breaks the next event's link; `verify_audit` walks the chain.
+    The unique `previous_hash` means the chain can never fork, whatever the concurrency.
+    The use case is kept by id and slug, not a foreign key, so deleting a use case keeps
+    (and does not alter) its history.
+    """
+
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+", db_constraint=False,
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    verb = models.CharField(max_length=60)
+    use_case_id_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
+    use_case_slug = models.CharField(max_length=80, blank=True)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=60, blank=True)
+    target_repr = models.CharField(max_length=200, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    previous_hash = models.CharField(max_length=64, unique=True)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["use_case_id_ref", "-id"], name="usecases_audit_by_use_case")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.verb}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise ValueError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Audit events are append-only.")
+
+    @property
+    def changes(self) -> list[tuple[str, object, object]]:
+        """(field, before, after) for each field that differs, for the history tab."""
+        before, after = self.before or {}, self.after or {}
+        keys = sorted(set(before) | set(after))
+        return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]

@@ -1,0 +1,128 @@
+"""The one place that knows roles: who may do what on a use case (DESIGN.md, STYLE.md).
+
+Pages, htmx fragments and API views ask `can()` or `get_use_case_for()`; nothing else
+compares roles. Outsiders get 404 (they must not learn a use case exists), members who lack
+the right get 403.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role, UseCase
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    EDIT = "edit"  # title, framing, KPIs, value model, data-quality rules
+    CHANGE_PHASE = "change_phase"
+    MANAGE_MEMBERS = "manage_members"
+    DELETE = "delete"
+
+
+# What each per-use-case role may do. Admins may do everything, Managers view everything.
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    Role.OWNER: frozenset(Action),
+    Role.EXPERT: frozenset({Action.VIEW, Action.EDIT}),
+    Role.DATA_SCIENTIST: frozenset({Action.VIEW}),
+    Role.VIEWER: frozenset({Action.VIEW}),
+}
+MANAGER_ACTIONS = frozenset({Action.VIEW})
+
+
+def global_groups(user) -> frozenset[str]:
+    """The user's global groups (Manager, Admin), cached on the user for the request."""
+    if not user.is_authenticated:
+        return frozenset()
+    if not hasattr(user, "_quorum_groups"):
+        names = set(user.groups.filter(name__in=[MANAGER_GROUP, ADMIN_GROUP]).values_list(
+            "name", flat=True
+        ))
+        if user.is_superuser:
+            names.add(ADMIN_GROUP)
+        user._quorum_groups = frozenset(names)
+    return user._quorum_groups
+
+
+def is_admin(user) -> bool:
+    return ADMIN_GROUP in global_groups(user)
+
+
+def is_manager(user) -> bool:
+    return MANAGER_GROUP in global_groups(user)
+
+
+def role_of(user, use_case: UseCase) -> str | None:
+    """The user's role on the use case, or None; cached on the use case instance."""
+    if not user.is_authenticated:
+        return None
+    cache = use_case.__dict__.setdefault("_quorum_roles", {})
+    if user.pk not in cache:
+        cache[user.pk] = (
+            use_case.members.filter(user=user).values_list("role", flat=True).first()
+        )
+    return cache[user.pk]
+
+
+def can(user, action: Action, use_case: UseCase) -> bool:
+    """Whether `user` may perform `action` on `use_case`."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if is_admin(user):
+        return True
+    if action in MANAGER_ACTIONS and is_manager(user):
+        return True
+    role = role_of(user, use_case)
+    return role is not None and action in ROLE_ACTIONS[role]
+
+
+def can_create_use_case(user) -> bool:
+    """Any active account may propose a use case; it becomes its owner."""
+    return user.is_authenticated and user.is_active
+
+
+def allowed_actions(user, use_case: UseCase) -> dict[str, bool]:
+    """{action: allowed} for templates, which must not compare roles themselves."""
+    return {action.value: can(user, action, use_case) for action in Action}
+
+
+def get_use_case_for(request: HttpRequest, slug: str, action: Action) -> UseCase:
+    """The visible use case `slug`; 404 for outsiders, PermissionDenied if `action` is not allowed."""
+    use_case = UseCase.objects.visible_to(request.user).select_related("owner").filter(
+        slug=slug
+    ).first()
+    if use_case is None:
+        raise Http404("No such use case.")
+    if not can(request.user, action, use_case):
+        raise PermissionDenied(f"You may not {action.value.replace('_', ' ')} this use case.")
+    return use_case
+
+
+class UseCaseRole(BasePermission):
+    """DRF permission: reads need VIEW, writes need the view's `write_action` (default EDIT).
+
+    Views nested under /usecases/{slug}/ resolve the use case here (404/403 as above) and
+    find it as `view.use_case`; the use case viewset itself is checked per object.
+    """
+
+    def has_permission(self, request, view) -> bool:
+        slug = view.kwargs.get("use_case_slug")
+        if slug is not None:
+            view.use_case = get_use_case_for(request, slug, required_action(request, view))
+        return True
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if isinstance(obj, UseCase) and not can(request.user, required_action(request, view), obj):
+            raise PermissionDenied("You may not change this use case.")
+        return True
+
+
+def required_action(request, view) -> Action:
+    if request.method in SAFE_METHODS:
+        return Action.VIEW
+    per_action = getattr(view, "write_actions", {})
+    return per_action.get(getattr(view, "action", None), getattr(view, "write_action", Action.EDIT))

@@ -1,0 +1,157 @@
+"""Business rules on a use case's definition, shared by forms, serializers and services.
+
+Each check raises django's ValidationError with a {field: message} dict, which forms show
+beside the field and the API returns as a 400 naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+
+from usecases.models import KPI, LOWER_IS_BETTER, METRIC_TASK_TYPES, DataQualityRule, Metric, UseCase
+
+FEATURE_TYPES = ("number", "integer", "string", "boolean", "category", "datetime")
+FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+UNIT_INTERVAL_METRICS = {
+    Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC, Metric.PR_AUC,
+    Metric.BRIER,
+}
+# Columns every dataset has besides the features; rules may name them too.
+RESERVED_COLUMNS = ("label", "prediction", "score", "segment")
+
+
+def check_feature_schema(schema) -> list[dict]:
+    """A list of {"name", "type", optional "description"} with unique, identifier-like names."""
+    if not isinstance(schema, list):
+        raise ValidationError({"feature_schema": 'Expected a list such as [{"name": "age", '
+                               '"type": "integer"}].'})
+    seen: set[str] = set()
+    cleaned = []
+    for index, feature in enumerate(schema, start=1):
+        where = f"Feature {index}"
+        if not isinstance(feature, dict) or "name" not in feature or "type" not in feature:
+            raise ValidationError({"feature_schema": f'{where}: needs a "name" and a "type".'})
+        name, kind = str(feature["name"]), str(feature["type"])
+        if not FEATURE_NAME.match(name):
+            raise ValidationError({"feature_schema": f"{where}: “{name}” is not a valid column "
+                                   "name (letters, digits and _, not starting with a digit)."})
+        if name in seen or name in RESERVED_COLUMNS:
+            why = "appears twice" if name in seen else "is a reserved column name"
+            raise ValidationError({"feature_schema": f"{where}: “{name}” {why}."})
+        if kind not in FEATURE_TYPES:
+            raise ValidationError({"feature_schema": f"{where}: type “{kind}” is not one of "
+                                   + ", ".join(FEATURE_TYPES) + "."})
+        seen.add(name)
+        item = {"name": name, "type": kind}
+        if feature.get("description"):
+            item["description"] = str(feature["description"])[:200]
+        cleaned.append(item)
+    return cleaned
+
+
+def check_dates(start_date, target_date) -> None:
+    if start_date and target_date and target_date < start_date:
+        raise ValidationError({"target_date": "The target date must not be before the start date."})
+
+
+def default_direction(metric: str) -> str:
+    return KPI.Direction.LOWER if metric in LOWER_IS_BETTER else KPI.Direction.HIGHER
+
+
+def check_kpi(use_case: UseCase, *, metric: str, direction: str, target: float,
+              gate_threshold: float) -> None:
+    """The metric suits the task type, and target and gate agree with the direction."""
+    if use_case.task_type not in METRIC_TASK_TYPES.get(metric, set()):
+        label = Metric(metric).label if metric in Metric.values else metric
+        raise ValidationError({"metric": f"{label} does not apply to "
+                               f"{use_case.get_task_type_display().lower()} use cases."})
+    if metric in UNIT_INTERVAL_METRICS:
+        for name, value in (("target", target), ("gate_threshold", gate_threshold)):
+            if not 0 <= value <= 1:
+                raise ValidationError({name: f"{Metric(metric).label} lies between 0 and 1."})
+    if metric in LOWER_IS_BETTER and metric != Metric.BIAS:
+        for name, value in (("target", target), ("gate_threshold", gate_threshold)):
+            if value < 0:
+                raise ValidationError({name: f"{Metric(metric).label} cannot be negative."})
+    if direction == KPI.Direction.HIGHER and target < gate_threshold:
+        raise ValidationError({"gate_threshold": "With higher is better, the gate threshold "
+                               "must not be above the target."})
+    if direction == KPI.Direction.LOWER and target > gate_threshold:
+        raise ValidationError({"gate_threshold": "With lower is better, the gate threshold "
+                               "must not be below the target."})
+
+
+CLASSIFICATION_VALUE_FIELDS = (
+    "value_true_positive", "value_true_negative", "cost_false_positive", "cost_false_negative"
+)
+REGRESSION_VALUE_FIELDS = ("cost_per_unit_under", "cost_per_unit_over")
+
+
+def check_value_model(use_case: UseCase, values: dict) -> None:
+    """Classification needs the four outcome values, regression the two unit costs."""
+    needed = CLASSIFICATION_VALUE_FIELDS if use_case.is_classification else REGRESSION_VALUE_FIELDS
+    errors = {name: "Required for this task type." for name in needed if values.get(name) is None}
+    for name in ("cost_false_positive", "cost_false_negative") + REGRESSION_VALUE_FIELDS:
+        value = values.get(name)
+        if value is not None and Decimal(value) < 0:
+            errors[name] = "Enter a cost as a positive amount (or zero)."
+    currency = values.get("currency", "EUR")
+    if not re.fullmatch(r"[A-Z]{3}", currency or ""):
+        errors["currency"] = "Use a three-letter ISO 4217 code such as EUR or USD."
+    if errors:
+        raise ValidationError(errors)
+
+
+def _number(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            return float(str(value))
+        except ValueError:
+            raise ValidationError({"params": f"“{name}” must be a number."}) from None
+    return float(value)
+
+
+def check_rule(use_case: UseCase, *, field: str, kind: str, params) -> dict:
+    """The field exists and the parameters suit the kind; returns the cleaned parameters."""
+    known = set(use_case.feature_names) | set(RESERVED_COLUMNS)
+    if use_case.feature_schema and field not in known:
+        raise ValidationError({"field": f"“{field}” is not in the feature schema "
+                               f"({', '.join(sorted(known))})."})
+    if not isinstance(params, dict):
+        raise ValidationError({"params": "Parameters must be a JSON object."})
+    match kind:
+        case DataQualityRule.Kind.RANGE:
+            low = _number(params["min"], "min") if params.get("min") not in (None, "") else None
+            high = _number(params["max"], "max") if params.get("max") not in (None, "") else None
+            if low is None and high is None:
+                raise ValidationError({"params": "A range needs a minimum, a maximum or both."})
+            if low is not None and high is not None and low > high:
+                raise ValidationError({"params": "The minimum must not be above the maximum."})
+            return {key: value for key, value in (("min", low), ("max", high)) if value is not None}
+        case DataQualityRule.Kind.NOT_NULL:
+            return {}
+        case DataQualityRule.Kind.ALLOWED_VALUES:
+            values = params.get("values")
+            if isinstance(values, str):
+                values = [v.strip() for v in values.split(",") if v.strip()]
+            if not isinstance(values, list) or not values:
+                raise ValidationError({"params": "List at least one allowed value."})
+            return {"values": values}
+        case DataQualityRule.Kind.REGEX:
+            pattern = params.get("pattern")
+            if not isinstance(pattern, str) or not pattern:
+                raise ValidationError({"params": "Give a regular expression as “pattern”."})
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValidationError({"params": f"Not a valid regular expression: {error}."}) from None
+            return {"pattern": pattern}
+        case DataQualityRule.Kind.MAX_NULL_RATE:
+            rate = _number(params.get("max_rate"), "max_rate") if "max_rate" in params else None
+            if rate is None or not 0 <= rate <= 1:
+                raise ValidationError({"params": "“max_rate” must be a share between 0 and 1."})
+            return {"max_rate": rate}
+    raise ValidationError({"kind": f"Unknown rule kind “{kind}”."})
