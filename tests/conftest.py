@@ -6,8 +6,16 @@ from django.db import connection
 from tests.factories import KPIFactory, MemberFactory, RuleFactory, UseCaseFactory, UserFactory
 from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role
 
-PERSONAS = ("anonymous", "outsider", "viewer", "data_scientist", "expert", "owner", "manager",
-            "admin")
+PERSONAS = (
+    "anonymous",
+    "outsider",
+    "viewer",
+    "data_scientist",
+    "expert",
+    "owner",
+    "manager",
+    "admin",
+)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -43,8 +51,9 @@ def personas(db):
 
 @pytest.fixture
 def use_case(personas):
-    use_case = UseCaseFactory(slug="demand-forecast", title="Demand forecast",
-                              owner=personas["owner"])
+    use_case = UseCaseFactory(
+        slug="demand-forecast", title="Demand forecast", owner=personas["owner"]
+    )
     for role in (Role.EXPERT, Role.DATA_SCIENTIST, Role.VIEWER):
         MemberFactory(use_case=use_case, user=personas[role.value], role=role)
     return use_case

@@ -44,8 +44,9 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def owner_member(self, create, extracted, **kwargs):
         if create:
-            UseCaseMember.objects.get_or_create(use_case=self, user=self.owner,
-                                                defaults={"role": Role.OWNER})
+            UseCaseMember.objects.get_or_create(
+                use_case=self, user=self.owner, defaults={"role": Role.OWNER}
+            )
 
 
 class MemberFactory(factory.django.DjangoModelFactory):

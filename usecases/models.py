@@ -73,7 +73,10 @@ class UseCase(models.Model):
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
     risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.LOW)
     expected_value_per_year = models.DecimalField(
-        max_digits=14, decimal_places=2, null=True, blank=True,
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text="Expected yearly business value, in the value model's currency.",
     )
     effort_person_days = models.PositiveIntegerField(null=True, blank=True)
@@ -84,7 +87,8 @@ class UseCase(models.Model):
         blank=True, help_text="What the label means and when it is known."
     )
     feature_schema = models.JSONField(
-        default=list, blank=True,
+        default=list,
+        blank=True,
         help_text='A list of {"name": ..., "type": "number|integer|string|boolean|category"}.',
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -166,14 +170,30 @@ class Metric(models.TextChoices):
 
 _R, _B, _M = UseCase.TaskType.REGRESSION, UseCase.TaskType.BINARY, UseCase.TaskType.MULTICLASS
 METRIC_TASK_TYPES: dict[str, set[str]] = {
-    Metric.MAE: {_R}, Metric.RMSE: {_R}, Metric.MAPE: {_R}, Metric.WAPE: {_R},
-    Metric.BIAS: {_R}, Metric.ACCURACY: {_B, _M}, Metric.PRECISION: {_B, _M},
-    Metric.RECALL: {_B, _M}, Metric.F1: {_B, _M}, Metric.ROC_AUC: {_B}, Metric.PR_AUC: {_B},
-    Metric.LOG_LOSS: {_B, _M}, Metric.BRIER: {_B}, Metric.BUSINESS_VALUE: {_R, _B, _M},
+    Metric.MAE: {_R},
+    Metric.RMSE: {_R},
+    Metric.MAPE: {_R},
+    Metric.WAPE: {_R},
+    Metric.BIAS: {_R},
+    Metric.ACCURACY: {_B, _M},
+    Metric.PRECISION: {_B, _M},
+    Metric.RECALL: {_B, _M},
+    Metric.F1: {_B, _M},
+    Metric.ROC_AUC: {_B},
+    Metric.PR_AUC: {_B},
+    Metric.LOG_LOSS: {_B, _M},
+    Metric.BRIER: {_B},
+    Metric.BUSINESS_VALUE: {_R, _B, _M},
 }
 # Errors and losses: lower is better. Bias is best at zero; its KPI compares |bias|.
 LOWER_IS_BETTER = {
-    Metric.MAE, Metric.RMSE, Metric.MAPE, Metric.WAPE, Metric.BIAS, Metric.LOG_LOSS, Metric.BRIER
+    Metric.MAE,
+    Metric.RMSE,
+    Metric.MAPE,
+    Metric.WAPE,
+    Metric.BIAS,
+    Metric.LOG_LOSS,
+    Metric.BRIER,
 }
 
 
@@ -191,9 +211,7 @@ class KPI(models.Model):
     metric = models.CharField(max_length=20, choices=Metric.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     target = models.FloatField(help_text="The value the business aims for.")
-    gate_threshold = models.FloatField(
-        help_text="The worst value still acceptable for promotion."
-    )
+    gate_threshold = models.FloatField(help_text="The worst value still acceptable for promotion.")
     is_gating = models.BooleanField(default=True, help_text="A failing gate blocks promotion.")
     gate_mode = models.CharField(max_length=10, choices=GateMode.choices, default=GateMode.POINT)
     segment = models.CharField(
@@ -223,16 +241,30 @@ class ValueModel(models.Model):
 
     use_case = models.OneToOneField(UseCase, on_delete=models.CASCADE, related_name="value_model")
     currency = models.CharField(max_length=3, default="EUR")
-    value_true_positive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    value_true_negative = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    cost_false_positive = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    cost_false_negative = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    value_true_positive = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    value_true_negative = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    cost_false_positive = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    cost_false_negative = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
     cost_per_unit_under = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True,
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
         help_text="Cost of predicting one unit too few (a stock-out: lost margin).",
     )
     cost_per_unit_over = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True,
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
         help_text="Cost of predicting one unit too many (an overstock: waste).",
     )
     notes = models.TextField(blank=True)
@@ -319,8 +351,12 @@ class AuditEvent(models.Model):
 
     created_at = models.DateTimeField()
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", db_constraint=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_constraint=False,
     )
     actor_name = models.CharField(max_length=150, blank=True)
     verb = models.CharField(max_length=60)
@@ -336,7 +372,9 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["use_case_id_ref", "-id"], name="usecases_audit_by_use_case")]
+        indexes = [
+            models.Index(fields=["use_case_id_ref", "-id"], name="usecases_audit_by_use_case")
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name or 'system'} {self.verb}"

@@ -39,9 +39,9 @@ def global_groups(user) -> frozenset[str]:
     if not user.is_authenticated:
         return frozenset()
     if not hasattr(user, "_quorum_groups"):
-        names = set(user.groups.filter(name__in=[MANAGER_GROUP, ADMIN_GROUP]).values_list(
-            "name", flat=True
-        ))
+        names = set(
+            user.groups.filter(name__in=[MANAGER_GROUP, ADMIN_GROUP]).values_list("name", flat=True)
+        )
         if user.is_superuser:
             names.add(ADMIN_GROUP)
         user._quorum_groups = frozenset(names)
@@ -62,9 +62,7 @@ def role_of(user, use_case: UseCase) -> str | None:
         return None
     cache = use_case.__dict__.setdefault("_quorum_roles", {})
     if user.pk not in cache:
-        cache[user.pk] = (
-            use_case.members.filter(user=user).values_list("role", flat=True).first()
-        )
+        cache[user.pk] = use_case.members.filter(user=user).values_list("role", flat=True).first()
     return cache[user.pk]
 
 
@@ -91,10 +89,10 @@ def allowed_actions(user, use_case: UseCase) -> dict[str, bool]:
 
 
 def get_use_case_for(request: HttpRequest, slug: str, action: Action) -> UseCase:
-    """The visible use case `slug`; 404 for outsiders, PermissionDenied if `action` is not allowed."""
-    use_case = UseCase.objects.visible_to(request.user).select_related("owner").filter(
-        slug=slug
-    ).first()
+    """The visible use case `slug`: 404 for outsiders, PermissionDenied without `action`."""
+    use_case = (
+        UseCase.objects.visible_to(request.user).select_related("owner").filter(slug=slug).first()
+    )
     if use_case is None:
         raise Http404("No such use case.")
     if not can(request.user, action, use_case):

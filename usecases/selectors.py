@@ -9,13 +9,19 @@ from usecases.models import AuditEvent, UseCase
 
 def use_case_rows(user, *, search: str = "", phase: str = "", owner: str = "") -> QuerySet:
     """The use cases `user` sees, filtered, with the counts the list shows (no N+1)."""
-    rows = UseCase.objects.visible_to(user).select_related("owner").annotate(
-        kpi_count=Count("kpis", distinct=True), member_count=Count("members", distinct=True)
+    rows = (
+        UseCase.objects.visible_to(user)
+        .select_related("owner")
+        .annotate(
+            kpi_count=Count("kpis", distinct=True), member_count=Count("members", distinct=True)
+        )
     )
     if search:
         rows = rows.filter(
-            Q(title__icontains=search) | Q(slug__icontains=search)
-            | Q(problem_statement__icontains=search) | Q(sponsor__icontains=search)
+            Q(title__icontains=search)
+            | Q(slug__icontains=search)
+            | Q(problem_statement__icontains=search)
+            | Q(sponsor__icontains=search)
         )
     if phase:
         rows = rows.filter(phase=phase)

@@ -10,8 +10,9 @@ from usecases.services import audit, definitions, usecases
 def history(personas):
     owner = personas["owner"]
     use_case = usecases.create_use_case(by=owner, title="Churn", task_type="binary")
-    definitions.create_kpi(use_case, by=owner, name="Recall", metric="recall", target=0.8,
-                           gate_threshold=0.7)
+    definitions.create_kpi(
+        use_case, by=owner, name="Recall", metric="recall", target=0.8, gate_threshold=0.7
+    )
     usecases.change_phase(use_case, by=owner, phase="scoping")
     return use_case
 

@@ -26,8 +26,18 @@ GENESIS = "0" * 64
 _ADVISORY_LOCK_KEY = 0x51_0A_0D17  # any constant shared by every appender
 
 HASHED_FIELDS = (
-    "created_at", "actor_id", "actor_name", "verb", "use_case_id_ref", "use_case_slug",
-    "target_type", "target_id", "target_repr", "before", "after", "previous_hash",
+    "created_at",
+    "actor_id",
+    "actor_name",
+    "verb",
+    "use_case_id_ref",
+    "use_case_slug",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "before",
+    "after",
+    "previous_hash",
 )
 
 
@@ -76,7 +86,9 @@ def record(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
-    use_case = use_case if use_case is not None else (target if isinstance(target, UseCase) else None)
+    use_case = (
+        use_case if use_case is not None else (target if isinstance(target, UseCase) else None)
+    )
     previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
     event = AuditEvent(
         created_at=timezone.now(),
@@ -112,10 +124,13 @@ def verify_chain() -> tuple[int, list[ChainProblem]]:
     for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
         count += 1
         if event.previous_hash != expected_previous:
-            problems.append(ChainProblem(
-                event.pk, "links to a previous hash that is not the preceding event's: "
-                "an event before it was deleted or altered",
-            ))
+            problems.append(
+                ChainProblem(
+                    event.pk,
+                    "links to a previous hash that is not the preceding event's: "
+                    "an event before it was deleted or altered",
+                )
+            )
         if compute_hash(event) != event.hash:
             problems.append(ChainProblem(event.pk, "its content does not match its hash: modified"))
         expected_previous = event.hash

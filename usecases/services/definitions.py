@@ -9,10 +9,22 @@ from usecases.models import KPI, DataQualityRule, UseCase, ValueModel
 from usecases.services import audit, validation
 from usecases.services.usecases import apply_changes, lock
 
-KPI_FIELDS = ("name", "metric", "direction", "target", "gate_threshold", "is_gating", "gate_mode",
-              "segment")
-VALUE_MODEL_FIELDS = ("currency", *validation.CLASSIFICATION_VALUE_FIELDS,
-                      *validation.REGRESSION_VALUE_FIELDS, "notes")
+KPI_FIELDS = (
+    "name",
+    "metric",
+    "direction",
+    "target",
+    "gate_threshold",
+    "is_gating",
+    "gate_mode",
+    "segment",
+)
+VALUE_MODEL_FIELDS = (
+    "currency",
+    *validation.CLASSIFICATION_VALUE_FIELDS,
+    *validation.REGRESSION_VALUE_FIELDS,
+    "notes",
+)
 RULE_FIELDS = ("field", "kind", "params", "severity", "description")
 
 
@@ -26,8 +38,13 @@ def _save_unique(instance, field: str, message: str) -> None:
 
 
 def _check_kpi(use_case: UseCase, kpi: KPI) -> None:
-    validation.check_kpi(use_case, metric=kpi.metric, direction=kpi.direction,
-                         target=kpi.target, gate_threshold=kpi.gate_threshold)
+    validation.check_kpi(
+        use_case,
+        metric=kpi.metric,
+        direction=kpi.direction,
+        target=kpi.target,
+        gate_threshold=kpi.gate_threshold,
+    )
 
 
 @transaction.atomic
@@ -38,8 +55,13 @@ def create_kpi(use_case: UseCase, *, by, **fields) -> KPI:
     kpi = KPI(use_case=use_case, **fields)
     _check_kpi(use_case, kpi)
     _save_unique(kpi, "name", f"This use case already has a KPI named “{kpi.name}”.")
-    audit.record(actor=by, verb="kpi.created", target=kpi, use_case=use_case,
-                 after=audit.snapshot(kpi, list(KPI_FIELDS)))
+    audit.record(
+        actor=by,
+        verb="kpi.created",
+        target=kpi,
+        use_case=use_case,
+        after=audit.snapshot(kpi, list(KPI_FIELDS)),
+    )
     return kpi
 
 
@@ -51,16 +73,22 @@ def update_kpi(kpi: KPI, *, by, **changes) -> KPI:
     if after:
         _check_kpi(use_case, kpi)
         _save_unique(kpi, "name", f"This use case already has a KPI named “{kpi.name}”.")
-        audit.record(actor=by, verb="kpi.updated", target=kpi, use_case=use_case,
-                     before=before, after=after)
+        audit.record(
+            actor=by, verb="kpi.updated", target=kpi, use_case=use_case, before=before, after=after
+        )
     return kpi
 
 
 @transaction.atomic
 def delete_kpi(kpi: KPI, *, by) -> None:
     use_case = lock(kpi.use_case)
-    audit.record(actor=by, verb="kpi.deleted", target=kpi, use_case=use_case,
-                 before=audit.snapshot(kpi, list(KPI_FIELDS)))
+    audit.record(
+        actor=by,
+        verb="kpi.deleted",
+        target=kpi,
+        use_case=use_case,
+        before=audit.snapshot(kpi, list(KPI_FIELDS)),
+    )
     kpi.delete()
 
 
@@ -77,17 +105,21 @@ def save_value_model(use_case: UseCase, *, by, **fields) -> ValueModel:
     before, after = apply_changes(value_model, fields)
     if created or after:
         value_model.save()
-        audit.record(actor=by, verb="value_model.created" if created else "value_model.updated",
-                     target=value_model, use_case=use_case,
-                     before=None if created else before,
-                     after=audit.snapshot(value_model, list(VALUE_MODEL_FIELDS)) if created
-                     else after)
+        audit.record(
+            actor=by,
+            verb="value_model.created" if created else "value_model.updated",
+            target=value_model,
+            use_case=use_case,
+            before=None if created else before,
+            after=audit.snapshot(value_model, list(VALUE_MODEL_FIELDS)) if created else after,
+        )
     return value_model
 
 
 def _clean_rule(use_case: UseCase, rule: DataQualityRule) -> None:
-    rule.params = validation.check_rule(use_case, field=rule.field, kind=rule.kind,
-                                        params=rule.params)
+    rule.params = validation.check_rule(
+        use_case, field=rule.field, kind=rule.kind, params=rule.params
+    )
 
 
 RULE_CLASH = "This field already has a rule of that kind; edit it instead."
@@ -99,8 +131,13 @@ def create_rule(use_case: UseCase, *, by, **fields) -> DataQualityRule:
     rule = DataQualityRule(use_case=use_case, **fields)
     _clean_rule(use_case, rule)
     _save_unique(rule, "kind", RULE_CLASH)
-    audit.record(actor=by, verb="rule.created", target=rule, use_case=use_case,
-                 after=audit.snapshot(rule, list(RULE_FIELDS)))
+    audit.record(
+        actor=by,
+        verb="rule.created",
+        target=rule,
+        use_case=use_case,
+        after=audit.snapshot(rule, list(RULE_FIELDS)),
+    )
     return rule
 
 
@@ -109,22 +146,36 @@ def update_rule(rule: DataQualityRule, *, by, **changes) -> DataQualityRule:
     use_case = lock(rule.use_case)
     rule = DataQualityRule.objects.get(pk=rule.pk)
     if "params" in changes or "kind" in changes or "field" in changes:
-        probe = DataQualityRule(use_case=use_case, field=changes.get("field", rule.field),
-                                kind=changes.get("kind", rule.kind),
-                                params=changes.get("params", rule.params))
+        probe = DataQualityRule(
+            use_case=use_case,
+            field=changes.get("field", rule.field),
+            kind=changes.get("kind", rule.kind),
+            params=changes.get("params", rule.params),
+        )
         _clean_rule(use_case, probe)
         changes["params"] = probe.params
     before, after = apply_changes(rule, {k: v for k, v in changes.items() if k in RULE_FIELDS})
     if after:
         _save_unique(rule, "kind", RULE_CLASH)
-        audit.record(actor=by, verb="rule.updated", target=rule, use_case=use_case,
-                     before=before, after=after)
+        audit.record(
+            actor=by,
+            verb="rule.updated",
+            target=rule,
+            use_case=use_case,
+            before=before,
+            after=after,
+        )
     return rule
 
 
 @transaction.atomic
 def delete_rule(rule: DataQualityRule, *, by) -> None:
     use_case = lock(rule.use_case)
-    audit.record(actor=by, verb="rule.deleted", target=rule, use_case=use_case,
-                 before=audit.snapshot(rule, list(RULE_FIELDS)))
+    audit.record(
+        actor=by,
+        verb="rule.deleted",
+        target=rule,
+        use_case=use_case,
+        before=audit.snapshot(rule, list(RULE_FIELDS)),
+    )
     rule.delete()

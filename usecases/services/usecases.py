@@ -15,9 +15,20 @@ from usecases.services.errors import InvalidInput, MembershipError, PhaseError
 logger = logging.getLogger(__name__)
 
 EDITABLE_FIELDS = (
-    "title", "problem_statement", "decision_supported", "owner", "sponsor", "priority",
-    "risk_tier", "expected_value_per_year", "effort_person_days", "start_date", "target_date",
-    "task_type", "target_definition", "feature_schema",
+    "title",
+    "problem_statement",
+    "decision_supported",
+    "owner",
+    "sponsor",
+    "priority",
+    "risk_tier",
+    "expected_value_per_year",
+    "effort_person_days",
+    "start_date",
+    "target_date",
+    "task_type",
+    "target_definition",
+    "feature_schema",
 )
 
 
@@ -75,11 +86,13 @@ def update_use_case(use_case: UseCase, *, by, **changes) -> UseCase:
     fresh = lock(use_case)
     if "feature_schema" in changes:
         changes["feature_schema"] = validation.check_feature_schema(changes["feature_schema"])
-    validation.check_dates(changes.get("start_date", fresh.start_date),
-                           changes.get("target_date", fresh.target_date))
+    validation.check_dates(
+        changes.get("start_date", fresh.start_date), changes.get("target_date", fresh.target_date)
+    )
     if "task_type" in changes and changes["task_type"] != fresh.task_type and fresh.kpis.exists():
-        raise InvalidInput("Remove the KPIs before changing the task type: their metrics "
-                           "depend on it.")
+        raise InvalidInput(
+            "Remove the KPIs before changing the task type: their metrics depend on it."
+        )
     before, after = apply_changes(fresh, changes)
     if not after:
         return fresh
@@ -136,19 +149,27 @@ def add_member(use_case: UseCase, *, by, user, role: str) -> UseCaseMember:
             member = UseCaseMember.objects.create(use_case=fresh, user=user, role=role)
     except IntegrityError:
         raise MembershipError(f"{user.get_username()} is already a member.") from None
-    audit.record(actor=by, verb="member.added", target=member, use_case=fresh,
-                 after={"user": user.get_username(), "role": role})
+    audit.record(
+        actor=by,
+        verb="member.added",
+        target=member,
+        use_case=fresh,
+        after={"user": user.get_username(), "role": role},
+    )
     tasks.send_welcome_task.delay_on_commit(member.pk)
     return member
 
 
 def _check_keeps_an_owner(member: UseCaseMember) -> None:
     if member.user_id == member.use_case.owner_id:
-        raise MembershipError(f"{member.user.get_username()} is the use case's accountable "
-                              "owner: name another owner in the use case's details first.")
-    if member.role == Role.OWNER and not member.use_case.members.filter(
-        role=Role.OWNER
-    ).exclude(pk=member.pk).exists():
+        raise MembershipError(
+            f"{member.user.get_username()} is the use case's accountable "
+            "owner: name another owner in the use case's details first."
+        )
+    if (
+        member.role == Role.OWNER
+        and not member.use_case.members.filter(role=Role.OWNER).exclude(pk=member.pk).exists()
+    ):
         raise MembershipError("A use case needs at least one owner: add another owner first.")
 
 
@@ -166,8 +187,14 @@ def change_member_role(member: UseCaseMember, *, by, role: str) -> UseCaseMember
     before = {"user": member.user.get_username(), "role": member.role}
     member.role = role
     member.save(update_fields=["role"])
-    audit.record(actor=by, verb="member.role_changed", target=member, use_case=member.use_case,
-                 before=before, after={"user": member.user.get_username(), "role": role})
+    audit.record(
+        actor=by,
+        verb="member.role_changed",
+        target=member,
+        use_case=member.use_case,
+        before=before,
+        after={"user": member.user.get_username(), "role": role},
+    )
     return member
 
 
@@ -177,6 +204,11 @@ def remove_member(member: UseCaseMember, *, by) -> None:
     lock(member.use_case)
     member = UseCaseMember.objects.select_related("user", "use_case").get(pk=member.pk)
     _check_keeps_an_owner(member)
-    audit.record(actor=by, verb="member.removed", target=member, use_case=member.use_case,
-                 before={"user": member.user.get_username(), "role": member.role})
+    audit.record(
+        actor=by,
+        verb="member.removed",
+        target=member,
+        use_case=member.use_case,
+        before={"user": member.user.get_username(), "role": member.role},
+    )
     member.delete()

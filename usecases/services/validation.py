@@ -11,12 +11,24 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
-from usecases.models import KPI, LOWER_IS_BETTER, METRIC_TASK_TYPES, DataQualityRule, Metric, UseCase
+from usecases.models import (
+    KPI,
+    LOWER_IS_BETTER,
+    METRIC_TASK_TYPES,
+    DataQualityRule,
+    Metric,
+    UseCase,
+)
 
 FEATURE_TYPES = ("number", "integer", "string", "boolean", "category", "datetime")
 FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 UNIT_INTERVAL_METRICS = {
-    Metric.ACCURACY, Metric.PRECISION, Metric.RECALL, Metric.F1, Metric.ROC_AUC, Metric.PR_AUC,
+    Metric.ACCURACY,
+    Metric.PRECISION,
+    Metric.RECALL,
+    Metric.F1,
+    Metric.ROC_AUC,
+    Metric.PR_AUC,
     Metric.BRIER,
 }
 # Columns every dataset has besides the features; rules may name them too.
@@ -26,8 +38,9 @@ RESERVED_COLUMNS = ("label", "prediction", "score", "segment")
 def check_feature_schema(schema) -> list[dict]:
     """A list of {"name", "type", optional "description"} with unique, identifier-like names."""
     if not isinstance(schema, list):
-        raise ValidationError({"feature_schema": 'Expected a list such as [{"name": "age", '
-                               '"type": "integer"}].'})
+        raise ValidationError(
+            {"feature_schema": 'Expected a list such as [{"name": "age", "type": "integer"}].'}
+        )
     seen: set[str] = set()
     cleaned = []
     for index, feature in enumerate(schema, start=1):
@@ -36,14 +49,23 @@ def check_feature_schema(schema) -> list[dict]:
             raise ValidationError({"feature_schema": f'{where}: needs a "name" and a "type".'})
         name, kind = str(feature["name"]), str(feature["type"])
         if not FEATURE_NAME.match(name):
-            raise ValidationError({"feature_schema": f"{where}: “{name}” is not a valid column "
-                                   "name (letters, digits and _, not starting with a digit)."})
+            raise ValidationError(
+                {
+                    "feature_schema": f"{where}: “{name}” is not a valid column "
+                    "name (letters, digits and _, not starting with a digit)."
+                }
+            )
         if name in seen or name in RESERVED_COLUMNS:
             why = "appears twice" if name in seen else "is a reserved column name"
             raise ValidationError({"feature_schema": f"{where}: “{name}” {why}."})
         if kind not in FEATURE_TYPES:
-            raise ValidationError({"feature_schema": f"{where}: type “{kind}” is not one of "
-                                   + ", ".join(FEATURE_TYPES) + "."})
+            raise ValidationError(
+                {
+                    "feature_schema": f"{where}: type “{kind}” is not one of "
+                    + ", ".join(FEATURE_TYPES)
+                    + "."
+                }
+            )
         seen.add(name)
         item = {"name": name, "type": kind}
         if feature.get("description"):
@@ -61,13 +83,18 @@ def default_direction(metric: str) -> str:
     return KPI.Direction.LOWER if metric in LOWER_IS_BETTER else KPI.Direction.HIGHER
 
 
-def check_kpi(use_case: UseCase, *, metric: str, direction: str, target: float,
-              gate_threshold: float) -> None:
+def check_kpi(
+    use_case: UseCase, *, metric: str, direction: str, target: float, gate_threshold: float
+) -> None:
     """The metric suits the task type, and target and gate agree with the direction."""
     if use_case.task_type not in METRIC_TASK_TYPES.get(metric, set()):
         label = Metric(metric).label if metric in Metric.values else metric
-        raise ValidationError({"metric": f"{label} does not apply to "
-                               f"{use_case.get_task_type_display().lower()} use cases."})
+        raise ValidationError(
+            {
+                "metric": f"{label} does not apply to "
+                f"{use_case.get_task_type_display().lower()} use cases."
+            }
+        )
     if metric in UNIT_INTERVAL_METRICS:
         for name, value in (("target", target), ("gate_threshold", gate_threshold)):
             if not 0 <= value <= 1:
@@ -77,15 +104,26 @@ def check_kpi(use_case: UseCase, *, metric: str, direction: str, target: float,
             if value < 0:
                 raise ValidationError({name: f"{Metric(metric).label} cannot be negative."})
     if direction == KPI.Direction.HIGHER and target < gate_threshold:
-        raise ValidationError({"gate_threshold": "With higher is better, the gate threshold "
-                               "must not be above the target."})
+        raise ValidationError(
+            {
+                "gate_threshold": "With higher is better, the gate threshold "
+                "must not be above the target."
+            }
+        )
     if direction == KPI.Direction.LOWER and target > gate_threshold:
-        raise ValidationError({"gate_threshold": "With lower is better, the gate threshold "
-                               "must not be below the target."})
+        raise ValidationError(
+            {
+                "gate_threshold": "With lower is better, the gate threshold "
+                "must not be below the target."
+            }
+        )
 
 
 CLASSIFICATION_VALUE_FIELDS = (
-    "value_true_positive", "value_true_negative", "cost_false_positive", "cost_false_negative"
+    "value_true_positive",
+    "value_true_negative",
+    "cost_false_positive",
+    "cost_false_negative",
 )
 REGRESSION_VALUE_FIELDS = ("cost_per_unit_under", "cost_per_unit_over")
 
@@ -118,8 +156,9 @@ def check_rule(use_case: UseCase, *, field: str, kind: str, params) -> dict:
     """The field exists and the parameters suit the kind; returns the cleaned parameters."""
     known = set(use_case.feature_names) | set(RESERVED_COLUMNS)
     if use_case.feature_schema and field not in known:
-        raise ValidationError({"field": f"“{field}” is not in the feature schema "
-                               f"({', '.join(sorted(known))})."})
+        raise ValidationError(
+            {"field": f"“{field}” is not in the feature schema ({', '.join(sorted(known))})."}
+        )
     if not isinstance(params, dict):
         raise ValidationError({"params": "Parameters must be a JSON object."})
     match kind:
@@ -147,7 +186,9 @@ def check_rule(use_case: UseCase, *, field: str, kind: str, params) -> dict:
             try:
                 re.compile(pattern)
             except re.error as error:
-                raise ValidationError({"params": f"Not a valid regular expression: {error}."}) from None
+                raise ValidationError(
+                    {"params": f"Not a valid regular expression: {error}."}
+                ) from None
             return {"pattern": pattern}
         case DataQualityRule.Kind.MAX_NULL_RATE:
             rate = _number(params.get("max_rate"), "max_rate") if "max_rate" in params else None
