@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Real hashing costs ~0.3 s per user; tests create many users and test no hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _postgres_only(request):
     """@pytest.mark.postgres tests skip on SQLite, and fail there when QUORUM_REQUIRE_PG=1 (CI)."""
     if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":

@@ -43,8 +43,8 @@ HASHED_FIELDS = (
 
 def to_json_value(value):
     """A model field value as plain JSON (decimals and dates as strings)."""
-    if isinstance(value, decimal.Decimal):
-        return str(value)
+    if isinstance(value, decimal.Decimal):  # 0.6500 from the database equals 0.65 typed in
+        return format(value.normalize(), "f")
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
     if isinstance(value, models.Model):
@@ -98,7 +98,8 @@ def record(
         use_case_id_ref=use_case.pk if use_case else None,
         use_case_slug=use_case.slug if use_case else "",
         target_type=target._meta.model_name,
-        target_id=str(target.pk) if target.pk is not None else "",
+        # [:60]: the column's width; a knox token's primary key is a 128-character digest.
+        target_id=str(target.pk)[:60] if target.pk is not None else "",
         target_repr=str(target)[:200],
         before=before,
         after=after,

@@ -1,0 +1,205 @@
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
+
+from tests.factories import MemberFactory, UseCaseFactory, UserFactory
+from usecases.models import KPI, AuditEvent, Role, UseCase, UseCaseMember
+from usecases.services import definitions, notifications, usecases
+from usecases.services.errors import InvalidInput, MembershipError, PhaseError
+
+
+def test_creating_a_use_case_makes_the_creator_its_owner_and_audits_it(personas):
+    owner = personas["owner"]
+    use_case = usecases.create_use_case(by=owner, title="Churn radar", task_type="binary")
+    assert use_case.slug == "churn-radar"
+    assert use_case.members.get().role == Role.OWNER
+    event = AuditEvent.objects.get()
+    assert (event.verb, event.actor, event.use_case_slug) == (
+        "usecase.created",
+        owner,
+        "churn-radar",
+    )
+    assert event.after["title"] == "Churn radar"
+
+
+def test_slugs_stay_unique_when_titles_repeat(personas):
+    first = usecases.create_use_case(by=personas["owner"], title="Churn", task_type="binary")
+    second = usecases.create_use_case(by=personas["owner"], title="Churn", task_type="binary")
+    assert (first.slug, second.slug) == ("churn", "churn-2")
+
+
+def test_a_feature_schema_with_a_duplicate_name_is_refused(personas):
+    schema = [{"name": "age", "type": "integer"}, {"name": "age", "type": "number"}]
+    with pytest.raises(ValidationError, match="appears twice"):
+        usecases.create_use_case(
+            by=personas["owner"], title="X", task_type="binary", feature_schema=schema
+        )
+    assert not UseCase.objects.exists()
+
+
+def test_an_update_records_only_the_fields_that_changed(use_case, personas):
+    usecases.update_use_case(
+        use_case, by=personas["expert"], title="Demand forecast", sponsor="COO"
+    )
+    event = AuditEvent.objects.get(verb="usecase.updated")
+    assert event.before == {"sponsor": ""} and event.after == {"sponsor": "COO"}
+
+
+def test_an_update_without_changes_records_nothing(use_case, personas):
+    usecases.update_use_case(use_case, by=personas["expert"], title=use_case.title)
+    assert not AuditEvent.objects.filter(verb="usecase.updated").exists()
+
+
+def test_a_target_date_before_the_start_date_is_refused(use_case, personas):
+    import datetime
+
+    with pytest.raises(ValidationError, match="target date"):
+        usecases.update_use_case(
+            use_case,
+            by=personas["owner"],
+            start_date=datetime.date(2026, 5, 1),
+            target_date=datetime.date(2026, 4, 1),
+        )
+
+
+def test_changing_to_the_current_phase_is_a_conflict(use_case, personas):
+    with pytest.raises(PhaseError, match="already in Idea"):
+        usecases.change_phase(use_case, by=personas["owner"], phase="idea")
+
+
+def test_phase_change_keeps_its_note_in_the_audit(use_case, personas):
+    usecases.change_phase(use_case, by=personas["owner"], phase="poc", note="Data is ready")
+    event = AuditEvent.objects.get(verb="usecase.phase_changed")
+    assert event.before == {"phase": "idea"}
+    assert event.after == {"phase": "poc", "note": "Data is ready"}
+
+
+def test_a_user_cannot_be_added_twice(use_case, personas):
+    with pytest.raises(MembershipError, match="already a member"):
+        usecases.add_member(use_case, by=personas["owner"], user=personas["viewer"], role="expert")
+
+
+def test_adding_a_member_schedules_the_welcome_mail_after_commit(
+    use_case, personas, django_capture_on_commit_callbacks
+):
+    newcomer = UserFactory(username="nina")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        usecases.add_member(use_case, by=personas["owner"], user=newcomer, role="viewer")
+    assert len(callbacks) == 1  # enqueued only once the membership is committed
+
+
+def test_the_welcome_mail_is_sent_once_however_often_the_task_runs(use_case, personas):
+    member = UseCaseMember.objects.get(user=personas["expert"])
+    assert notifications.send_welcome(member.pk) is True
+    assert notifications.send_welcome(member.pk) is False
+    assert len(mail.outbox) == 1
+    assert "Demand forecast" in mail.outbox[0].subject
+    assert mail.outbox[0].to == [personas["expert"].email]
+
+
+def test_the_last_owner_can_be_neither_removed_nor_demoted(personas):
+    use_case = UseCaseFactory(owner=personas["owner"])
+    co_owner = MemberFactory(use_case=use_case, user=personas["expert"], role=Role.OWNER)
+    usecases.change_member_role(co_owner, by=personas["owner"], role=Role.VIEWER)
+    owner_member = use_case.members.get(user=personas["owner"])
+    with pytest.raises(MembershipError, match="accountable owner"):
+        usecases.remove_member(owner_member, by=personas["admin"])
+    with pytest.raises(MembershipError):
+        usecases.change_member_role(owner_member, by=personas["admin"], role=Role.VIEWER)
+
+
+def test_handing_over_ownership_makes_the_new_owner_an_owner_member(use_case, personas):
+    usecases.update_use_case(use_case, by=personas["owner"], owner=personas["viewer"])
+    assert use_case.members.get(user=personas["viewer"]).role == Role.OWNER
+
+
+def test_a_kpi_metric_must_suit_the_task_type(use_case, personas):
+    with pytest.raises(ValidationError) as error:
+        definitions.create_kpi(
+            use_case,
+            by=personas["expert"],
+            name="AUC",
+            metric="roc_auc",
+            target=0.9,
+            gate_threshold=0.8,
+        )
+    assert error.value.message_dict == {
+        "metric": ["ROC AUC does not apply to regression / forecasting use cases."]
+    }
+    assert not KPI.objects.exists()
+
+
+def test_a_kpi_direction_defaults_to_the_metric_and_gate_must_not_beat_target(use_case, personas):
+    kpi = definitions.create_kpi(
+        use_case, by=personas["expert"], name="Error", metric="mae", target=3, gate_threshold=4
+    )
+    assert kpi.direction == KPI.Direction.LOWER
+    with pytest.raises(ValidationError, match="must not be below the target"):
+        definitions.update_kpi(kpi, by=personas["expert"], gate_threshold=2)
+
+
+def test_a_kpi_name_clash_is_a_field_error_not_a_crash(use_case, personas):
+    definitions.create_kpi(
+        use_case, by=personas["expert"], name="Error", metric="mae", target=3, gate_threshold=4
+    )
+    with pytest.raises(ValidationError) as error:
+        definitions.create_kpi(
+            use_case, by=personas["expert"], name="Error", metric="rmse", target=3, gate_threshold=4
+        )
+    assert "name" in error.value.message_dict
+
+
+def test_a_regression_value_model_needs_both_unit_costs(use_case, personas):
+    with pytest.raises(ValidationError) as error:
+        definitions.save_value_model(use_case, by=personas["expert"], cost_per_unit_under=2)
+    assert error.value.message_dict == {"cost_per_unit_over": ["Required for this task type."]}
+    value_model = definitions.save_value_model(
+        use_case,
+        by=personas["expert"],
+        cost_per_unit_under=Decimal("2.4"),
+        cost_per_unit_over=Decimal("0.65"),
+    )
+    assert value_model.cost_per_unit_over == Decimal("0.65")
+    definitions.save_value_model(use_case, by=personas["expert"], cost_per_unit_over=Decimal("1"))
+    update = AuditEvent.objects.get(verb="value_model.updated")
+    assert update.before == {"cost_per_unit_over": "0.65"} and update.after == {
+        "cost_per_unit_over": "1"
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("range", {}, "needs a minimum"),
+        ("range", {"min": 5, "max": 1}, "must not be above"),
+        ("range", {"min": "abc"}, "must be a number"),
+        ("regex", {"pattern": "("}, "Not a valid regular expression"),
+        ("max_null_rate", {"max_rate": 1.5}, "between 0 and 1"),
+        ("allowed_values", {"values": []}, "at least one"),
+    ],
+)
+def test_rule_parameters_are_checked_per_kind(use_case, personas, kind, params, message):
+    with pytest.raises(ValidationError, match=message):
+        definitions.create_rule(
+            use_case, by=personas["expert"], field="price", kind=kind, params=params
+        )
+
+
+def test_a_rule_on_an_unknown_field_is_refused(use_case, personas):
+    with pytest.raises(ValidationError, match="not in the feature schema"):
+        definitions.create_rule(use_case, by=personas["expert"], field="colour", kind="not_null")
+
+
+def test_the_task_type_cannot_change_under_existing_kpis(use_case, kpi, personas):
+    with pytest.raises(InvalidInput, match="Remove the KPIs"):
+        usecases.update_use_case(use_case, by=personas["owner"], task_type="binary")
+
+
+def test_deleting_a_use_case_keeps_its_history(use_case, personas):
+    usecases.delete_use_case(use_case, by=personas["owner"])
+    assert not UseCase.objects.exists()
+    assert AuditEvent.objects.filter(
+        use_case_slug="demand-forecast", verb="usecase.deleted"
+    ).exists()
