@@ -22,7 +22,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def groups(self, create, extracted, **kwargs):
         for name in extracted or ():
-            self.groups.add(Group.objects.get(name=name))
+            self.groups.add(
+                Group.objects.get_or_create(name=name)[0]
+            )  # flushed by transactional tests
         if create:
             self.save()
 

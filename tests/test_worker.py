@@ -39,7 +39,7 @@ def worker(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "EMAIL_URL": f"filemail://{outbox}",
+        "EMAIL_URL": f"filemail:///{outbox}",  # four slashes: an absolute path
         "SECRET_KEY": "tests-only-not-secret",
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 (closed below)

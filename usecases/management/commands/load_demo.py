@@ -226,7 +226,7 @@ class Command(BaseCommand):
                     user.is_staff = user.is_superuser = True
                 user.save()
             if role in (MANAGER_GROUP, ADMIN_GROUP):
-                user.groups.add(Group.objects.get(name=role))
+                user.groups.add(Group.objects.get_or_create(name=role)[0])
             users[username] = user
         return users
 
