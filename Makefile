@@ -36,4 +36,4 @@ format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf var/broker var/test.sqlite3 staticfiles test-results
+	rm -rf var/broker var/test-*.sqlite3* staticfiles test-results
