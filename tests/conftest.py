@@ -18,17 +18,29 @@ PERSONAS = (
 )
 
 
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if "e2e" in item.keywords:
-            # Playwright's sync API runs an event loop in the test thread (STACK-NOTES §1.7).
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+@pytest.fixture(autouse=True)
+def _async_unsafe_for_browser_tests(request, monkeypatch):
+    """Playwright's sync API runs an event loop in the test thread (STACK-NOTES §1.7); only
+    the e2e tests get the escape hatch, and only while they run."""
+    if request.node.get_closest_marker("e2e"):
+        monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     """Real hashing costs ~0.3 s per user; tests create many users and test no hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _static_without_manifest(settings, tmp_path):
+    """DEBUG is off in tests and nobody ran collectstatic: plain static names, found by the
+    finders (the live server serves them too)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.STATIC_ROOT = tmp_path  # WhiteNoise warns about a missing directory otherwise
 
 
 @pytest.fixture(autouse=True)

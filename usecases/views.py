@@ -1,10 +1,450 @@
-"""Pages and htmx fragments for use cases."""
+"""Pages and htmx fragments for use cases, the roadmap and the account's API tokens.
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+Every use-case view fetches through `get_use_case_for()` (outsiders 404, members lacking the
+right 403) and writes through one service. The detail page's KPI, value-model and rule
+sections are partials of usecases/detail.html: an htmx request aimed at one of them
+(HX-Target) gets just that section back, any other request the whole page.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+from knox.models import AuthToken
+
+from usecases import charts, selectors
+from usecases.forms import (
+    FEATURE_SCHEMA_EXAMPLE,
+    Form,
+    KPIForm,
+    MemberAddForm,
+    MemberRoleForm,
+    PhaseForm,
+    RuleForm,
+    TokenForm,
+    UseCaseFilterForm,
+    UseCaseForm,
+    ValueModelForm,
+    call_service,
+)
+from usecases.models import Role, UseCase, UseCaseMember, ValueModel
+from usecases.permissions import (
+    Action,
+    allowed_actions,
+    can,
+    can_create_use_case,
+    get_use_case_for,
+)
+from usecases.services import definitions, tokens, usecases
+
+
+class HtmxRequest(HttpRequest):
+    """HttpRequest plus the `htmx` details HtmxMiddleware sets (as django-htmx documents)."""
+
+    htmx: HtmxDetails
+
+
+GET_POST = require_http_methods(["GET", "POST"])
+PAGE_SIZE = 25
+# HX-Target (the section's DOM id) → the partial of usecases/detail.html that renders it.
+SECTIONS = {"kpis": "kpi-section", "value-model": "value-model-section", "rules": "rule-section"}
+PRIORITY_RANK = {p: i for i, p in enumerate(reversed(UseCase.Priority.values))}
+ROLE_RANK = {role: i for i, role in enumerate(Role.values)}
+
+
+def _posted(request):
+    return request.POST if request.method == "POST" else None
+
+
+# Pages outside a use case
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html", {})
+def home(request: HtmxRequest) -> HttpResponse:
+    counts = selectors.phase_counts(request.user)
+    membership = UseCaseMember.objects.filter(use_case=OuterRef("pk"), user=request.user)
+    mine = selectors.use_case_rows(request.user).filter(Exists(membership))[:10]
+    context = {
+        "total": sum(n for *_, n in counts),
+        "phase_chart": charts.phase_counts_figure(counts),
+        "my_use_cases": mine,
+    }
+    return render(request, "home.html", context)
+
+
+@require_GET
+def roadmap(request: HtmxRequest) -> HttpResponse:
+    columns = {value: (value, label, []) for value, label in UseCase.Phase.choices}
+    for row in selectors.use_case_rows(request.user):
+        columns[row.phase][2].append(row)
+    for _, _, cards in columns.values():
+        cards.sort(key=lambda card: PRIORITY_RANK.get(card.priority, 0))
+    return render(request, "usecases/roadmap.html", {"columns": columns.values()})
+
+
+@require_GET
+def reviews_overview(request: HtmxRequest) -> HttpResponse:
+    return render(request, "usecases/reviews.html")
+
+
+@require_GET
+def promotions_overview(request: HtmxRequest) -> HttpResponse:
+    return render(request, "usecases/promotions.html")
+
+
+@require_GET
+def use_case_list(request: HtmxRequest) -> HttpResponse:
+    visible = UseCase.objects.visible_to(request.user)
+    owners = visible.order_by("owner__username").values_list("owner__username", flat=True)
+    form = UseCaseFilterForm(request.GET, owners=list(owners.distinct()))
+    rows = selectors.use_case_rows(request.user, **form.filters())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "filtered": any(query.values()),
+    }
+    return render(request, "usecases/use_case_list.html", context)
+
+
+@GET_POST
+def use_case_create(request: HtmxRequest) -> HttpResponse:
+    if not can_create_use_case(request.user):
+        raise PermissionDenied("You may not propose use cases.")
+    form = UseCaseForm(_posted(request))
+    if form.is_valid():
+        use_case = call_service(
+            form, usecases.create_use_case, by=request.user, **form.cleaned_data
+        )
+        if use_case is not None:
+            messages.success(request, f"“{use_case}” is created; you are its owner.")
+            return redirect(use_case)
+    context = {"form": form, "example": FEATURE_SCHEMA_EXAMPLE}
+    return render(request, "usecases/use_case_form.html", context)
+
+
+# One use case
+
+
+def _detail_context(request, use_case: UseCase, **extra) -> dict:
+    """Everything usecases/detail.html shows, in a fixed number of queries whatever the size."""
+    members = sorted(
+        use_case.members.select_related("user"),
+        key=lambda m: (ROLE_RANK[m.role], m.user.get_username()),
+    )
+    return {
+        "use_case": use_case,
+        "allowed": allowed_actions(request.user, use_case),
+        "kpis": use_case.kpis.order_by("name"),
+        "rules": use_case.data_quality_rules.order_by("field", "kind"),
+        "value_model": ValueModel.objects.filter(use_case=use_case).first(),
+        "members": members,
+        "phase_form": PhaseForm(initial={"phase": use_case.phase}),
+        **extra,
+    }
+
+
+def _render_detail(request, use_case: UseCase, **extra) -> HttpResponse:
+    """The whole detail page, or only the section an htmx request targets."""
+    template = "usecases/detail.html"
+    section = SECTIONS.get(request.htmx.target or "") if request.htmx else None
+    if section:
+        template += f"#{section}"
+    return render(request, template, _detail_context(request, use_case, **extra))
+
+
+def _saved(request, use_case: UseCase, section: str, message: str) -> HttpResponse:
+    """After a section write: the fresh section for htmx, else back to the page (PRG)."""
+    if request.htmx and request.htmx.target in SECTIONS:
+        return _render_detail(request, use_case, flash=message)
+    messages.success(request, message)
+    return redirect(f"{use_case.get_absolute_url()}#{section}")
+
+
+@require_GET
+def detail(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.VIEW)
+    return _render_detail(request, use_case)
+
+
+@GET_POST
+def use_case_edit(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    with_owner = can(request.user, Action.MANAGE_MEMBERS, use_case)
+    initial = UseCaseForm.initial_for(use_case)
+    form = UseCaseForm(_posted(request), initial=initial, with_owner=with_owner)
+    if form.is_valid():
+        saved = call_service(
+            form, usecases.update_use_case, use_case, by=request.user, **form.cleaned_data
+        )
+        if saved is not None:
+            messages.success(request, "Your changes are saved.")
+            return redirect(saved)
+    context = {"form": form, "use_case": use_case, "example": FEATURE_SCHEMA_EXAMPLE}
+    return render(request, "usecases/use_case_form.html", context)
+
+
+@require_POST
+def change_phase(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.CHANGE_PHASE)
+    form = PhaseForm(request.POST)
+    if form.is_valid():
+        moved = call_service(
+            form, usecases.change_phase, use_case, by=request.user, **form.cleaned_data
+        )
+        if moved is not None:
+            messages.success(request, f"Moved to {moved.get_phase_display()}.")
+            return redirect(moved)
+    return _render_detail(request, use_case, phase_form=form)
+
+
+@GET_POST
+def use_case_delete(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.DELETE)
+    if request.method == "POST":
+        usecases.delete_use_case(use_case, by=request.user)
+        messages.success(request, f"“{use_case}” is deleted; its history is kept.")
+        return redirect("usecases:list")
+    counts = {"kpis": use_case.kpis.count(), "members": use_case.members.count()}
+    return render(request, "usecases/use_case_delete.html", {"use_case": use_case, **counts})
+
+
+@require_GET
+def history(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.VIEW)
+    page = Paginator(selectors.use_case_history(use_case), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "use_case": use_case,
+        "allowed": allowed_actions(request.user, use_case),
+        "page": page,
+        "events": _history_rows(page),
+    }
+    return render(request, "usecases/history.html", context)
+
+
+VERBS = {
+    "usecase.created": "created the use case",
+    "usecase.updated": "edited the definition",
+    "usecase.phase_changed": "changed the phase",
+    "usecase.deleted": "deleted the use case",
+    "kpi.created": "added a KPI",
+    "kpi.updated": "edited a KPI",
+    "kpi.deleted": "removed a KPI",
+    "value_model.created": "set the value model",
+    "value_model.updated": "edited the value model",
+    "rule.created": "added a data-quality rule",
+    "rule.updated": "edited a data-quality rule",
+    "rule.deleted": "removed a data-quality rule",
+    "member.added": "added a member",
+    "member.role_changed": "changed a member's role",
+    "member.removed": "removed a member",
+}
+
+
+def _display(value) -> str | None:
+    """An audited value as text; None stays None (shown as a dash)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _history_rows(events) -> list[dict]:
+    """Each event with its verb in words and its changed fields as (name, before, after) text."""
+    rows = []
+    for event in events:
+        changes = [
+            (name.replace("_", " "), _display(before), _display(after))
+            for name, before, after in event.changes
+        ]
+        rows.append(
+            {
+                "event": event,
+                "verb": VERBS.get(event.verb, event.verb),
+                # A creation lists what was set, a deletion what was there: no arrows needed.
+                "kind": "set" if event.before is None else "unset" if event.after is None else "",
+                "changes": [change for change in changes if change[1] or change[2]],
+            }
+        )
+    return rows
+
+
+# Members
+
+
+def _render_members(request, use_case: UseCase, **extra) -> HttpResponse:
+    context = {
+        "use_case": use_case,
+        "allowed": allowed_actions(request.user, use_case),
+        "members": use_case.members.select_related("user").order_by("user__username"),
+        "roles": Role.choices,
+        "add_form": MemberAddForm(),
+        **extra,
+    }
+    return render(request, "usecases/members.html", context)
+
+
+@GET_POST
+def members(request: HtmxRequest, slug: str) -> HttpResponse:
+    action = Action.MANAGE_MEMBERS if request.method == "POST" else Action.VIEW
+    use_case = get_use_case_for(request, slug, action)
+    form = MemberAddForm(_posted(request))
+    if form.is_valid():
+        user, role = form.cleaned_data["username"], form.cleaned_data["role"]
+        if call_service(form, usecases.add_member, use_case, by=request.user, user=user, role=role):
+            messages.success(request, f"{user.get_username()} is now {Role(role).label.lower()}.")
+            return redirect("usecases:members", use_case.slug)
+    return _render_members(request, use_case, add_form=form)
+
+
+@require_POST
+def member_role(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.MANAGE_MEMBERS)
+    member = get_object_or_404(use_case.members.select_related("user"), pk=pk)
+    form = MemberRoleForm(request.POST)
+    if form.is_valid():
+        role = form.cleaned_data["role"]
+        if call_service(form, usecases.change_member_role, member, by=request.user, role=role):
+            messages.success(
+                request, f"{member.user.get_username()} is now {Role(role).label.lower()}."
+            )
+            return redirect("usecases:members", use_case.slug)
+    return _render_members(request, use_case, row_form=form, row_member=member.pk)
+
+
+@require_POST
+def member_remove(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.MANAGE_MEMBERS)
+    member = get_object_or_404(use_case.members.select_related("user"), pk=pk)
+    form = Form(request.POST)  # no fields: it carries the service's refusal, if any
+    if form.is_valid():
+        call_service(form, usecases.remove_member, member, by=request.user)
+    if form.errors:
+        return _render_members(request, use_case, row_form=form, row_member=member.pk)
+    messages.success(request, f"{member.user.get_username()} is no longer a member.")
+    return redirect("usecases:members", use_case.slug)
+
+
+# KPIs, value model and data-quality rules: inline sections of the detail page
+
+
+@GET_POST
+def kpi_create(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    form = KPIForm(_posted(request), use_case=use_case)
+    if form.is_valid() and call_service(
+        form, definitions.create_kpi, use_case, by=request.user, **form.cleaned_data
+    ):
+        return _saved(request, use_case, "kpis", f"KPI “{form.cleaned_data['name']}” added.")
+    return _render_detail(request, use_case, kpi_form=form)
+
+
+@GET_POST
+def kpi_edit(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    kpi = get_object_or_404(use_case.kpis, pk=pk)
+    form = KPIForm(_posted(request), initial=KPIForm.initial_for(kpi), use_case=use_case)
+    if form.is_valid() and call_service(
+        form, definitions.update_kpi, kpi, by=request.user, **form.cleaned_data
+    ):
+        return _saved(request, use_case, "kpis", f"KPI “{form.cleaned_data['name']}” saved.")
+    return _render_detail(request, use_case, kpi_form=form, editing_kpi=kpi)
+
+
+@require_POST
+def kpi_delete(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    kpi = get_object_or_404(use_case.kpis, pk=pk)
+    definitions.delete_kpi(kpi, by=request.user)
+    return _saved(request, use_case, "kpis", f"KPI “{kpi.name}” removed.")
+
+
+@GET_POST
+def value_model_edit(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    initial = ValueModelForm.initial_for(ValueModel.objects.filter(use_case=use_case).first())
+    form = ValueModelForm(_posted(request), initial=initial, use_case=use_case)
+    if form.is_valid() and call_service(
+        form, definitions.save_value_model, use_case, by=request.user, **form.cleaned_data
+    ):
+        return _saved(request, use_case, "value-model", "Value model saved.")
+    return _render_detail(request, use_case, value_model_form=form)
+
+
+@GET_POST
+def rule_create(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    form = RuleForm(_posted(request), use_case=use_case)
+    if form.is_valid() and call_service(
+        form, definitions.create_rule, use_case, by=request.user, **form.rule_fields()
+    ):
+        return _saved(request, use_case, "rules", "Data-quality rule added.")
+    return _render_detail(request, use_case, rule_form=form)
+
+
+@GET_POST
+def rule_edit(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    rule = get_object_or_404(use_case.data_quality_rules, pk=pk)
+    form = RuleForm(_posted(request), initial=RuleForm.initial_for(rule), use_case=use_case)
+    if form.is_valid() and call_service(
+        form, definitions.update_rule, rule, by=request.user, **form.rule_fields()
+    ):
+        return _saved(request, use_case, "rules", "Data-quality rule saved.")
+    return _render_detail(request, use_case, rule_form=form, editing_rule=rule)
+
+
+@require_POST
+def rule_delete(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.EDIT)
+    rule = get_object_or_404(use_case.data_quality_rules, pk=pk)
+    definitions.delete_rule(rule, by=request.user)
+    return _saved(request, use_case, "rules", f"Rule on “{rule.field}” removed.")
+
+
+# Account
+
+
+@never_cache  # the response may hold a new token in clear text
+@GET_POST
+def api_tokens(request: HtmxRequest) -> HttpResponse:
+    form, new_token = TokenForm(_posted(request)), None
+    if form.is_valid():
+        created = call_service(
+            form,
+            tokens.create_token,
+            request.user,
+            expiry_days=form.cleaned_data["expiry_days"] or None,
+        )
+        if created is not None:
+            new_token, form = created[1], TokenForm()
+    rows = AuthToken.objects.filter(user=request.user).order_by("-created")
+    context = {"form": form, "tokens": rows, "new_token": new_token, "now": timezone.now()}
+    return render(request, "account/api_tokens.html", context)
+
+
+@require_POST
+def api_token_revoke(request: HtmxRequest, token_key: str) -> HttpResponse:
+    if not tokens.revoke_token(request.user, token_key):
+        raise Http404("You have no token with this key.")
+    messages.success(request, f"Token {token_key}… is revoked; programs using it stop working.")
+    return redirect(reverse("usecases:api_tokens"))

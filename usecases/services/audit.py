@@ -15,12 +15,15 @@ import json
 import logging
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from usecases.models import AuditEvent, UseCase
 
 logger = logging.getLogger(__name__)
+User = get_user_model()
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK_KEY = 0x51_0A_0D17  # any constant shared by every appender
@@ -47,6 +50,8 @@ def to_json_value(value):
         return format(value.normalize(), "f")
     if isinstance(value, datetime.datetime | datetime.date):
         return value.isoformat()
+    if isinstance(value, AbstractBaseUser):
+        return value.get_username()  # people are recorded by name, readable in the history
     if isinstance(value, models.Model):
         return value.pk
     return value
@@ -60,7 +65,8 @@ def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict:
             continue
         if field.name in ("id", "created_at", "updated_at", "added_at"):
             continue
-        values[field.name] = to_json_value(getattr(instance, field.attname))
+        value = getattr(instance, field.name if field.related_model is User else field.attname)
+        values[field.name] = to_json_value(value)
     return values
 
 

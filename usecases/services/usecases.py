@@ -32,11 +32,15 @@ EDITABLE_FIELDS = (
 )
 
 
+# Words that are page names under /usecases/, so never a use case's slug.
+RESERVED_SLUGS = frozenset({"new"})
+
+
 def unique_slug(title: str) -> str:
-    """A slug from the title, suffixed -2, -3… when taken."""
+    """A slug from the title, suffixed -2, -3… when taken or reserved."""
     base = slugify(title)[:70] or "use-case"
     slug, n = base, 1
-    while UseCase.objects.filter(slug=slug).exists():
+    while slug in RESERVED_SLUGS or UseCase.objects.filter(slug=slug).exists():
         n += 1
         slug = f"{base}-{n}"
     return slug
@@ -66,7 +70,7 @@ def create_use_case(*, by, slug: str = "", phase: str = UseCase.Phase.IDEA, **fi
     fields["feature_schema"] = validation.check_feature_schema(fields.get("feature_schema") or [])
     validation.check_dates(fields.get("start_date"), fields.get("target_date"))
     slug = slug or unique_slug(fields["title"])
-    if UseCase.objects.filter(slug=slug).exists():
+    if slug in RESERVED_SLUGS or UseCase.objects.filter(slug=slug).exists():
         raise InvalidInput(f"The slug “{slug}” is taken; choose another.")
     use_case = UseCase.objects.create(slug=slug, phase=phase, **fields)
     UseCaseMember.objects.create(use_case=use_case, user=use_case.owner, role=Role.OWNER)

@@ -1,0 +1,125 @@
+"""The OpenAPI schema generates cleanly and documents every endpoint; Swagger UI and Redoc are
+served from our own static files."""
+
+import re
+
+import pytest
+import yaml
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
+from django.test import Client
+
+V1 = "/api/v1/usecases"
+PATHS = {
+    f"{V1}/": {"get", "post"},
+    f"{V1}/{{slug}}/": {"get", "patch", "delete"},
+    f"{V1}/{{slug}}/phase": {"post"},
+    f"{V1}/{{use_case_slug}}/kpis/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/kpis/{{id}}/": {"get", "patch", "delete"},
+    f"{V1}/{{use_case_slug}}/value-model": {"get", "put"},
+    f"{V1}/{{use_case_slug}}/data-quality-rules/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/data-quality-rules/{{id}}/": {"get", "patch", "delete"},
+    f"{V1}/{{use_case_slug}}/members/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/members/{{id}}/": {"get", "patch", "delete"},
+    f"{V1}/{{use_case_slug}}/audit-events/": {"get"},
+}
+# Statuses each kind of operation must document, besides its success.
+MUST_DOCUMENT = {
+    "get": {"401", "404"},
+    "post": {"400", "401", "403"},
+    "put": {"400", "401", "403", "404"},
+    "patch": {"400", "401", "403", "404"},
+    "delete": {"401", "403", "404"},
+}
+CONFLICTS = {  # operations whose service may refuse with 409
+    ("post", f"{V1}/{{slug}}/phase"),
+    ("post", f"{V1}/{{use_case_slug}}/members/"),
+    ("patch", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
+    ("delete", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
+}
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory, django_db_blocker):
+    """Generated as CI would: validated against the OpenAPI spec, any warning an error."""
+    path = tmp_path_factory.mktemp("schema") / "schema.yaml"
+    with django_db_blocker.unblock():
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+    return yaml.safe_load(path.read_text())
+
+
+def operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in MUST_DOCUMENT:
+                yield path, method, operation
+
+
+def test_schema_lists_every_endpoint_and_method(schema):
+    found = {path: set(item) - {"parameters"} for path, item in schema["paths"].items()}
+    assert found == PATHS
+
+
+def test_every_operation_documents_its_errors_with_the_error_body(schema):
+    for path, method, operation in operations(schema):
+        responses = operation["responses"]
+        needed = MUST_DOCUMENT[method] | ({"409"} if (method, path) in CONFLICTS else set())
+        assert needed <= set(responses), (method, path, sorted(responses))
+        for code, response in responses.items():
+            if code.startswith(("4", "5")):
+                body = response["content"]["application/json"]["schema"]
+                assert body == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+
+
+def test_every_operation_requires_a_token_or_a_session(schema):
+    for path, method, operation in operations(schema):
+        assert operation["security"] == [{"knoxApiToken": []}, {"cookieAuth": []}], (method, path)
+    token = schema["components"]["securitySchemes"]["knoxApiToken"]
+    assert (token["in"], token["name"]) == ("header", "Authorization")
+
+
+def test_write_bodies_are_json_only(schema):
+    for path, method, operation in operations(schema):
+        if "requestBody" in operation:
+            assert set(operation["requestBody"]["content"]) == {"application/json"}, (method, path)
+
+
+def test_schema_endpoint_is_public(db):
+    response = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    assert f"{V1}/{{use_case_slug}}/kpis/" in response.json()["paths"]
+
+
+def referenced_urls(html: str) -> list[str]:
+    return re.findall(r'(?:src|href|spec-url)="([^"]+)"', html)
+
+
+@pytest.mark.parametrize("page", ["/api/docs/", "/api/redoc/"])
+@pytest.mark.parametrize("who", ["anonymous", "viewer"])
+def test_api_docs_are_served_from_local_static_files_only(personas, client, page, who):
+    if who != "anonymous":
+        client.force_login(personas[who])  # LoginRequiredMiddleware must not get in the way
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "http://" not in html and "https://" not in html
+    urls = referenced_urls(html)
+    assert any(url.endswith(".js") for url in urls)
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url  # no protocol-relative
+        if url.startswith("/static/"):
+            assert finders.find(url.removeprefix("/static/")), f"{url} is not a static file"
+        else:
+            assert client.get(url).status_code == 200, url
+
+
+def test_swagger_ui_loads_its_own_script_and_sends_the_csrf_token(personas, client):
+    client.force_login(personas["owner"])
+    html = client.get("/api/docs/").content.decode()
+    assert "<script>" not in html  # no inline script: a strict Content-Security-Policy holds
+    script_url = next(url for url in referenced_urls(html) if "script" in url)
+    script = client.get(script_url)
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert b"/api/schema/" in script.content
+    assert b"X-CSRFTOKEN" in script.content.upper()

@@ -1,0 +1,140 @@
+"""End to end in headless Chromium (Playwright) against pytest-django's live server.
+
+Needs Debian's chromium at /usr/bin/chromium (Playwright cannot download browsers here). Without
+it the tests skip, unless QUORUM_REQUIRE_BROWSER=1 (CI), where they fail. Screenshots land
+in test-results/.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.factories import PASSWORD
+from usecases.models import KPI, UseCase
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = "/usr/bin/chromium"
+RESULTS = Path(__file__).resolve().parents[2] / "test-results"
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium)"
+        if os.environ.get("QUORUM_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"QUORUM_REQUIRE_BROWSER=1 but {message}")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh page that records every request leaving the live server, and JS errors."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.external_requests = []
+    page.errors = []
+    page.on(
+        "request",
+        lambda request: (
+            None
+            if request.url.startswith((live_server.url, "data:", "blob:"))
+            else page.external_requests.append(request.url)
+        ),
+    )
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / f"{name}.png"), full_page=True)
+
+
+def log_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_an_expert_creates_a_use_case_and_adds_a_kpi_without_reloading_the_page(
+    live_server, page, personas
+):
+    log_in(page, live_server, personas["expert"].username)
+    page.click("text=Propose a use case")
+    page.fill("#id_title", "Grocery demand forecast")
+    page.select_option("#id_task_type", "regression")
+    page.fill("#id_problem_statement", "Stores over-order fresh products and waste 8 % of them.")
+    page.fill("#id_sponsor", "Head of supply chain")
+    schema = [{"name": "store", "type": "category"}, {"name": "price", "type": "number"}]
+    page.fill("#id_feature_schema", json.dumps(schema))
+    page.click("text=Create the use case")
+    page.wait_for_selector("h1:has-text('Grocery demand forecast')")
+    use_case = UseCase.objects.get(title="Grocery demand forecast")
+    assert page.url == f"{live_server.url}{use_case.get_absolute_url()}"
+    assert use_case.owner == personas["expert"]
+
+    page.evaluate("window.quorumNoReload = true")  # a full page load would forget it
+    page.click("#kpis >> text=Add a KPI")
+    page.wait_for_selector("#kpi-form")
+    page.fill("#kpi-form #id_name", "Forecast error")
+    page.select_option("#kpi-form #id_metric", "roc_auc")  # wrong for a regression
+    page.fill("#kpi-form #id_target", "0.8")
+    page.fill("#kpi-form #id_gate_threshold", "0.7")
+    page.click("#kpi-form button[type=submit]")
+    page.wait_for_selector("#kpi-form .errorlist:has-text('does not apply to regression')")
+    shot(page, "kpi-form-error")
+
+    page.select_option("#kpi-form #id_metric", "wape")
+    page.fill("#kpi-form #id_target", "0.18")
+    page.fill("#kpi-form #id_gate_threshold", "0.22")
+    page.click("#kpi-form button[type=submit]")
+    page.wait_for_selector("#kpi-table td:has-text('Forecast error')")
+    assert page.locator("#kpi-form").count() == 0
+    assert page.evaluate("window.quorumNoReload") is True
+    kpi = KPI.objects.get(use_case=use_case)
+    assert (kpi.metric, kpi.direction, kpi.gate_threshold) == ("wape", "lower", 0.22)
+    shot(page, "kpi-added-inline")
+
+    for name, path in [
+        ("home", "/"),
+        ("use-case-list", "/usecases/"),
+        ("use-case-detail", use_case.get_absolute_url()),
+    ]:
+        page.goto(f"{live_server.url}{path}")
+        if name == "home":
+            page.wait_for_selector("[data-chart] .main-svg")  # plotly drew the chart
+        shot(page, name)
+    assert page.external_requests == []  # no CDN, no fonts, nothing outside Quorum
+    assert page.errors == []
+
+
+def test_a_data_quality_rule_form_shows_only_the_inputs_of_its_kind(live_server, page, use_case):
+    log_in(page, live_server, "erik")  # the expert on the use_case fixture
+    page.goto(f"{live_server.url}{use_case.get_absolute_url()}")
+    page.click("#rules >> text=Add a rule")
+    page.wait_for_selector("#rule-form")
+    page.select_option("#rule-form #id_kind", "allowed_values")
+    assert page.is_visible("#rule-form #id_allowed_values")
+    assert not page.is_visible("#rule-form #id_minimum")
+    page.select_option("#rule-form #id_field", "store")
+    page.fill("#rule-form #id_allowed_values", "S01, S02")
+    page.click("#rule-form button[type=submit]")
+    page.wait_for_selector("#rule-table td:has-text('one of S01, S02')")
+    shot(page, "rule-added-inline")
+    assert page.errors == []

@@ -1,0 +1,72 @@
+"""Plotly figures as plain JSON for `json_script`; static/js/charts.js draws them. No ORM here."""
+
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+
+# Matches static/css/app.css (--accent, --text, --muted, --border).
+ACCENT = "#3056d3"
+TEXT = "#1f2937"
+MUTED = "#6b7280"
+GRID = "#e5e7eb"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+
+def _layout(**overrides) -> dict:
+    layout = {
+        "template": "none",  # no default template: a smaller payload, our own look
+        "font": {"family": FONT, "size": 13, "color": TEXT},
+        "margin": {"l": 48, "r": 16, "t": 16, "b": 48},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "xaxis": {"showgrid": False, "linecolor": GRID, "tickfont": {"color": MUTED}},
+        "yaxis": {"gridcolor": GRID, "zeroline": False, "tickfont": {"color": MUTED}},
+        "hoverlabel": {"font": {"family": FONT}},
+        "height": 300,
+    }
+    layout.update(overrides)
+    return layout
+
+
+# The dot colours of the roadmap columns (app.css `.dot.phase-*`).
+PHASE_COLORS = {
+    "idea": "#9ca3af",
+    "scoping": "#8b5cf6",
+    "data": "#0ea5e9",
+    "poc": "#f59e0b",
+    "pilot": "#f97316",
+    "production": "#22c55e",
+    "retired": "#6b7280",
+}
+
+
+def phase_counts_figure(counts: list[tuple[str, str, int]]) -> dict:
+    """Horizontal bars of use cases per phase, lifecycle order top to bottom; (phase, label, n)."""
+    values = [n for _, _, n in counts]
+    figure = go.Figure(
+        go.Bar(
+            x=values,
+            y=[label for _, label, _ in counts],
+            orientation="h",
+            marker={"color": [PHASE_COLORS.get(phase, ACCENT) for phase, _, _ in counts]},
+            text=values,
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x} use case(s)<extra></extra>",
+        ),
+        layout=_layout(
+            margin={"l": 120, "r": 32, "t": 8, "b": 32},
+            bargap=0.35,
+            xaxis={
+                "gridcolor": GRID,
+                "zeroline": False,
+                "tickfont": {"color": MUTED},
+                "range": [0, max(values, default=0) * 1.15 or 1],  # room for the labels
+                "dtick": max(1, -(-max(values, default=1) // 5)),  # whole numbers, ~5 grid lines
+            },
+            yaxis={"autorange": "reversed", "tickfont": {"color": TEXT}, "ticksuffix": "  "},
+        ),
+    )
+    return json.loads(figure.to_json())

@@ -1,0 +1,382 @@
+"""Browser forms: they parse input; the services check the business rules and write.
+
+`call_service()` turns a service's ValidationError ({field: message}) or DomainError into
+errors on the form, so a broken rule is shown beside the field it concerns.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from usecases.models import KPI, METRIC_TASK_TYPES, DataQualityRule, Metric, Role, UseCase
+from usecases.services import validation
+from usecases.services.errors import DomainError
+
+FEATURE_SCHEMA_EXAMPLE = json.dumps(
+    [
+        {"name": "store", "type": "category", "description": "Store id"},
+        {"name": "price", "type": "number"},
+        {"name": "promo", "type": "boolean"},
+    ],
+    indent=2,
+)
+
+
+def call_service(form: forms.Form, service, /, *args, **kwargs):
+    """Run `service`; a ValidationError or DomainError becomes form errors (result: None)."""
+    try:
+        return service(*args, **kwargs)
+    except ValidationError as error:
+        if not hasattr(error, "error_dict"):
+            form.add_error(None, error.messages)
+            return None
+        for name, messages in error.message_dict.items():
+            form.add_error(form.field_for_error(name), messages)
+    except DomainError as error:
+        form.add_error(None, error.message)
+    return None
+
+
+class Form(forms.Form):
+    """A form whose service errors land on the field that caused them, else on top."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    def field_for_error(self, name: str) -> str | None:
+        return name if name in self.fields else None
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class FeatureSchemaField(forms.JSONField):
+    """JSON in a textarea, shown indented so people can edit it."""
+
+    default_error_messages = {
+        "invalid": "This is not valid JSON. Check commas, quotes and brackets (see the example)."
+    }
+
+    def prepare_value(self, value):
+        if isinstance(value, str):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class UseCaseForm(Form):
+    title = forms.CharField(max_length=200)
+    problem_statement = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="The business problem in a few sentences.",
+    )
+    decision_supported = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="The business decision the model's predictions feed.",
+    )
+    sponsor = forms.CharField(max_length=200, required=False, help_text="Business sponsor.")
+    task_type = forms.ChoiceField(choices=UseCase.TaskType.choices)
+    priority = forms.ChoiceField(choices=UseCase.Priority.choices, initial=UseCase.Priority.MEDIUM)
+    risk_tier = forms.ChoiceField(
+        choices=UseCase.RiskTier.choices,
+        initial=UseCase.RiskTier.LOW,
+        help_text="Higher tiers need more approvals to promote a model.",
+    )
+    expected_value_per_year = forms.DecimalField(
+        max_digits=14, decimal_places=2, min_value=0, required=False, label="Expected value / year"
+    )
+    effort_person_days = forms.IntegerField(
+        min_value=0, required=False, label="Effort (person-days)"
+    )
+    start_date = forms.DateField(widget=DateInput, required=False)
+    target_date = forms.DateField(widget=DateInput, required=False)
+    target_definition = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="What the label means and when it is known.",
+    )
+    feature_schema = FeatureSchemaField(
+        required=False,
+        initial=list,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "code", "spellcheck": "false"}),
+        help_text="A JSON list of features, each with a name and a type ("
+        + ", ".join(validation.FEATURE_TYPES)
+        + "). Leave [] if not known yet.",
+    )
+
+    def __init__(self, *args, with_owner: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if with_owner:  # handing over accountability: only for those who manage members
+            self.fields["owner"] = forms.CharField(
+                label="Owner (username)", help_text="The accountable owner."
+            )
+
+    @classmethod
+    def initial_for(cls, use_case: UseCase) -> dict:
+        names = [name for name in cls.base_fields if name != "owner"]
+        return {name: getattr(use_case, name) for name in names} | {
+            "owner": use_case.owner.get_username()
+        }
+
+    def clean_owner(self):
+        username = self.cleaned_data["owner"].strip()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise ValidationError(f"There is no active user named “{username}”.")
+        return user
+
+    def clean_feature_schema(self):
+        return self.cleaned_data["feature_schema"] or []
+
+
+class PhaseForm(Form):
+    phase = forms.ChoiceField(choices=UseCase.Phase.choices, label="Move to")
+    note = forms.CharField(
+        max_length=500, required=False, widget=forms.TextInput(attrs={"placeholder": "Why?"})
+    )
+
+
+class KPIForm(Form):
+    name = forms.CharField(max_length=120)
+    metric = forms.ChoiceField()
+    direction = forms.ChoiceField(
+        choices=[("", "From the metric"), *KPI.Direction.choices],
+        required=False,
+        help_text="Leave blank: errors are lower-is-better, scores higher-is-better.",
+    )
+    target = forms.FloatField(help_text="The value the business aims for.")
+    gate_threshold = forms.FloatField(help_text="The worst value still acceptable to promote.")
+    gate_mode = forms.ChoiceField(
+        choices=KPI.GateMode.choices, initial=KPI.GateMode.POINT, label="Gate on"
+    )
+    is_gating = forms.BooleanField(
+        required=False, initial=True, label="Gates promotion", help_text="A failing gate blocks."
+    )
+    segment = forms.CharField(
+        max_length=120, required=False, help_text="Only rows of this segment (blank: all rows)."
+    )
+
+    def __init__(self, *args, use_case: UseCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        suited = [(m.value, m.label) for m in Metric if use_case.task_type in METRIC_TASK_TYPES[m]]
+        other = [
+            (m.value, m.label) for m in Metric if use_case.task_type not in METRIC_TASK_TYPES[m]
+        ]
+        self.fields["metric"].choices = [
+            (f"For {use_case.get_task_type_display().lower()}", suited),
+            ("Other metrics", other),
+        ]
+
+    @classmethod
+    def initial_for(cls, kpi: KPI) -> dict:
+        return {name: getattr(kpi, name) for name in cls.base_fields}
+
+    def clean_direction(self):
+        direction = self.cleaned_data["direction"]
+        return direction or validation.default_direction(self.cleaned_data.get("metric", ""))
+
+
+class RuleForm(Form):
+    """A data-quality rule with friendly inputs; `params()` builds the JSON the service wants."""
+
+    field = forms.CharField(max_length=120, label="Column")
+    kind = forms.ChoiceField(choices=DataQualityRule.Kind.choices, label="Rule")
+    minimum = forms.FloatField(required=False, help_text="Range: lowest allowed value.")
+    maximum = forms.FloatField(required=False, help_text="Range: highest allowed value.")
+    allowed_values = forms.CharField(
+        required=False, max_length=1000, help_text="Allowed values: comma-separated, e.g. A, B, C."
+    )
+    pattern = forms.CharField(
+        required=False,
+        max_length=300,
+        help_text="Pattern: a regular expression, e.g. ^[A-Z]{2}\\d+$.",
+    )
+    max_rate_percent = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        label="Maximum empty (%)",
+        help_text="Null rate: the largest share of empty values allowed.",
+    )
+    severity = forms.ChoiceField(
+        choices=DataQualityRule.Severity.choices, initial=DataQualityRule.Severity.ERROR
+    )
+    description = forms.CharField(max_length=200, required=False)
+
+    # Which input a service error about "params" belongs to, by kind.
+    PARAM_INPUTS = {
+        DataQualityRule.Kind.RANGE: "minimum",
+        DataQualityRule.Kind.ALLOWED_VALUES: "allowed_values",
+        DataQualityRule.Kind.REGEX: "pattern",
+        DataQualityRule.Kind.MAX_NULL_RATE: "max_rate_percent",
+    }
+
+    def __init__(self, *args, use_case: UseCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        columns = [*use_case.feature_names, *validation.RESERVED_COLUMNS]
+        if use_case.feature_schema:
+            self.fields["field"] = forms.ChoiceField(
+                choices=[(c, c) for c in columns], label="Column"
+            )
+        for name, kind in (
+            ("minimum", "range"),
+            ("maximum", "range"),
+            ("allowed_values", "allowed_values"),
+            ("pattern", "regex"),
+            ("max_rate_percent", "max_null_rate"),
+        ):
+            self.fields[name].widget.attrs["data-rule-kind"] = kind
+
+    @classmethod
+    def initial_for(cls, rule: DataQualityRule) -> dict:
+        params = rule.params or {}
+        rate = params.get("max_rate")
+        return {
+            "field": rule.field,
+            "kind": rule.kind,
+            "severity": rule.severity,
+            "description": rule.description,
+            "minimum": params.get("min"),
+            "maximum": params.get("max"),
+            "allowed_values": ", ".join(str(v) for v in params.get("values", [])),
+            "pattern": params.get("pattern", ""),
+            "max_rate_percent": round(rate * 100, 4) if rate is not None else None,
+        }
+
+    def field_for_error(self, name: str) -> str | None:
+        if name == "params":
+            return self.PARAM_INPUTS.get(self.cleaned_data.get("kind"))
+        return super().field_for_error(name)
+
+    def params(self) -> dict:
+        data, kind = self.cleaned_data, self.cleaned_data["kind"]
+        if kind == DataQualityRule.Kind.RANGE:
+            return {"min": data["minimum"], "max": data["maximum"]}
+        if kind == DataQualityRule.Kind.ALLOWED_VALUES:
+            return {"values": data["allowed_values"]}  # the service splits on commas
+        if kind == DataQualityRule.Kind.REGEX:
+            return {"pattern": data["pattern"]}
+        if kind == DataQualityRule.Kind.MAX_NULL_RATE:
+            rate = data["max_rate_percent"]
+            return {"max_rate": rate / 100} if rate is not None else {}
+        return {}
+
+    def rule_fields(self) -> dict:
+        """What the service takes: field, kind, params, severity, description."""
+        data = self.cleaned_data
+        return {
+            "field": data["field"],
+            "kind": data["kind"],
+            "params": self.params(),
+            "severity": data["severity"],
+            "description": data["description"],
+        }
+
+
+class ValueModelForm(Form):
+    currency = forms.CharField(
+        max_length=3, initial="EUR", help_text="Three-letter code: EUR, USD, GBP…"
+    )
+    value_true_positive = forms.DecimalField(
+        max_digits=12, decimal_places=2, label="Value of a true positive"
+    )
+    value_true_negative = forms.DecimalField(
+        max_digits=12, decimal_places=2, label="Value of a true negative"
+    )
+    cost_false_positive = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, label="Cost of a false positive"
+    )
+    cost_false_negative = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, label="Cost of a false negative"
+    )
+    cost_per_unit_under = forms.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        min_value=0,
+        label="Cost per unit under-predicted",
+        help_text="Predicting one unit too few (a stock-out: lost margin).",
+    )
+    cost_per_unit_over = forms.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        min_value=0,
+        label="Cost per unit over-predicted",
+        help_text="Predicting one unit too many (an overstock: waste).",
+    )
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def __init__(self, *args, use_case: UseCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        unused = (
+            validation.REGRESSION_VALUE_FIELDS
+            if use_case.is_classification
+            else validation.CLASSIFICATION_VALUE_FIELDS
+        )
+        for name in unused:  # only the fields this task type uses
+            del self.fields[name]
+
+    @classmethod
+    def initial_for(cls, value_model) -> dict:
+        if value_model is None:
+            return {}
+        values = {name: getattr(value_model, name) for name in cls.base_fields}
+        # 2.5 rather than the column's 2.5000
+        return {
+            k: format(v.normalize(), "f") if isinstance(v, Decimal) else v
+            for k, v in values.items()
+        }
+
+    def clean_currency(self):
+        return self.cleaned_data["currency"].strip().upper()
+
+
+class MemberAddForm(Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise ValidationError(f"There is no user named “{username}”.")
+        return user
+
+
+class MemberRoleForm(Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class TokenForm(Form):
+    expiry_days = forms.TypedChoiceField(
+        label="Expires after",
+        choices=[("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("0", "Never")],
+        coerce=int,
+        initial="90",
+        help_text="A token that never expires is convenient and risky: prefer an expiry.",
+    )
+
+
+class UseCaseFilterForm(forms.Form):
+    """The list's search box and filters (GET); invalid values are simply ignored."""
+
+    q = forms.CharField(required=False, label="Search")
+    phase = forms.ChoiceField(choices=[("", "All phases"), *UseCase.Phase.choices], required=False)
+    owner = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, owners: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "All owners"), *((o, o) for o in owners)]
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        return {"search": data["q"].strip(), "phase": data["phase"], "owner": data["owner"]}
