@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from usecases.models import AuditEvent, UseCase
+from usecases.models import AuditEvent, UseCase, UseCaseMember
+
+# Most urgent first on the roadmap's cards.
+PRIORITY_RANK = {p: i for i, p in enumerate(reversed(UseCase.Priority.values))}
 
 
 def use_case_rows(user, *, search: str = "", phase: str = "", owner: str = "") -> QuerySet:
@@ -28,6 +31,22 @@ def use_case_rows(user, *, search: str = "", phase: str = "", owner: str = "") -
     if owner:
         rows = rows.filter(owner__username=owner)
     return rows.order_by("title")
+
+
+def my_use_cases(user, *, limit: int = 10) -> QuerySet:
+    """The use cases `user` is a member of (Managers' view-all excluded), as list rows."""
+    membership = UseCaseMember.objects.filter(use_case=OuterRef("pk"), user=user)
+    return use_case_rows(user).filter(Exists(membership))[:limit]
+
+
+def roadmap_columns(user) -> list[tuple[str, str, list[UseCase]]]:
+    """(phase, label, use cases by priority) for every phase in lifecycle order."""
+    columns = {value: (value, label, []) for value, label in UseCase.Phase.choices}
+    for row in use_case_rows(user):
+        columns[row.phase][2].append(row)
+    for _, _, cards in columns.values():
+        cards.sort(key=lambda card: PRIORITY_RANK.get(card.priority, 0))
+    return list(columns.values())
 
 
 def phase_counts(user) -> list[tuple[str, str, int]]:

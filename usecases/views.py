@@ -13,7 +13,6 @@ import json
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -38,7 +37,7 @@ from usecases.forms import (
     ValueModelForm,
     call_service,
 )
-from usecases.models import Role, UseCase, UseCaseMember, ValueModel
+from usecases.models import Role, UseCase, ValueModel
 from usecases.permissions import (
     Action,
     allowed_actions,
@@ -59,7 +58,6 @@ GET_POST = require_http_methods(["GET", "POST"])
 PAGE_SIZE = 25
 # HX-Target (the section's DOM id) → the partial of usecases/detail.html that renders it.
 SECTIONS = {"kpis": "kpi-section", "value-model": "value-model-section", "rules": "rule-section"}
-PRIORITY_RANK = {p: i for i, p in enumerate(reversed(UseCase.Priority.values))}
 ROLE_RANK = {role: i for i, role in enumerate(Role.values)}
 
 
@@ -73,24 +71,18 @@ def _posted(request):
 @require_GET
 def home(request: HtmxRequest) -> HttpResponse:
     counts = selectors.phase_counts(request.user)
-    membership = UseCaseMember.objects.filter(use_case=OuterRef("pk"), user=request.user)
-    mine = selectors.use_case_rows(request.user).filter(Exists(membership))[:10]
     context = {
         "total": sum(n for *_, n in counts),
         "phase_chart": charts.phase_counts_figure(counts),
-        "my_use_cases": mine,
+        "my_use_cases": selectors.my_use_cases(request.user),
     }
     return render(request, "home.html", context)
 
 
 @require_GET
 def roadmap(request: HtmxRequest) -> HttpResponse:
-    columns = {value: (value, label, []) for value, label in UseCase.Phase.choices}
-    for row in selectors.use_case_rows(request.user):
-        columns[row.phase][2].append(row)
-    for _, _, cards in columns.values():
-        cards.sort(key=lambda card: PRIORITY_RANK.get(card.priority, 0))
-    return render(request, "usecases/roadmap.html", {"columns": columns.values()})
+    columns = selectors.roadmap_columns(request.user)
+    return render(request, "usecases/roadmap.html", {"columns": columns})
 
 
 @require_GET
