@@ -77,14 +77,20 @@ def worker(tmp_path):
     print((tmp_path / "worker.log").read_text()[-3000:])
 
 
+def mails_in(outbox: Path) -> list[str]:
+    """The messages written so far. The file backend names files by second and backend
+    object, so two messages can share a file: split on the headers, not on files."""
+    text = "".join(path.read_text() for path in sorted(outbox.glob("*.log")))
+    return [part for part in text.split("Content-Type: text/plain") if "To: " in part]
+
+
 def wait_for_mails(outbox: Path, count: int, timeout: float = 90) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        mails = sorted(outbox.glob("*.log"))
-        if len(mails) >= count:
-            return [path.read_text() for path in mails]
+        if len(mails := mails_in(outbox)) >= count:
+            return mails
         time.sleep(0.3)
-    pytest.fail(f"the worker delivered {len(list(outbox.glob('*.log')))} of {count} e-mails")
+    pytest.fail(f"the worker delivered {len(mails_in(outbox))} of {count} e-mails")
 
 
 def test_a_real_worker_sends_the_welcome_mail_once_even_when_the_message_is_delivered_twice(
@@ -101,9 +107,9 @@ def test_a_real_worker_sends_the_welcome_mail_once_even_when_the_message_is_deli
 
     # One worker slot and prefetch 1: the queue is consumed in order, so once the second
     # member's mail is out, the duplicate has been handled too.
-    mails = wait_for_mails(outbox, 2)
+    wait_for_mails(outbox, 2)
     time.sleep(1)
-    mails = [path.read_text() for path in sorted(outbox.glob("*.log"))]
+    mails = mails_in(outbox)
     assert len(mails) == 2
     assert sum("To: first@example.com" in mail for mail in mails) == 1
     assert any("To: second@example.com" in mail and "Shelf replenishment" in mail for mail in mails)
