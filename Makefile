@@ -17,7 +17,7 @@ run: $(BIN)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py load_demo
 	@echo "Quorum: http://$(HOST):$(PORT)/  (web server and one Celery worker; Ctrl-C stops both)"
-	DEBUG=1 HOST=$(HOST) PORT=$(PORT) $(BIN)/honcho start -f Procfile.dev
+	DEBUG=1 HOST=$(HOST) PORT=$(PORT) SITE_URL=http://$(HOST):$(PORT) $(BIN)/honcho start -f Procfile.dev
 
 # Tests run on SQLite unless DATABASE_URL is set; SECRET_KEY is a throwaway for the tests.
 test: $(BIN)/.installed

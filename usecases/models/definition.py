@@ -86,6 +86,10 @@ class UseCase(models.Model):
     target_definition = models.TextField(
         blank=True, help_text="What the label means and when it is known."
     )
+    decision_threshold = models.FloatField(
+        default=0.5,
+        help_text="Binary classification: a score at or above it predicts the positive class.",
+    )
     feature_schema = models.JSONField(
         default=list,
         blank=True,
@@ -104,6 +108,10 @@ class UseCase(models.Model):
                 | Q(start_date__isnull=True)
                 | Q(target_date__gte=models.F("start_date")),
                 name="usecases_target_date_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(decision_threshold__gte=0, decision_threshold__lte=1),
+                name="usecases_decision_threshold_is_a_probability",
             ),
             models.CheckConstraint(
                 condition=Q(expected_value_per_year__isnull=True)
