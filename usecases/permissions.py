@@ -22,13 +22,15 @@ class Action(StrEnum):
     CHANGE_PHASE = "change_phase"
     MANAGE_MEMBERS = "manage_members"
     DELETE = "delete"
+    # Register versions, upload evaluation data and predictions, run evaluations.
+    MANAGE_MODELS = "manage_models"
 
 
 # What each per-use-case role may do. Admins may do everything, Managers view everything.
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
     Role.EXPERT: frozenset({Action.VIEW, Action.EDIT}),
-    Role.DATA_SCIENTIST: frozenset({Action.VIEW}),
+    Role.DATA_SCIENTIST: frozenset({Action.VIEW, Action.MANAGE_MODELS}),
     Role.VIEWER: frozenset({Action.VIEW}),
 }
 MANAGER_ACTIONS = frozenset({Action.VIEW})

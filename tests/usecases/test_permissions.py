@@ -10,7 +10,7 @@ EXPECTED = {
     "anonymous": set(),
     "outsider": set(),
     "viewer": {Action.VIEW},
-    "data_scientist": {Action.VIEW},
+    "data_scientist": {Action.VIEW, Action.MANAGE_MODELS},
     "expert": {Action.VIEW, Action.EDIT},
     "owner": set(Action),
     "manager": {Action.VIEW},
