@@ -29,6 +29,7 @@ EDITABLE_FIELDS = (
     "task_type",
     "target_definition",
     "feature_schema",
+    "decision_threshold",
 )
 
 
