@@ -191,7 +191,10 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues per task name (Celery 5.5+ deprecates the task's own `queue=` attribute); workers
 # consume the queues named in the Procfile, and a deployment may run one pool per queue.
-CELERY_TASK_ROUTES = {"usecases.send_welcome": {"queue": "notifications"}}
+CELERY_TASK_ROUTES = {
+    "usecases.send_welcome": {"queue": "notifications"},
+    "usecases.run_evaluation": {"queue": "evaluations"},
+}
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

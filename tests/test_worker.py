@@ -114,3 +114,92 @@ def test_a_real_worker_sends_the_welcome_mail_once_even_when_the_message_is_deli
     assert sum("To: first@example.com" in mail for mail in mails) == 1
     assert any("To: second@example.com" in mail and "Shelf replenishment" in mail for mail in mails)
     assert UseCaseMember.objects.filter(notified_at__isnull=False).count() == 2
+
+
+def child_pids(parent: int) -> list[int]:
+    result = subprocess.run(["pgrep", "-P", str(parent)], capture_output=True, text=True)
+    return [int(pid) for pid in result.stdout.split()]
+
+
+@pytest.fixture
+def evaluation_worker(tmp_path):
+    """A worker on a queue of its own, with its process handle for killing its child."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DATABASE_URL": database_url(), "SECRET_KEY": "tests-only-not-secret"}
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{queue}@%h",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).parent.parent,
+    )
+    yield queue, process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    print((tmp_path / "worker.log").read_text()[-4000:])
+
+
+def test_a_worker_killed_mid_evaluation_leads_to_one_rerun_and_exactly_one_result(
+    evaluation_worker, personas
+):
+    import numpy as np
+
+    from tests.usecases.test_evaluations import make_dataset, make_predictions
+    from usecases.models import AuditEvent, Evaluation
+    from usecases.services import registry
+    from usecases.tasks import run_evaluation_task
+
+    queue, worker_process = evaluation_worker
+    rng = np.random.default_rng(3)
+    # A binary evaluation of 1,000,000 rows and 20 segments computes for about 2 s: the kill
+    # below lands in the middle of it (the test fails on attempts if it came too late).
+    n = 1_000_000
+    y = rng.random(n) < 0.3
+    use_case = UseCaseFactory(feature_schema=[], task_type="binary")
+    scientist = personas["data_scientist"]
+    dataset = make_dataset(use_case, scientist, y.astype(int), (np.arange(n) % 20).astype(str))
+    version = registry.register_version(use_case, by=scientist, version="1.0")
+    make_predictions(version, dataset, scientist, score=np.clip(0.3 * y + rng.random(n), 0, 1))
+    evaluation = Evaluation.objects.create(
+        use_case=use_case, model_version=version, dataset=dataset, requested_by=scientist
+    )
+
+    run_evaluation_task.apply_async(args=[evaluation.pk], queue=queue)
+    deadline = time.monotonic() + 120
+    while Evaluation.objects.get(pk=evaluation.pk).progress < 20:  # data loaded, computing
+        assert time.monotonic() < deadline, "the worker never started the evaluation"
+        time.sleep(0.02)
+    (child,) = child_pids(worker_process.pid)
+    os.kill(child, 9)  # SIGKILL: no cleanup, no acknowledgement
+
+    while Evaluation.objects.get(pk=evaluation.pk).status in ("queued", "running"):
+        assert time.monotonic() < deadline + 120, "the evaluation never finished after the kill"
+        time.sleep(0.2)
+    evaluation.refresh_from_db()
+    assert evaluation.status == "succeeded", evaluation.error
+    assert evaluation.attempts == 2  # the killed run and the redelivered one
+    assert evaluation.run_count == 1  # results written once
+    assert Evaluation.objects.filter(model_version=version).count() == 1
+    assert AuditEvent.objects.filter(verb="evaluation.succeeded").count() == 1

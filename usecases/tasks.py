@@ -16,3 +16,11 @@ def send_welcome_task(member_id: int) -> None:  # queue: CELERY_TASK_ROUTES
     from usecases.services import notifications
 
     notifications.send_welcome(member_id, base_url=settings.SITE_URL)
+
+
+@shared_task(name="usecases.run_evaluation", bind=True, acks_late=True)
+def run_evaluation_task(self, evaluation_id: int) -> None:  # queue: CELERY_TASK_ROUTES
+    """Run one evaluation; the service's claim makes a duplicate delivery a no-op."""
+    from usecases.services import evaluations
+
+    evaluations.run_evaluation(evaluation_id, task_id=self.request.id or "")

@@ -190,6 +190,8 @@ class Evaluation(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     run_count = models.PositiveIntegerField(default=0, help_text="Times the results were written.")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # host:pid:task-id of the run that holds the claim; every write of a run checks it.
+    claimed_by = models.CharField(max_length=200, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
