@@ -1,0 +1,668 @@
+"""The `quorum` command: the client's calls from a shell or a CI job.
+
+Exit status: 0 success; 1 an API or connection error (printed with the first bad rows);
+2 a usage error; 3 the evaluation failed, or with --fail-on-gates a gating KPI failed;
+4 --timeout passed while waiting (the evaluation goes on); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+
+from quorum_client import __version__
+from quorum_client.client import DEFAULT_URL, Client
+from quorum_client.errors import EvaluationFailed, EvaluationTimeout, QuorumError
+
+OK, API_ERROR, USAGE_ERROR, EVALUATION_FAILED, WAIT_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 130
+BAR_WIDTH = 20  # characters of the progress bar
+MAX_CELL_WIDTH = 60  # characters of a table cell before it is cut
+
+
+class UsageError(Exception):
+    """Bad arguments that argparse cannot see (a malformed key=value, a missing token)."""
+
+
+# Output
+
+
+def out(text: str = "") -> None:
+    print(text, file=sys.stdout)
+
+
+def err(text: str = "") -> None:
+    print(text, file=sys.stderr)
+
+
+def print_json(data: object) -> None:
+    out(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def number(value: object) -> str:
+    """A metric for a table: 4 significant digits, thousands grouped, – when missing."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "–"
+        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+    return str(value)
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """A plain text table, columns padded to their widest cell, long cells cut."""
+    cells = [[cut("" if cell is None else str(cell)) for cell in row] for row in rows]
+    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, *cells]
+    )
+
+
+def cut(text: str) -> str:
+    return text if len(text) <= MAX_CELL_WIDTH else text[: MAX_CELL_WIDTH - 1] + "…"
+
+
+def progress_bar(progress: object, status: object, width: int = BAR_WIDTH) -> str:
+    """`[#########-----------]  45 % running`."""
+    try:
+        percent = max(0, min(100, int(progress or 0)))
+    except (TypeError, ValueError):
+        percent = 0
+    if status == "succeeded":
+        percent = 100
+    filled = percent * width // 100
+    return f"[{'#' * filled}{'-' * (width - filled)}] {percent:3d} % {status or ''}".rstrip()
+
+
+class ProgressDisplay:
+    """Redraws one line on a terminal; elsewhere (a CI log) writes a line per change."""
+
+    def __init__(self, stream=None, *, enabled: bool = True):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.is_tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.last_line = ""
+
+    def show(self, line: str) -> None:
+        if not self.enabled or line == self.last_line:
+            return
+        if self.is_tty:
+            self.stream.write("\r" + line.ljust(len(self.last_line)))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+        self.last_line = line
+
+    def evaluation(self, evaluation: dict) -> None:
+        self.show(progress_bar(evaluation.get("progress"), evaluation.get("status")))
+
+    def done(self) -> None:
+        if self.enabled and self.is_tty and self.last_line:
+            self.stream.write("\n")
+            self.stream.flush()
+        self.last_line = ""
+
+
+def upload_progress(args) -> Callable[[int, int], None] | None:
+    """An upload's progress on a terminal only: a log gains nothing from it."""
+    display = ProgressDisplay()
+    if args.quiet or not display.is_tty:
+        return None
+
+    def show(sent: int, total: int) -> None:
+        percent = sent * 100 // total if total else 100
+        megabytes = f"{sent / 1e6:.1f} of {total / 1e6:.1f} MB"
+        display.show(f"{progress_bar(percent, 'uploading')} ({megabytes})")
+        if sent >= total:
+            display.done()
+
+    return show
+
+
+# Formatting evaluations
+
+
+def interval(entry: dict) -> str:
+    low, high = entry.get("low"), entry.get("high")
+    if low is None and high is None:
+        return "–"
+    return f"[{number(low)}, {number(high)}]"
+
+
+def is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def metric_rows(metrics: dict) -> list[list[object]]:
+    """Scalar metrics ({"value", "low", "high"}); matrices and curves are left to --json."""
+    rows = []
+    for name, entry in metrics.items():
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        if isinstance(entry, dict) and "value" in entry and (value is None or is_number(value)):
+            rows.append([name, number(value), interval(entry)])
+        elif is_number(entry):
+            rows.append([name, number(entry), "–"])
+    return rows
+
+
+def comparison_rows(comparison: dict) -> list[list[object]]:
+    """Paired differences with the production version: {metric: {difference, low, high,
+    p_value}}."""
+    rows = []
+    for name, entry in comparison.items():
+        if isinstance(entry, dict) and is_number(entry.get("difference")):
+            p_value = entry.get("p_value")
+            rows.append([name, number(entry["difference"]), interval(entry), number(p_value)])
+    return rows
+
+
+def gate_result(gate: dict) -> str:
+    passed = gate.get("passed")
+    result = "n/a" if passed is None else ("PASS" if passed else "FAIL")
+    if gate.get("is_gating") is False:
+        result += " (not gating)"
+    return result
+
+
+def threshold(gate: dict) -> str:
+    sign = {"lower": "≤ ", "higher": "≥ "}.get(str(gate.get("direction")), "")
+    value = gate.get("threshold")
+    text = f"{sign}{number(value)}" if value is not None else "–"
+    if gate.get("mode") == "bound":
+        text += " (bound)"
+    return text
+
+
+def describe_evaluation(evaluation: dict) -> str:
+    """The evaluation's summary, then its metrics with intervals and its KPI gates."""
+    status = evaluation.get("status", "unknown")
+    dataset = f"dataset {evaluation.get('dataset')}"
+    if evaluation.get("dataset_name"):
+        dataset = f"“{evaluation['dataset_name']}” ({dataset})"
+    head = f"Evaluation {evaluation.get('id')}: version {evaluation.get('version')} on {dataset}"
+    head += f": {status}"
+    if status not in ("succeeded", "failed"):
+        head += f", {evaluation.get('progress', 0)} %"
+    if evaluation.get("worker_seconds") is not None:
+        head += f" in {evaluation['worker_seconds']:.1f} s of worker time"
+    lines = [head]
+    if status == "failed":
+        lines.append(f"Error: {evaluation.get('error') or 'no message'}")
+    results = evaluation.get("results") or {}
+    overall = results.get("overall") if isinstance(results, dict) else None
+    if isinstance(overall, dict) and overall:
+        lines += ["", table(["metric", "value", "95 % interval"], metric_rows(overall))]
+    comparison = results.get("comparison") if isinstance(results, dict) else None
+    if isinstance(comparison, dict) and comparison_rows(comparison):
+        headers = ["metric", "difference", "95 % interval", "p-value"]
+        lines += [
+            "",
+            f"Against production version {evaluation.get('champion') or ''}".rstrip(),
+            table(headers, comparison_rows(comparison)),
+        ]
+    gates = evaluation.get("gates") or []
+    if gates:
+        rows = [
+            [
+                gate.get("name"),
+                gate.get("metric"),
+                gate.get("segment") or "",
+                number(gate.get("value")),
+                threshold(gate),
+                gate_result(gate),
+            ]
+            for gate in gates
+        ]
+        lines += [
+            "",
+            "KPI gates",
+            table(["KPI", "metric", "segment", "value", "gate", "result"], rows),
+        ]
+        lines.append(gates_verdict(evaluation))
+    return "\n".join(lines)
+
+
+def gates_verdict(evaluation: dict) -> str:
+    passed = evaluation.get("passed_gates")
+    if passed is None:
+        return "Gates: no KPI gates promotion, or none could be measured."
+    return (
+        "Gates: PASS, every gating KPI passed." if passed else "Gates: FAIL, a gating KPI failed."
+    )
+
+
+def evaluation_status(evaluation: dict, args) -> int:
+    if evaluation.get("status") == "failed":
+        return EVALUATION_FAILED
+    if getattr(args, "fail_on_gates", False) and evaluation.get("passed_gates") is False:
+        return EVALUATION_FAILED
+    return OK
+
+
+# Commands
+
+
+def key_values(text: str, option: str, *, simple: bool = False) -> dict:
+    """`key=value`; a value that parses as JSON (0.05, true, [1, 2]) keeps its type. With
+    `simple` (tags: the server takes strings, numbers and booleans) anything else stays text."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"{option} takes key=value, not “{text}”.")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    if simple and not isinstance(parsed, str | int | float | bool):
+        parsed = value
+    return {key.strip(): parsed}
+
+
+def cmd_usecases_list(client: Client, args) -> int:
+    use_cases = client.list_use_cases()
+    if args.json:
+        print_json(use_cases)
+        return OK
+    rows = [
+        [u.get("slug"), u.get("title"), u.get("phase"), u.get("task_type"), u.get("owner")]
+        for u in use_cases
+    ]
+    out(table(["slug", "title", "phase", "task", "owner"], rows) if rows else "No use cases.")
+    return OK
+
+
+def cmd_usecases_show(client: Client, args) -> int:
+    use_case = client.get_use_case(args.slug)
+    if args.json:
+        print_json(use_case)
+        return OK
+    for key, value in use_case.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+        out(f"{key}: {'' if shown is None else shown}")
+    return OK
+
+
+def cmd_versions_register(client: Client, args) -> int:
+    parameters: dict = {}
+    if args.parameters_file:
+        try:
+            with open(args.parameters_file, encoding="utf-8") as file:
+                parameters = json.load(file)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"Cannot read {args.parameters_file}: {error}") from None
+        if not isinstance(parameters, dict):
+            raise UsageError(f"{args.parameters_file} must hold a JSON object.")
+    for item in args.param:
+        parameters.update(key_values(item, "--param"))
+    tags: dict = {}
+    for item in args.tag:
+        tags.update(key_values(item, "--tag", simple=True))
+    fields = {
+        "description": args.description,
+        "artifact_uri": args.artifact_uri,
+        "git_commit": args.git_commit,
+        "mlflow_run_id": args.mlflow_run_id,
+        "framework": args.framework,
+        "training_data_ref": args.training_data_ref,
+        "parameters": parameters or None,
+        "tags": tags or None,
+    }
+    version = client.register_version(args.slug, args.version, **fields)
+    if args.json:
+        print_json(version)
+    else:
+        out(
+            f"Registered version {version.get('version', args.version)} of {args.slug} "
+            f"(stage {version.get('stage', 'registered')})."
+        )
+    return OK
+
+
+def cmd_versions_show(client: Client, args) -> int:
+    version = client.get_version(args.slug, args.version)
+    if args.json:
+        print_json(version)
+        return OK
+    for key, value in version.items():
+        shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+        out(f"{key}: {'' if shown is None else shown}")
+    return OK
+
+
+def cmd_versions_list(client: Client, args) -> int:
+    versions = client.list_versions(args.slug)
+    if args.json:
+        print_json(versions)
+        return OK
+    rows = []
+    for v in versions:
+        latest = v.get("latest_evaluation") or {}
+        rows.append(
+            [
+                v.get("version"),
+                v.get("stage"),
+                v.get("framework"),
+                (v.get("created_at") or "")[:19],
+                f"{latest.get('id')} {latest.get('status')}" if latest else "",
+            ]
+        )
+    headers = ["version", "stage", "framework", "registered", "latest evaluation"]
+    out(table(headers, rows) if rows else "No versions.")
+    return OK
+
+
+def cmd_datasets_upload(client: Client, args) -> int:
+    dataset = client.upload_dataset(
+        args.slug, args.file, args.name, args.description or "", on_upload=upload_progress(args)
+    )
+    if args.json:
+        print_json(dataset)
+        return OK
+    out(
+        f"Uploaded dataset {dataset.get('id')} “{dataset.get('name', args.name)}” to "
+        f"{args.slug}: {number(dataset.get('rows'))} rows."
+    )
+    for rule in dataset.get("rule_violations") or []:
+        if rule.get("violations"):
+            out(
+                f"  data-quality rule “{rule.get('description')}” ({rule.get('severity')}): "
+                f"{number(rule['violations'])} rows"
+            )
+    out(f"Next: quorum predictions upload {args.slug} VERSION FILE --dataset {dataset.get('id')}")
+    return OK
+
+
+def cmd_datasets_list(client: Client, args) -> int:
+    datasets = client.list_datasets(args.slug)
+    if args.json:
+        print_json(datasets)
+        return OK
+    rows = [
+        [d.get("id"), d.get("name"), number(d.get("rows")), (d.get("created_at") or "")[:19]]
+        for d in datasets
+    ]
+    out(table(["id", "name", "rows", "uploaded"], rows) if rows else "No datasets.")
+    return OK
+
+
+def cmd_predictions_upload(client: Client, args) -> int:
+    predictions = client.upload_predictions(
+        args.slug, args.version, args.dataset, args.file, on_upload=upload_progress(args)
+    )
+    if args.json:
+        print_json(predictions)
+        return OK
+    scores = " with scores" if predictions.get("has_score") else ""
+    out(
+        f"Uploaded version {args.version}'s predictions for dataset {args.dataset}: "
+        f"{number(predictions.get('rows'))} rows{scores}."
+    )
+    return OK
+
+
+def wait(client: Client, args, slug: str, evaluation_id: int) -> int:
+    """Wait with a progress bar on stderr, then print the evaluation (or its failure)."""
+    display = ProgressDisplay(enabled=not args.quiet)
+    try:
+        evaluation = client.wait_for_evaluation(
+            slug,
+            evaluation_id,
+            poll_seconds=args.poll,
+            timeout=args.timeout,
+            on_progress=display.evaluation,
+        )
+    except EvaluationFailed as failure:
+        display.done()
+        evaluation = failure.evaluation
+    except EvaluationTimeout as timeout:
+        display.done()
+        err(f"quorum: {timeout.detail}")
+        if args.json:
+            print_json(timeout.evaluation)
+        return WAIT_TIMEOUT
+    except KeyboardInterrupt:
+        display.done()
+        err(
+            f"Stopped waiting; evaluation {evaluation_id} goes on. "
+            f"Follow it with: quorum evaluations show {slug} {evaluation_id} --wait"
+        )
+        return INTERRUPTED
+    else:
+        display.done()
+    if args.json:
+        print_json(evaluation)
+    else:
+        out(describe_evaluation(evaluation))
+    return evaluation_status(evaluation, args)
+
+
+def cmd_evaluate(client: Client, args) -> int:
+    evaluation = client.start_evaluation(args.slug, args.version, args.dataset)
+    if args.no_wait:
+        if args.json:
+            print_json(evaluation)
+        else:
+            out(
+                f"Evaluation {evaluation.get('id')} {evaluation.get('status', 'queued')}: "
+                f"version {args.version} on dataset {args.dataset}.\n"
+                f"Follow it with: quorum evaluations show {args.slug} {evaluation.get('id')} --wait"
+            )
+        return OK
+    if not args.quiet:
+        err(
+            f"Evaluation {evaluation.get('id')} of version {args.version} on dataset "
+            f"{args.dataset} {evaluation.get('status', 'queued')}."
+        )
+    return wait(client, args, args.slug, evaluation["id"])
+
+
+def cmd_evaluations_show(client: Client, args) -> int:
+    if args.wait:
+        return wait(client, args, args.slug, args.id)
+    evaluation = client.get_evaluation(args.slug, args.id)
+    if args.json:
+        print_json(evaluation)
+    else:
+        out(describe_evaluation(evaluation))
+    return evaluation_status(evaluation, args)
+
+
+def cmd_evaluations_list(client: Client, args) -> int:
+    evaluations = client.list_evaluations(
+        args.slug, version=args.version, dataset=args.dataset, status=args.status
+    )
+    if args.json:
+        print_json(evaluations)
+        return OK
+    rows = [
+        [
+            e.get("id"),
+            e.get("version"),
+            e.get("dataset_name") or e.get("dataset"),
+            e.get("status"),
+            f"{e.get('progress', 0)} %",
+            {True: "PASS", False: "FAIL"}.get(e.get("passed_gates"), "–"),
+            (e.get("finished_at") or "")[:19],
+        ]
+        for e in evaluations
+    ]
+    headers = ["id", "version", "dataset", "status", "progress", "gates", "finished"]
+    out(table(headers, rows) if rows else "No evaluations.")
+    return OK
+
+
+# Arguments
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # The global options work before or after the command (`quorum --json usecases list`,
+    # `quorum usecases list --json`): the subcommands' copies default to SUPPRESS so they
+    # do not overwrite what was given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", default=argparse.SUPPRESS, help="server address")
+    common.add_argument("--token", default=argparse.SUPPRESS, help="API token")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="JSON on stdout"
+    )
+    common.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="quorum",
+        description="Register model versions, upload evaluation data and predictions, and run "
+        "evaluations on a Quorum server.",
+        epilog="Exit status: 0 success, 1 API error, 2 usage error, 3 evaluation failed (or a "
+        "gating KPI failed, with --fail-on-gates), 4 --timeout passed while waiting.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--url",
+        default=None,
+        help=f"server address (default: $QUORUM_URL, else {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--token", default=None, help="API token (default: $QUORUM_TOKEN; prefer the variable)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=False, help="print the server's JSON on stdout"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=False, help="no progress bar on stderr"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def group(name: str, help_text: str):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def command(where, name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = where.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub.set_defaults(handler=handler)
+        return sub
+
+    usecases = group("usecases", "use cases you can see")
+    command(usecases, "list", cmd_usecases_list, "list the use cases")
+    sub = command(usecases, "show", cmd_usecases_show, "show one use case")
+    sub.add_argument("slug")
+
+    versions = group("versions", "model versions of a use case")
+    sub = command(versions, "register", cmd_versions_register, "register a model version")
+    sub.add_argument("slug", help="the use case's slug")
+    sub.add_argument("version", help="the version's name, e.g. 1.4.0")
+    sub.add_argument("--description")
+    sub.add_argument("--framework", help="e.g. lightgbm, scikit-learn, pytorch")
+    sub.add_argument("--artifact-uri", help="where the model is stored, e.g. s3://…")
+    sub.add_argument("--git-commit")
+    sub.add_argument("--mlflow-run-id")
+    sub.add_argument("--training-data-ref", help="which data it was trained on")
+    sub.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter; repeat it; JSON values keep their type (lr=0.05, layers=[64,32])",
+    )
+    sub.add_argument("--parameters-file", metavar="FILE", help="parameters from a JSON object file")
+    sub.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag; repeat it"
+    )
+    sub = command(versions, "show", cmd_versions_show, "show one model version")
+    sub.add_argument("slug")
+    sub.add_argument("version")
+    sub = command(versions, "list", cmd_versions_list, "list a use case's versions")
+    sub.add_argument("slug")
+
+    datasets = group("datasets", "evaluation datasets of a use case")
+    sub = command(datasets, "upload", cmd_datasets_upload, "upload a CSV or Parquet dataset")
+    sub.add_argument("slug")
+    sub.add_argument("file", help="CSV (.csv, .csv.gz) or Parquet: id, features…, label")
+    sub.add_argument("--name", required=True, help="unique per use case")
+    sub.add_argument("--description")
+    sub = command(datasets, "list", cmd_datasets_list, "list a use case's datasets")
+    sub.add_argument("slug")
+
+    predictions = group("predictions", "a model version's predictions")
+    sub = command(predictions, "upload", cmd_predictions_upload, "upload predictions for a dataset")
+    sub.add_argument("slug")
+    sub.add_argument("version")
+    sub.add_argument("file", help="CSV or Parquet: id, prediction, optional score")
+    sub.add_argument("--dataset", required=True, type=int, metavar="ID", help="the dataset's id")
+
+    sub = commands.add_parser(
+        "evaluate",
+        parents=[common],
+        help="evaluate a version on a dataset and wait for the results",
+        description="Queue the evaluation of a version's predictions on a dataset, wait for "
+        "it with a progress bar on stderr, then print the metrics and KPI gates.",
+    )
+    sub.set_defaults(handler=cmd_evaluate)
+    sub.add_argument("slug")
+    sub.add_argument("version")
+    sub.add_argument("--dataset", required=True, type=int, metavar="ID", help="the dataset's id")
+    sub.add_argument("--no-wait", action="store_true", help="queue it and return at once")
+    add_wait_options(sub)
+
+    evaluations = group("evaluations", "evaluations of a use case")
+    sub = command(evaluations, "show", cmd_evaluations_show, "show an evaluation's results")
+    sub.add_argument("slug")
+    sub.add_argument("id", type=int)
+    sub.add_argument("--wait", action="store_true", help="wait until it has finished")
+    add_wait_options(sub)
+    sub = command(evaluations, "list", cmd_evaluations_list, "list evaluations")
+    sub.add_argument("slug")
+    sub.add_argument("--version", dest="version", help="only this version's")
+    sub.add_argument("--dataset", type=int, metavar="ID", help="only on this dataset")
+    sub.add_argument("--status", choices=["queued", "running", "succeeded", "failed"])
+    return parser
+
+
+def add_wait_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--poll", type=float, default=2.0, metavar="SECONDS", help="seconds between polls"
+    )
+    sub.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="give up waiting after this long"
+    )
+    sub.add_argument(
+        "--fail-on-gates",
+        action="store_true",
+        help="exit with status 3 when a gating KPI failed",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version (0) or a usage error (2)
+        return stop.code if isinstance(stop.code, int) else USAGE_ERROR
+    token = args.token if args.token is not None else os.environ.get("QUORUM_TOKEN")
+    if not token:
+        err("quorum: no API token: set QUORUM_TOKEN (or pass --token); create one on the portal")
+        err("under Account → API tokens.")
+        return USAGE_ERROR
+    client = Client(base_url=args.url, token=token)
+    try:
+        return args.handler(client, args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        err(f"quorum: error: {error}")
+        return USAGE_ERROR
+    except QuorumError as error:
+        err(f"quorum: {error.message()}")
+        if args.json:
+            print_json(error.body if error.body is not None else {"detail": error.detail})
+        return API_ERROR
+    except KeyboardInterrupt:
+        err("quorum: interrupted")
+        return INTERRUPTED
+    finally:
+        client.close()

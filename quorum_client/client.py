@@ -1,0 +1,294 @@
+"""The Quorum REST API (/api/v1/) from Python: requests and the standard library only, so it
+works in a notebook or a training job without the portal's Django settings."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, urljoin
+
+import requests
+
+from quorum_client import __version__
+from quorum_client.errors import EvaluationFailed, EvaluationTimeout, QuorumError
+from quorum_client.multipart import MultipartFile, Progress
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+# The server validates a whole upload (up to 1,000,000 rows) before it answers.
+UPLOAD_READ_TIMEOUT = 600  # seconds
+# Polling survives a server restart or a proxy hiccup: this many failures in a row.
+POLL_FAILURES_TOLERATED = 3
+FINISHED = ("succeeded", "failed")
+VERSION_FIELDS = (
+    "description",
+    "artifact_uri",
+    "git_commit",
+    "mlflow_run_id",
+    "framework",
+    "parameters",
+    "training_data_ref",
+    "tags",
+)
+
+
+def _segment(value: object) -> str:
+    """One URL path segment: a slug, a version name (1.4.0+cpu) or an id."""
+    return quote(str(value), safe="")
+
+
+class Client:
+    """A session with one Quorum server.
+
+    `base_url` defaults to $QUORUM_URL (else http://127.0.0.1:8000) and `token` to
+    $QUORUM_TOKEN; `timeout` is seconds to connect and between bytes of an answer.
+    Methods return the server's JSON and raise QuorumError for any failed call.
+    """
+
+    def __init__(self, base_url: str | None = None, token: str | None = None, timeout=30):
+        self.base_url = (base_url or os.environ.get("QUORUM_URL") or DEFAULT_URL).rstrip("/")
+        self.token = token if token is not None else os.environ.get("QUORUM_TOKEN") or None
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Accept"] = "application/json"
+        self.session.headers["User-Agent"] = f"quorum-client/{__version__}"
+        if self.token:
+            self.session.headers["Authorization"] = f"Token {self.token}"
+
+    def __repr__(self) -> str:
+        return f"Client({self.base_url!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    # Use cases
+
+    def list_use_cases(self) -> list[dict]:
+        """Every use case the token's user may see (all pages)."""
+        return self._get_all("/api/v1/usecases/")
+
+    def get_use_case(self, slug: str) -> dict:
+        return self._request("GET", f"/api/v1/usecases/{_segment(slug)}/")
+
+    # Model versions
+
+    def register_version(self, slug: str, version: str, **fields) -> dict:
+        """Register `version` of the use case's model; `fields` are description,
+        artifact_uri, git_commit, mlflow_run_id, framework, parameters (dict),
+        training_data_ref and tags (dict of simple values). Fields left None are not sent."""
+        unknown = set(fields) - set(VERSION_FIELDS)
+        if unknown:
+            raise TypeError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
+        body = {"version": version, **{k: v for k, v in fields.items() if v is not None}}
+        return self._request("POST", f"/api/v1/usecases/{_segment(slug)}/versions/", json=body)
+
+    def get_version(self, slug: str, version: str) -> dict:
+        path = f"/api/v1/usecases/{_segment(slug)}/versions/{_segment(version)}/"
+        return self._request("GET", path)
+
+    def list_versions(self, slug: str) -> list[dict]:
+        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/versions/")
+
+    # Evaluation datasets and predictions
+
+    def upload_dataset(
+        self,
+        slug: str,
+        path: str | os.PathLike,
+        name: str,
+        description: str = "",
+        *,
+        on_upload: Progress | None = None,
+    ) -> dict:
+        """Upload a labelled CSV or Parquet file (id, features…, label, optional segment).
+
+        The file is streamed from disk; `on_upload(sent, total)` is told the bytes sent.
+        A rejected file raises QuorumError whose `errors` are the bad rows."""
+        fields = {"name": name, "description": description}
+        return self._upload(f"/api/v1/usecases/{_segment(slug)}/datasets/", path, fields, on_upload)
+
+    def list_datasets(self, slug: str) -> list[dict]:
+        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/datasets/")
+
+    def upload_predictions(
+        self,
+        slug: str,
+        version: str,
+        dataset_id: int,
+        path: str | os.PathLike,
+        *,
+        on_upload: Progress | None = None,
+    ) -> dict:
+        """Upload `version`'s predictions (id, prediction, optional score) for every row of
+        the dataset, streamed from disk; they replace earlier ones for the same pair."""
+        url = f"/api/v1/usecases/{_segment(slug)}/versions/{_segment(version)}/predictions/"
+        return self._upload(url, path, {"dataset": str(dataset_id)}, on_upload)
+
+    # Evaluations
+
+    def start_evaluation(self, slug: str, version: str, dataset_id: int) -> dict:
+        """Queue the evaluation of `version` on the dataset (a re-run replaces the results)."""
+        body = {"version": version, "dataset": dataset_id}
+        return self._request("POST", f"/api/v1/usecases/{_segment(slug)}/evaluations/", json=body)
+
+    def get_evaluation(self, slug: str, evaluation_id: int) -> dict:
+        path = f"/api/v1/usecases/{_segment(slug)}/evaluations/{_segment(evaluation_id)}/"
+        return self._request("GET", path)
+
+    def list_evaluations(
+        self,
+        slug: str,
+        *,
+        version: str | None = None,
+        dataset: int | None = None,
+        status: str | None = None,
+    ) -> list[dict]:
+        """Evaluations of the use case (without results), optionally filtered."""
+        params = {"version": version, "dataset": dataset, "status": status}
+        params = {k: v for k, v in params.items() if v is not None}
+        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/evaluations/", params)
+
+    def wait_for_evaluation(
+        self,
+        slug: str,
+        evaluation_id: int,
+        poll_seconds: float = 2,
+        timeout: float | None = None,
+        on_progress: Callable[[dict], None] | None = None,
+    ) -> dict:
+        """Poll until the evaluation has finished and return it.
+
+        `on_progress(evaluation)` sees every poll's answer. Raises EvaluationFailed with the
+        server's error when it failed, EvaluationTimeout after `timeout` seconds (the
+        evaluation goes on). A few failed polls in a row are retried, not fatal."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        failures = 0
+        evaluation: dict = {"id": evaluation_id}
+        while True:
+            try:
+                evaluation = self.get_evaluation(slug, evaluation_id)
+                failures = 0
+            except QuorumError as error:
+                transient = error.status is None or error.status >= 500
+                failures += 1
+                if not transient or failures > POLL_FAILURES_TOLERATED:
+                    raise
+            else:
+                if on_progress is not None:
+                    on_progress(evaluation)
+                if evaluation.get("status") == "succeeded":
+                    return evaluation
+                if evaluation.get("status") == "failed":
+                    raise EvaluationFailed(evaluation.get("error") or "", evaluation=evaluation)
+            if deadline is not None and time.monotonic() + poll_seconds > deadline:
+                raise EvaluationTimeout(
+                    f"Evaluation {evaluation_id} has not finished after {timeout:g} s "
+                    f"(status {evaluation.get('status', 'unknown')}, "
+                    f"{evaluation.get('progress', 0)} %); it goes on on the server.",
+                    evaluation=evaluation,
+                )
+            time.sleep(poll_seconds)
+
+    # HTTP
+
+    def _url(self, path: str) -> str:
+        return urljoin(self.base_url + "/", path.lstrip("/"))
+
+    def _upload(self, path: str, file_path, fields: dict, on_upload: Progress | None) -> dict:
+        file_path = Path(file_path)
+        try:
+            file = file_path.open("rb")
+        except OSError as error:
+            raise QuorumError(f"Cannot read {file_path}: {error.strerror or error}.") from None
+        with file:
+            body = MultipartFile(
+                fields, file_field="file", file=file, filename=file_path.name, on_progress=on_upload
+            )
+            return self._request(
+                "POST",
+                path,
+                data=body,
+                headers={"Content-Type": body.content_type},
+                timeout=(self.timeout, max(self.timeout, UPLOAD_READ_TIMEOUT)),
+            )
+
+    def _get_all(self, path: str, params: dict | None = None) -> list[dict]:
+        """A list endpoint's items, following the pagination's `next` links."""
+        items: list[dict] = []
+        url: str | None = path
+        while url:
+            page = self._request("GET", url, params=params)
+            if isinstance(page, list):  # an unpaginated list
+                return items + page
+            items += page.get("results", [])
+            url, params = page.get("next"), None  # `next` carries the query string
+        return items
+
+    def _request(self, method: str, path: str, **kwargs):
+        url = path if path.startswith(("http://", "https://")) else self._url(path)
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            # No redirects: a POST turned into a GET by a 301 would fail in a confusing way.
+            response = self.session.request(method, url, allow_redirects=False, **kwargs)
+        except requests.Timeout:
+            raise QuorumError(f"{method} {url} timed out.") from None
+        except requests.ConnectionError as error:
+            raise QuorumError(
+                f"Cannot reach the Quorum server at {self.base_url} ({_reason(error)}): is it "
+                "running, and is QUORUM_URL (or --url) right?"
+            ) from None
+        return _answer(response, method, url, has_token=bool(self.token))
+
+
+def _reason(error: Exception) -> str:
+    """'Connection refused' out of urllib3's "Max retries exceeded … [Errno 111] …" chain."""
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error))
+    if found:
+        return found.group(1).strip().rstrip(".")
+    return str(error).split(":")[-1].strip().rstrip(".")[:200] or type(error).__name__
+
+
+def _answer(response: requests.Response, method: str, url: str, *, has_token: bool):
+    """The JSON of a successful answer; anything else raised as a readable QuorumError."""
+    try:
+        body = response.json() if response.content else None
+    except ValueError:
+        body = None
+    if 200 <= response.status_code < 300:
+        if body is None and response.content:
+            kind = response.headers.get("Content-Type", "unknown")
+            raise QuorumError(
+                f"{method} {url} answered {kind}, not JSON: is the URL a Quorum server?",
+                status=response.status_code,
+            )
+        return body
+    if 300 <= response.status_code < 400:
+        location = response.headers.get("Location", "")
+        raise QuorumError(
+            f"{method} {url} was redirected to {location}: use that server address.",
+            status=response.status_code,
+        )
+    if not isinstance(body, dict):
+        text = " ".join(response.text.split())[:200]
+        detail = f"{method} {url} failed: {response.reason or 'error'}"
+        raise QuorumError(f"{detail}: {text}" if text else detail, status=response.status_code)
+    detail = str(body.get("detail") or f"{method} {url} failed.")
+    if response.status_code == 401 and not has_token:
+        detail += " Set QUORUM_TOKEN (or pass --token) to a token from Account → API tokens."
+    errors = body.get("errors")
+    counts = body.get("counts")
+    raise QuorumError(
+        detail,
+        status=response.status_code,
+        errors=errors if isinstance(errors, list) else [],
+        counts=counts if isinstance(counts, dict) else None,
+        body=body,
+    )
