@@ -484,6 +484,8 @@ def _segments(segments: Any, n: int) -> _Groups | None:
 def _factorize(name: str, values: np.ndarray) -> tuple[np.ndarray, list[Any]]:
     """Codes 0…k−1 of each value and the k distinct values, sorted."""
     kind = values.dtype.kind
+    if kind in "US":  # a dict of the distinct texts beats np.unique's sort of every row
+        values, kind = values.astype(object), "O"
     if kind == "b":
         values, kind = values.astype(np.int8), "i"
     if kind in "iu":
@@ -924,34 +926,47 @@ def _rank_influence(
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
     """ROC AUC and average precision (as scikit-learn, ties included) with each row's
     derivative dT/dw at equal row weights: the terms of their first-order (DeLong / influence
-    function) expansion, T(w) ≈ T + Σ (w − 1)·dT/dw, whose sum over all rows is 0."""
+    function) expansion, T(w) ≈ T + Σ (w − 1)·dT/dw, whose sum over all rows is 0.
+
+    One sort: rows in ascending score, counted per group of tied scores."""
     n = len(score)
-    pos, neg = np.sort(score[y]), np.sort(score[~y])
-    p, q = len(pos), len(neg)
     zeros = np.zeros(n)
+    order = np.argsort(score, kind="stable")
+    ranked, positive = score[order], y[order]
+    start = np.concatenate([[True], ranked[1:] != ranked[:-1]])
+    tie = np.cumsum(start) - 1  # each sorted row's tie group
+    pos_in = np.bincount(tie, weights=positive).astype(np.float64)
+    all_in = np.bincount(tie).astype(np.float64)
+    pos_below = np.concatenate([[0.0], np.cumsum(pos_in)[:-1]])[tie]  # strictly lower scores
+    all_below = np.concatenate([[0.0], np.cumsum(all_in)[:-1]])[tie]
+    pos_tied, all_tied = pos_in[tie], all_in[tie]
+    neg_below, neg_tied = all_below - pos_below, all_tied - pos_tied
+    p = float(pos_in.sum())
+    q = n - p
     if p == 0:
         return math.nan, math.nan, zeros, zeros
-    pos_left = np.searchsorted(pos, score, "left")
-    pos_right = np.searchsorted(pos, score, "right")
     # Average precision: the mean over positives of the precision at their score.
-    scored_at_least = n - np.searchsorted(np.sort(score), score, "left")
-    precision = (p - pos_left) / scored_at_least
-    ap = float(precision[y].mean())
-    weight = 1.0 / scored_at_least[y]
-    by_score = np.argsort(score[y], kind="stable")
-    cum_a = np.concatenate([[0.0], np.cumsum(weight[by_score])])
-    cum_b = np.concatenate([[0.0], np.cumsum((precision[y] * weight)[by_score])])
-    below = pos_right  # positives scored at most this row's score
-    g_ap = (np.where(y, precision - ap + cum_a[below], 0.0) - cum_b[below]) / p
+    at_least = n - all_below  # rows scored at least this row's score
+    precision = (p - pos_below) / at_least
+    ap = float(precision[positive].mean())
+    # dAP/dw_j sums, over positives i scored at most s_j, (y_j − precision_i) / at_least_i.
+    weight = np.where(positive, 1.0 / at_least, 0.0)
+    cum_a = np.cumsum(weight)
+    cum_b = np.cumsum(weight * precision)
+    last = np.flatnonzero(np.concatenate([start[1:], [True]]))  # each tie group's last row
+    a, b = cum_a[last][tie], cum_b[last][tie]
+    g_ap = (np.where(positive, precision - ap + a, 0.0) - b) / p
+    g_ap_rows = np.empty(n)
+    g_ap_rows[order] = g_ap
     if q == 0:
-        return math.nan, ap, zeros, g_ap
-    neg_left = np.searchsorted(neg, score, "left")
-    neg_right = np.searchsorted(neg, score, "right")
-    v10 = (neg_left + 0.5 * (neg_right - neg_left)) / q  # negatives scored below (ties ½)
-    v01 = (p - pos_right + 0.5 * (pos_right - pos_left)) / p  # positives scored above
-    auc = float(v10[y].mean())
-    g_auc = np.where(y, (v10 - auc) / p, (v01 - auc) / q)
-    return auc, ap, g_auc, g_ap
+        return math.nan, ap, zeros, g_ap_rows
+    v10 = (neg_below + 0.5 * neg_tied) / q  # negatives scored below (ties ½)
+    v01 = (p - pos_below - pos_tied + 0.5 * pos_tied) / p  # positives scored above
+    auc = float(v10[positive].mean())
+    g_auc = np.where(positive, (v10 - auc) / p, (v01 - auc) / q)
+    g_auc_rows = np.empty(n)
+    g_auc_rows[order] = g_auc
+    return auc, ap, g_auc_rows, g_ap_rows
 
 
 def _weighted_rank(
@@ -993,6 +1008,7 @@ class _BinaryModel(_Model):
         self.n = len(y)
         self.y, self.score, self.is_probability = y, score, is_probability
         self.threshold, self.value, self.groups = float(threshold), value, groups
+        self._curve_cache: dict[str, np.ndarray] | None = None
         predicted = score >= self.threshold
         self.predicted = predicted
         base = [
@@ -1081,6 +1097,11 @@ class _BinaryModel(_Model):
 
     def _curve(self) -> dict[str, np.ndarray]:
         """Cumulative positives and negatives at each distinct score, highest first."""
+        if self._curve_cache is None:
+            self._curve_cache = self._compute_curve()
+        return self._curve_cache
+
+    def _compute_curve(self) -> dict[str, np.ndarray]:
         order = np.argsort(-self.score, kind="stable")
         ranked = self.score[order]
         last = np.flatnonzero(np.concatenate([ranked[1:] != ranked[:-1], [True]]))
