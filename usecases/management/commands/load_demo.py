@@ -8,8 +8,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role, UseCase
-from usecases.services import definitions, usecases
+from usecases.management.commands import _demo_data
+from usecases.models import ADMIN_GROUP, MANAGER_GROUP, ModelVersion, Role, UseCase
+from usecases.services import definitions, evaluations, registry, usecases
 
 PASSWORD = "quorum-demo"
 ACCOUNTS = [
@@ -120,6 +121,43 @@ CHURN_RULES = [
     dict(field="salary", kind="not_null", params={}),
 ]
 
+GROCERY_VERSIONS = {
+    "1.0.0": dict(
+        description="Baseline: store size and price only.",
+        framework="lightgbm 4.6",
+        parameters={"num_leaves": 31, "learning_rate": 0.05},
+        artifact_uri="s3://models/grocery/1.0.0/model.txt",
+        git_commit="3f2c9e1",
+        training_data_ref="sales 2024-01..2026-06",
+        tags={"team": "forecasting"},
+    ),
+    "1.1.0": dict(
+        description="Adds weekday, promotions and holidays.",
+        framework="lightgbm 4.6",
+        parameters={"num_leaves": 63, "learning_rate": 0.03},
+        artifact_uri="s3://models/grocery/1.1.0/model.txt",
+        git_commit="8a41d07",
+        training_data_ref="sales 2024-01..2026-09",
+        tags={"team": "forecasting"},
+    ),
+}
+CHURN_VERSIONS = {
+    "0.9.0": dict(
+        description="Logistic regression on tenure and activity.",
+        framework="scikit-learn 1.9",
+        parameters={"C": 1.0},
+        mlflow_run_id="a1b2c3d4e5f6",
+        tags={"team": "retail-analytics"},
+    ),
+    "1.0.0": dict(
+        description="Gradient boosting with product and country features.",
+        framework="xgboost 3.1",
+        parameters={"max_depth": 5, "eta": 0.1},
+        mlflow_run_id="f6e5d4c3b2a1",
+        tags={"team": "retail-analytics"},
+    ),
+}
+
 SMALLER = [
     dict(
         slug="invoice-fraud-screening",
@@ -203,6 +241,22 @@ class Command(BaseCommand):
                     created = usecases.create_use_case(by=owner, **spec)
                     if phase != UseCase.Phase.IDEA:
                         usecases.change_phase(created, by=owner, phase=phase)
+        self._registry(
+            users["dana"],
+            "grocery-demand-forecast",
+            _demo_data.grocery,
+            "Holdout, last 4 weeks",
+            GROCERY_VERSIONS,
+            production="1.0.0",
+        )
+        self._registry(
+            users["dana"],
+            "bank-churn",
+            _demo_data.churn,
+            "Holdout customers 2026-Q3",
+            CHURN_VERSIONS,
+            production="0.9.0",
+        )
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in with any of these:"))
         for username, _first, _last, role in ACCOUNTS:
             label = role.label if isinstance(role, Role) else role
@@ -243,6 +297,42 @@ class Command(BaseCommand):
         for step in UseCase.Phase.values[1 : UseCase.Phase.values.index(phase) + 1]:
             use_case = usecases.change_phase(use_case, by=owner, phase=step)
         return use_case
+
+    def _registry(self, scientist, slug, make_files, dataset_name, versions, production):
+        """Versions, a holdout dataset, their predictions and finished evaluations."""
+        use_case = UseCase.objects.get(slug=slug)
+        if use_case.datasets.filter(name=dataset_name).exists():
+            return
+        dataset_file, prediction_files = make_files()
+        dataset = registry.upload_dataset(
+            use_case,
+            by=scientist,
+            name=dataset_name,
+            source=dataset_file,
+            filename="holdout.csv",
+            description="Rows the models never saw in training.",
+        )
+        for version, fields in versions.items():
+            model_version = registry.register_version(
+                use_case, by=scientist, version=version, **fields
+            )
+            registry.upload_predictions(
+                model_version,
+                by=scientist,
+                dataset=dataset,
+                source=prediction_files[version],
+                filename=f"predictions-{version}.csv",
+            )
+            evaluation = evaluations.start_evaluation(model_version, by=scientist, dataset=dataset)
+            # Run here rather than wait for a worker, so the demo opens on finished results;
+            # the queued task then finds nothing to claim.
+            evaluations.run_evaluation(evaluation.pk)
+            if model_version.version == production:
+                # Until promotions exist, the demo's baseline is marked as in production, so
+                # that the newer version's evaluation compares itself with it.
+                ModelVersion.objects.filter(pk=model_version.pk).update(
+                    stage=ModelVersion.Stage.PRODUCTION
+                )
 
     def _define(self, use_case, expert, kpis, rules, value_model):
         for kpi in kpis:

@@ -1,0 +1,26 @@
+"""The demo data: loads twice without duplicating, with finished evaluations."""
+
+import pytest
+from django.core.management import call_command
+
+from usecases.models import Evaluation, EvaluationDataset, ModelVersion, UseCase
+
+
+@pytest.mark.django_db  # in one transaction: the queued tasks are never sent
+def test_load_demo_is_idempotent_and_opens_on_finished_evaluations():
+    call_command("load_demo", verbosity=0)
+    counts = (UseCase.objects.count(), ModelVersion.objects.count(), Evaluation.objects.count())
+    call_command("load_demo", verbosity=0)
+    again = (UseCase.objects.count(), ModelVersion.objects.count(), Evaluation.objects.count())
+    assert counts == again
+    assert EvaluationDataset.objects.count() == 2
+    assert set(Evaluation.objects.values_list("status", flat=True)) == {"succeeded"}
+    grocery = Evaluation.objects.get(
+        use_case__slug="grocery-demand-forecast", model_version__version="1.1.0"
+    )
+    assert len(grocery.results["segments"]) == 20  # stores
+    assert grocery.results["comparison"]["mae"]["difference"] < 0  # 1.1.0 beats production
+    churn = Evaluation.objects.get(use_case__slug="bank-churn", model_version__version="1.0.0")
+    assert churn.results["overall"]["roc_auc"]["value"] > 0.7
+    assert churn.results["business_value"]["best_threshold"] is not None
+    assert all(gate["passed"] is not None for gate in churn.gates)
