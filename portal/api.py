@@ -1,5 +1,7 @@
 """API-wide plumbing: one JSON error shape, pagination, the schema of an error body."""
 
+import sys
+
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, status
@@ -27,6 +29,12 @@ class ErrorBody(serializers.Serializer):
 
     detail = serializers.CharField()
     errors = ErrorItem(many=True, required=False)
+    counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        required=False,
+        help_text="A rejected file: how many rows failed each check (`errors` lists the "
+        "first of them).",
+    )
 
 
 def _flatten(detail, prefix: str = "") -> list[dict]:
@@ -55,12 +63,36 @@ def _item(field: str, message) -> dict:
     return item
 
 
+def _rejected_table(exc) -> Response:
+    """A rejected upload: its message, one item per reported row (or the file itself, for a
+    file refused as a whole) and the counts per check; 413 if only its size was wrong."""
+    if exc.limit_exceeded:
+        return Response({"detail": exc.message}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    errors = []
+    for problem in exc.problems:
+        item = {"message": str(problem.message)}
+        if problem.row is not None:
+            item["row"] = problem.row
+        if problem.column:
+            item["field"] = problem.column
+        errors.append(item)
+    if not errors:  # an empty or unreadable file: no rows to point at
+        errors.append({"field": "file", "message": exc.message})
+    body = {"detail": exc.message, "errors": errors, "counts": dict(exc.counts)}
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, RequestDataTooBig):
         body = {"detail": "The request body is too large for this endpoint."}
         return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DomainError):
         return Response({"detail": exc.message}, status=exc.status_code)
+    # Looked up, not imported (it loads pyarrow, and usecases.api imports this module): if
+    # usecases.tabular was never loaded, `exc` cannot be its TableRejected.
+    tabular = sys.modules.get("usecases.tabular")
+    if tabular is not None and isinstance(exc, tabular.TableRejected):
+        return _rejected_table(exc)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = drf_exception_handler(exc, context)

@@ -22,6 +22,13 @@ PATHS = {
     f"{V1}/{{use_case_slug}}/members/": {"get", "post"},
     f"{V1}/{{use_case_slug}}/members/{{id}}/": {"get", "patch", "delete"},
     f"{V1}/{{use_case_slug}}/audit-events/": {"get"},
+    f"{V1}/{{use_case_slug}}/versions/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/versions/{{version}}/": {"get", "patch"},
+    f"{V1}/{{use_case_slug}}/versions/{{version}}/predictions/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/datasets/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/datasets/{{id}}/": {"get", "delete"},
+    f"{V1}/{{use_case_slug}}/evaluations/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/evaluations/{{id}}/": {"get"},
 }
 # Statuses each kind of operation must document, besides its success.
 MUST_DOCUMENT = {
@@ -36,6 +43,11 @@ CONFLICTS = {  # operations whose service may refuse with 409
     ("post", f"{V1}/{{use_case_slug}}/members/"),
     ("patch", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
     ("delete", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
+    ("post", f"{V1}/{{use_case_slug}}/evaluations/"),
+}
+UPLOADS = {  # operations that take a file as multipart/form-data instead of JSON
+    ("post", f"{V1}/{{use_case_slug}}/datasets/"),
+    ("post", f"{V1}/{{use_case_slug}}/versions/{{version}}/predictions/"),
 }
 
 
@@ -78,10 +90,17 @@ def test_every_operation_requires_a_token_or_a_session(schema):
     assert (token["in"], token["name"]) == ("header", "Authorization")
 
 
-def test_write_bodies_are_json_only(schema):
+def test_write_bodies_are_json_except_file_uploads(schema):
     for path, method, operation in operations(schema):
         if "requestBody" in operation:
-            assert set(operation["requestBody"]["content"]) == {"application/json"}, (method, path)
+            media = "multipart/form-data" if (method, path) in UPLOADS else "application/json"
+            assert set(operation["requestBody"]["content"]) == {media}, (method, path)
+    for method, path in UPLOADS:
+        body = schema["paths"][path][method]["requestBody"]["content"]["multipart/form-data"]
+        fields = schema["components"]["schemas"][body["schema"]["$ref"].split("/")[-1]]
+        assert fields["properties"]["file"]["format"] == "binary"
+        assert "file" in fields["required"]
+        assert "413" in schema["paths"][path][method]["responses"]
 
 
 def test_schema_endpoint_is_public(db):

@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
+from sklearn import metrics as skm
 
 from tests.factories import KPIFactory, UseCaseFactory
 from usecases.models import (
@@ -49,8 +50,8 @@ def make_dataset(use_case, user, y_true, segments=None, name="holdout") -> Evalu
     )
 
 
-def make_predictions(version, dataset, user, prediction=None, score=None) -> PredictionSet:
-    columns = {}
+def make_predictions(version, dataset, user, prediction=None, score=None, **extra) -> PredictionSet:
+    columns = {name: pa.array(values) for name, values in extra.items()}
     if prediction is not None:
         columns["prediction"] = pa.array(prediction)
     if score is not None:
@@ -236,3 +237,56 @@ def test_the_production_version_is_compared_on_the_same_rows(
 def test_evaluations_of_other_use_cases_stay_invisible(regression, personas):
     UseCaseFactory()
     assert list(Evaluation.objects.visible_to(personas["outsider"])) == []
+
+
+def test_multiclass_probabilities_are_read_per_class_and_the_champion_aligned_by_name(
+    personas, django_capture_on_commit_callbacks
+):
+    rng = np.random.default_rng(8)
+    classes = np.array(["bakery", "dairy", "produce"])
+    truth = rng.integers(0, 3, 1500)
+    use_case = UseCaseFactory(task_type="multiclass", feature_schema=[])
+    scientist = personas["data_scientist"]
+    dataset = make_dataset(use_case, scientist, classes[truth].tolist())
+
+    def probabilities(strength):
+        proba = rng.dirichlet(np.ones(3), 1500)
+        proba[np.arange(1500), truth] += strength
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    champion_proba, challenger_proba = probabilities(0.3), probabilities(1.0)
+    champion = registry.register_version(use_case, by=scientist, version="1.0")
+    ModelVersion.objects.filter(pk=champion.pk).update(stage="production")
+    # The champion's file lists its class columns in another order than the challenger's.
+    make_predictions(
+        champion,
+        dataset,
+        scientist,
+        prediction=classes[champion_proba.argmax(axis=1)].tolist(),
+        **{f"proba_{classes[j]}": champion_proba[:, j] for j in (2, 0, 1)},
+    )
+    challenger = registry.register_version(use_case, by=scientist, version="2.0")
+    make_predictions(
+        challenger,
+        dataset,
+        scientist,
+        prediction=classes[challenger_proba.argmax(axis=1)].tolist(),
+        **{f"proba_{name}": challenger_proba[:, j] for j, name in enumerate(classes)},
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        evaluation = evaluations.start_evaluation(challenger, by=scientist, dataset=dataset)
+    evaluations.run_evaluation(evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == "succeeded", evaluation.error
+    overall = evaluation.results["overall"]
+    actual = classes[truth]
+    assert overall["log_loss"]["value"] == pytest.approx(
+        skm.log_loss(actual, challenger_proba, labels=classes)
+    )
+    assert overall["f1"]["value"] == pytest.approx(
+        skm.f1_score(actual, classes[challenger_proba.argmax(axis=1)], average="macro")
+    )
+    log_loss = evaluation.results["comparison"]["log_loss"]
+    assert log_loss["champion"] == pytest.approx(
+        skm.log_loss(actual, champion_proba, labels=classes)
+    )

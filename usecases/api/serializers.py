@@ -55,6 +55,7 @@ class UseCaseSerializer(serializers.ModelSerializer):
             "target_date",
             "task_type",
             "target_definition",
+            "decision_threshold",
             "feature_schema",
             "kpi_count",
             "member_count",
@@ -94,8 +95,11 @@ class UseCaseUpdateInput(serializers.ModelSerializer):
             "target_date",
             "task_type",
             "target_definition",
+            "decision_threshold",
             "feature_schema",
         ]
+        # The database refuses any other value (usecases_decision_threshold_is_a_probability).
+        extra_kwargs = {"decision_threshold": {"min_value": 0, "max_value": 1}}
 
 
 class UseCaseCreateInput(UseCaseUpdateInput):
@@ -103,7 +107,7 @@ class UseCaseCreateInput(UseCaseUpdateInput):
 
     class Meta(UseCaseUpdateInput.Meta):
         fields = ["slug", *UseCaseUpdateInput.Meta.fields]
-        extra_kwargs = {"slug": {"required": False}}
+        extra_kwargs = {**UseCaseUpdateInput.Meta.extra_kwargs, "slug": {"required": False}}
 
 
 class UseCaseFilter(serializers.Serializer):

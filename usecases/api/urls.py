@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DynamicRoute, SimpleRouter
 
-from usecases.api import views
+from usecases.api import registry_views, views
 
 
 class Router(SimpleRouter):
@@ -27,6 +27,15 @@ router.register(f"{NESTED}/kpis", views.KPIViewSet, basename="kpi")
 router.register(f"{NESTED}/data-quality-rules", views.DataQualityRuleViewSet, basename="rule")
 router.register(f"{NESTED}/members", views.MemberViewSet, basename="member")
 router.register(f"{NESTED}/audit-events", views.AuditEventViewSet, basename="audit-event")
+# The model registry (usecases/api/registry_views.py); paths as quorum_client calls them.
+router.register(f"{NESTED}/versions", registry_views.ModelVersionViewSet, basename="version")
+router.register(
+    rf"{NESTED}/versions/(?P<version>[^/]+)/predictions",
+    registry_views.PredictionSetViewSet,
+    basename="prediction-set",
+)
+router.register(f"{NESTED}/datasets", registry_views.DatasetViewSet, basename="dataset")
+router.register(f"{NESTED}/evaluations", registry_views.EvaluationViewSet, basename="evaluation")
 
 v1 = [
     *router.urls,

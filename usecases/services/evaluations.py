@@ -18,6 +18,7 @@ import os
 import socket
 import time
 
+import numpy as np
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -168,6 +169,13 @@ def _predictions(table) -> dict:
         out["y_pred"] = table.column("prediction").to_numpy(zero_copy_only=False)
     if "score" in table.column_names and table.column("score").null_count < len(table):
         out["score"] = table.column("score").to_numpy(zero_copy_only=False).astype(float)
+    probabilities = [n for n in table.column_names if n.startswith(tabular.PROBA_PREFIX)]
+    if probabilities:  # multiclass: one proba_<class> column per class
+        out["proba"] = np.column_stack(
+            [table.column(n).to_numpy(zero_copy_only=False) for n in probabilities]
+        ).astype(float)
+        out["classes"] = [n.removeprefix(tabular.PROBA_PREFIX) for n in probabilities]
+        out.pop("score", None)  # the predicted class's confidence adds nothing to proba
     return out
 
 
@@ -207,6 +215,19 @@ def _champion(evaluation: Evaluation) -> tuple[ModelVersion | None, dict | None]
     if prediction_set is None:
         return None, None
     return champion, _predictions(_arrays(prediction_set.table, None))
+
+
+def _aligned_probabilities(champion: dict, classes: list[str] | None) -> dict:
+    """The champion's outputs with its class probabilities in the challenger's column order
+    (without them when the two name different classes: accuracy and F1 still compare)."""
+    champion_classes = champion.pop("classes", None)
+    if "proba" in champion:
+        if classes is None or sorted(classes) != sorted(champion_classes):
+            champion.pop("proba")
+        else:
+            order = [champion_classes.index(name) for name in classes]
+            champion["proba"] = champion["proba"][:, order]
+    return champion
 
 
 def kpi_gates(use_case, result: dict) -> list[dict]:
@@ -276,6 +297,8 @@ def run_evaluation(evaluation_id: int, *, task_id: str = "") -> bool:
         )
         arrays = _load(evaluation, prediction_set)
         champion, champion_arrays = _champion(evaluation)
+        if champion_arrays is not None:
+            champion_arrays = _aligned_probabilities(champion_arrays, arrays.get("classes"))
         threshold = use_case.decision_threshold if use_case.task_type == "binary" else None
 
         def progress(percent: int) -> None:
