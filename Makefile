@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format e2e migrate demo worker clean
+.PHONY: run test lint format e2e bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Performance targets of DESIGN.md; needs the local PostgreSQL. Writes docs/benchmarks.md.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf var/broker var/test-*.sqlite3* staticfiles test-results

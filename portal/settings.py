@@ -156,7 +156,9 @@ REST_KNOX = {"TOKEN_TTL": None, "AUTO_REFRESH": False}  # expiry is chosen per t
 SPECTACULAR_SETTINGS = {
     "TITLE": "Quorum API",
     "DESCRIPTION": "Use cases, KPIs, value models, data-quality rules, members and audit "
-    "events. Authenticate with `Authorization: Token <token>` (create one under Account → "
+    "events; the model registry: model versions, evaluation datasets (CSV or Parquet uploads, "
+    "validated as they stream), predictions and evaluations run by Celery workers. "
+    "Authenticate with `Authorization: Token <token>` (create one under Account → "
     "API tokens).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
