@@ -103,6 +103,16 @@ class UseCaseForm(Form):
         required=False,
         help_text="What the label means and when it is known.",
     )
+    decision_threshold = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        initial=0.5,
+        label="Decision threshold",
+        help_text="Binary classification: a score at or above it predicts the positive class. "
+        "Evaluations compute precision, recall and business value at this threshold.",
+        widget=forms.NumberInput(attrs={"step": "0.01", "data-task-types": "binary"}),
+    )
     feature_schema = FeatureSchemaField(
         required=False,
         initial=list,
@@ -135,6 +145,16 @@ class UseCaseForm(Form):
 
     def clean_feature_schema(self):
         return self.cleaned_data["feature_schema"] or []
+
+    def clean(self):
+        data = super().clean()
+        if data.get("task_type") != UseCase.TaskType.BINARY:
+            # Unused by this task type (and hidden): keep whatever is stored, ignore the input.
+            data.pop("decision_threshold", None)
+            self.errors.pop("decision_threshold", None)
+        elif data.get("decision_threshold") is None:
+            data["decision_threshold"] = 0.5
+        return data
 
 
 class PhaseForm(Form):

@@ -19,6 +19,21 @@
     });
   }
 
+  // Use case form: inputs marked data-task-types="binary …" show only for those task types.
+  function taskTypeFields(root) {
+    root.querySelectorAll("select[name=task_type]").forEach(function (select) {
+      var form = select.form;
+      if (!form) return;
+      function sync() {
+        form.querySelectorAll("[data-task-types]").forEach(function (input) {
+          var types = input.getAttribute("data-task-types").split(" ");
+          (input.closest(".field") || input).hidden = types.indexOf(select.value) === -1;
+        });
+      }
+      select.addEventListener("change", sync);
+      sync();
+    });
+  }
   // "Copy" buttons next to a read-only value (the new API token).
   function copyButtons(root) {
     root.querySelectorAll("[data-copy-target]").forEach(function (button) {
@@ -105,6 +120,7 @@
   htmxFeedback();
   htmx.onLoad(function (root) {
     ruleForms(root);
+    taskTypeFields(root);
     copyButtons(root);
     focusInlineForm(root);
   });
