@@ -345,7 +345,7 @@ def evaluate(
         confusion_matrix=models[0].confusion(),
         comparison=comparison,
         charts=models[0].charts(np.random.default_rng(chart_seed)),
-        method=_method(resampler, n_resamples, seed, plan),
+        method=_method(resampler, n_resamples, seed, plan) | getattr(models[0], "notes", {}),
     )
     report(100)
     return result
@@ -857,8 +857,9 @@ class _Model:
 
 
 class _RegressionModel(_Model):
-    """MAE, RMSE, MAPE (a fraction, as scikit-learn), WAPE, bias (mean of predicted − actual)
-    and the business value: −(cost under × units short + cost over × units over), a total."""
+    """MAE, RMSE, MAPE (a fraction, over the rows whose actual is not 0), WAPE, bias (mean of
+    predicted − actual) and the business value: −(cost under × units short + cost over ×
+    units over), a total."""
 
     def __init__(self, y: np.ndarray, predicted: np.ndarray, value: ValueModel | None) -> None:
         self.n = len(y)
@@ -871,8 +872,12 @@ class _RegressionModel(_Model):
             np.abs(error),
             error * error,
             np.abs(y),
-            np.abs(error) / np.maximum(np.abs(y), _EPS),
+            # MAPE skips rows whose actual is 0 (their percentage error is undefined, and
+            # scikit-learn's ε-division would turn one such row into a 10¹⁵ error).
+            np.divide(np.abs(error), np.abs(y), out=np.zeros(self.n), where=y != 0),
+            (y != 0).astype(np.float64),
         ]
+        self.notes = {"mape_rows_without_actual": int(self.n - np.count_nonzero(y))}
         if value is not None:
             self._columns.append(
                 -(
@@ -892,12 +897,12 @@ class _RegressionModel(_Model):
         out = {
             "mae": _ratio(sums[:, 2], c),
             "rmse": np.sqrt(_ratio(sums[:, 3], c)),
-            "mape": _ratio(sums[:, 5], c),
+            "mape": _ratio(sums[:, 5], sums[:, 6]),
             "wape": _ratio(sums[:, 2], sums[:, 4]),
             "bias": _ratio(sums[:, 1], c),
         }
         if self.value is not None:  # a total: the group's rows × the (resampled) mean
-            out["business_value"] = self.group_rows[group] * _ratio(sums[:, 6], c)
+            out["business_value"] = self.group_rows[group] * _ratio(sums[:, 7], c)
         return out
 
     def charts(self, rng: np.random.Generator) -> dict[str, Any]:

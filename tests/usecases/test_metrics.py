@@ -355,3 +355,15 @@ def test_gates_use_the_point_or_the_conservative_bound(
     direction, mode, metric, value, interval, threshold, passes
 ):
     assert metrics.gate_passes(direction, threshold, value, interval, mode, metric) is passes
+
+
+def test_mape_skips_rows_whose_actual_is_zero_and_says_how_many():
+    actual = np.array([0.0, 10.0, 20.0, 0.0, 40.0])
+    predicted = np.array([3.0, 12.0, 15.0, 1.0, 44.0])
+    result = metrics.evaluate("regression", actual, predicted, n_resamples=0).to_dict()
+    nonzero = actual != 0
+    assert value(result, "mape") == pytest.approx(
+        skm.mean_absolute_percentage_error(actual[nonzero], predicted[nonzero])
+    )
+    assert result["method"]["mape_rows_without_actual"] == 2
+    assert value(result, "mae") == pytest.approx(skm.mean_absolute_error(actual, predicted))
