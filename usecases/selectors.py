@@ -148,10 +148,13 @@ def evaluation_rows(use_case: UseCase) -> QuerySet:
 
 
 def ranking_metric(use_case: UseCase, kpis=None) -> dict:
-    """The metric the leaderboard ranks by: the first gating KPI's (over all rows), else the
-    task type's default; {"metric", "label", "direction", "kpi"}."""
+    """The metric the leaderboard ranks by: the first gating KPI's (over all rows, bias
+    aside), else the task type's default; {"metric", "label", "direction", "kpi"}."""
     kpis = use_case.kpis.order_by("name") if kpis is None else kpis
-    kpi = next((k for k in kpis if k.is_gating and not k.segment), None)
+    # Bias is best at 0, not at an end of the scale: it cannot rank versions on its own.
+    kpi = next(
+        (k for k in kpis if k.is_gating and not k.segment and k.metric != Metric.BIAS), None
+    )
     if kpi is not None:
         metric, direction = kpi.metric, kpi.direction
     else:

@@ -290,3 +290,17 @@ def test_multiclass_probabilities_are_read_per_class_and_the_champion_aligned_by
     assert log_loss["champion"] == pytest.approx(
         skm.log_loss(actual, champion_proba, labels=classes)
     )
+
+
+def test_a_kpi_whose_metric_is_undefined_is_not_measured_rather_than_failed(use_case):
+    KPIFactory(use_case=use_case, name="MAE", metric="mae", target=1.5, gate_threshold=2.5)
+    KPIFactory(use_case=use_case, name="RMSE", metric="rmse", target=1.5, gate_threshold=2.5)
+    results = {
+        "overall": {
+            "mae": {"value": None, "low": None, "high": None},
+            "rmse": {"value": 2.0, "low": 1.9, "high": 2.1},
+        }
+    }
+    mae, rmse = evaluations.kpi_gates(use_case, results)
+    assert (mae["passed"], mae["reason"]) == (None, "not measured on this data")
+    assert rmse["passed"] is True

@@ -238,7 +238,7 @@ def kpi_gates(use_case, result: dict) -> list[dict]:
         if kpi.segment:
             source = result.get("segments", {}).get(kpi.segment, {}).get("metrics")
         entry = (source or {}).get(kpi.metric)
-        if entry is None:
+        if entry is None or entry.get("value") is None:  # absent, or undefined on this data
             gates.append(
                 {
                     "kpi": kpi.pk,
