@@ -152,9 +152,7 @@ def ranking_metric(use_case: UseCase, kpis=None) -> dict:
     aside), else the task type's default; {"metric", "label", "direction", "kpi"}."""
     kpis = use_case.kpis.order_by("name") if kpis is None else kpis
     # Bias is best at 0, not at an end of the scale: it cannot rank versions on its own.
-    kpi = next(
-        (k for k in kpis if k.is_gating and not k.segment and k.metric != Metric.BIAS), None
-    )
+    kpi = next((k for k in kpis if k.is_gating and not k.segment and k.metric != Metric.BIAS), None)
     if kpi is not None:
         metric, direction = kpi.metric, kpi.direction
     else:

@@ -86,12 +86,12 @@ def churn(customers: int = 12000) -> tuple[io.BytesIO, dict[str, io.BytesIO]]:
     country = rng.choice(["FR", "DE", "ES"], customers, p=[0.5, 0.25, 0.25])
     salary = np.round(rng.uniform(15000, 150000, customers), 2)
     logit = (
-        -2.2
-        + 0.035 * (age - 45)
-        - 0.008 * tenure
-        - 0.9 * active
-        + 0.6 * (products >= 3)
-        + 0.5 * (country == "DE")
+        -1.5
+        + 0.07 * (age - 45)
+        - 0.012 * tenure
+        - 1.6 * active
+        + 1.4 * (products >= 3)
+        + 0.9 * (country == "DE")
     )
     churned = rng.random(customers) < 1 / (1 + np.exp(-logit))
     ids = [f"C{n:06d}" for n in range(customers)]
@@ -128,7 +128,7 @@ def churn(customers: int = 12000) -> tuple[io.BytesIO, dict[str, io.BytesIO]]:
         return np.round(1 / (1 + np.exp(-(logit + rng.normal(0, noise, customers)))), 4)
 
     versions = {
-        "0.9.0": _csv(["id", "score"], [ids, scores(1.4)]),
-        "1.0.0": _csv(["id", "score"], [ids, scores(0.6)]),
+        "0.9.0": _csv(["id", "score"], [ids, scores(1.6)]),
+        "1.0.0": _csv(["id", "score"], [ids, scores(0.5)]),
     }
     return dataset, versions
