@@ -24,3 +24,9 @@ def test_load_demo_is_idempotent_and_opens_on_finished_evaluations():
     assert churn.results["overall"]["roc_auc"]["value"] > 0.7
     assert churn.results["business_value"]["best_threshold"] is not None
     assert all(gate["passed"] is not None for gate in churn.gates)
+    # The story the demo tells: each newer version passes its gates, its baseline does not.
+    assert (grocery.passed_gates, churn.passed_gates) == (True, True)
+    baselines = Evaluation.objects.filter(model_version__version__in=["1.0.0", "0.9.0"]).exclude(
+        pk=churn.pk
+    )
+    assert [e.passed_gates for e in baselines] == [False, False]
