@@ -36,6 +36,12 @@ def browser():
         )
         yield browser
         browser.close()
+        # While Playwright's loop runs in this thread, Django keeps the test's database
+        # connection per async context: close it here, or it outlives the test and keeps
+        # PostgreSQL from dropping the test database.
+        from django.db import connections
+
+        connections.close_all()
 
 
 @pytest.fixture
