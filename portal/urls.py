@@ -15,6 +15,7 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("", include("usecases.urls")),
+    path("", include("reviews.urls")),
     path("api/", include("usecases.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -22,15 +22,20 @@ class Action(StrEnum):
     CHANGE_PHASE = "change_phase"
     MANAGE_MEMBERS = "manage_members"
     DELETE = "delete"
-    # Register versions, upload evaluation data and predictions, run evaluations.
+    # Register versions, upload evaluation data and predictions, run evaluations, log
+    # production predictions and their outcomes.
     MANAGE_MODELS = "manage_models"
+    # Create, edit and close review campaigns.
+    MANAGE_REVIEWS = "manage_reviews"
+    # Review sampled predictions (the human in the loop).
+    REVIEW = "review"
 
 
 # What each per-use-case role may do. Admins may do everything, Managers view everything.
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action),
-    Role.EXPERT: frozenset({Action.VIEW, Action.EDIT}),
-    Role.DATA_SCIENTIST: frozenset({Action.VIEW, Action.MANAGE_MODELS}),
+    Role.EXPERT: frozenset({Action.VIEW, Action.EDIT, Action.MANAGE_REVIEWS, Action.REVIEW}),
+    Role.DATA_SCIENTIST: frozenset({Action.VIEW, Action.MANAGE_MODELS, Action.MANAGE_REVIEWS}),
     Role.VIEWER: frozenset({Action.VIEW}),
 }
 MANAGER_ACTIONS = frozenset({Action.VIEW})

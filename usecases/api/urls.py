@@ -39,6 +39,8 @@ router.register(f"{NESTED}/evaluations", registry_views.EvaluationViewSet, basen
 
 v1 = [
     *router.urls,
+    # The reviews app: predictions, outcomes and review campaigns (reviews/api/urls.py).
+    path("", include("reviews.api.urls")),
     path(
         "usecases/<slug:use_case_slug>/value-model",
         views.ValueModelView.as_view(),

@@ -1,0 +1,3 @@
+"""Review campaigns, claims, reviews, results and exports (issue 4)."""
+
+urlpatterns = []

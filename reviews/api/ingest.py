@@ -1,0 +1,3 @@
+"""Bulk prediction logging and outcomes (issue 4)."""
+
+urlpatterns = []
