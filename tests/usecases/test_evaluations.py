@@ -304,3 +304,63 @@ def test_a_kpi_whose_metric_is_undefined_is_not_measured_rather_than_failed(use_
     mae, rmse = evaluations.kpi_gates(use_case, results)
     assert (mae["passed"], mae["reason"]) == (None, "not measured on this data")
     assert rmse["passed"] is True
+
+
+def test_a_delivery_that_meets_a_live_run_elsewhere_is_retried_not_dropped(
+    regression, django_capture_on_commit_callbacks
+):
+    evaluation = queued(regression, django_capture_on_commit_callbacks)
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        status="running", claimed_by="worker-a:4242:t1", heartbeat_at=timezone.now(), attempts=1
+    )
+    with pytest.raises(evaluations.EvaluationBusy) as busy:
+        evaluations.run_evaluation(evaluation.pk, task_id="t1")
+    assert 1 < busy.value.retry_in <= evaluations.STALE.total_seconds() + 1
+    # Once that run has been silent for STALE, the retried delivery takes over and finishes.
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        heartbeat_at=timezone.now() - evaluations.STALE - datetime.timedelta(seconds=1)
+    )
+    assert evaluations.run_evaluation(evaluation.pk, task_id="t1") is True
+    assert Evaluation.objects.get().status == "succeeded"
+
+
+def test_a_live_run_at_the_attempt_cap_is_not_failed_by_a_duplicate_delivery(
+    regression, django_capture_on_commit_callbacks
+):
+    evaluation = queued(regression, django_capture_on_commit_callbacks)
+    token = evaluations.claim_evaluation(evaluation.pk, task_id="t1")
+    Evaluation.objects.filter(pk=evaluation.pk).update(attempts=evaluations.MAX_ATTEMPTS)
+    assert evaluations.claim_evaluation(evaluation.pk, task_id="t-duplicate") is None
+    evaluation.refresh_from_db()
+    assert (evaluation.status, evaluation.claimed_by) == ("running", token)
+
+
+def test_an_abandoned_evaluation_can_be_queued_again_but_a_live_one_cannot(
+    regression, django_capture_on_commit_callbacks
+):
+    evaluation = queued(regression, django_capture_on_commit_callbacks)
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        status="running", claimed_by="worker-a:4242:t1", heartbeat_at=timezone.now()
+    )
+    with pytest.raises(DomainError, match="already queued or running"):
+        queued(regression, django_capture_on_commit_callbacks)
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        heartbeat_at=timezone.now() - evaluations.STALE - datetime.timedelta(seconds=1)
+    )
+    assert queued(regression, django_capture_on_commit_callbacks).status == "queued"
+
+
+def test_rows_without_a_segment_form_a_segment_of_their_own(
+    use_case, personas, django_capture_on_commit_callbacks
+):
+    scientist = personas["data_scientist"]
+    y = np.arange(40, dtype=float)
+    dataset = make_dataset(use_case, scientist, y, ["north"] * 20 + ["south"] * 19 + [None])
+    version = registry.register_version(use_case, by=scientist, version="1.0")
+    make_predictions(version, dataset, scientist, prediction=y + 1)
+    with django_capture_on_commit_callbacks(execute=False):
+        evaluation = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
+    evaluations.run_evaluation(evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == "succeeded", evaluation.error
+    assert evaluation.results["segments"]["(no segment)"]["rows"] == 1

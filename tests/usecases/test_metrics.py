@@ -367,3 +367,32 @@ def test_mape_skips_rows_whose_actual_is_zero_and_says_how_many():
     )
     assert result["method"]["mape_rows_without_actual"] == 2
     assert value(result, "mae") == pytest.approx(skm.mean_absolute_error(actual, predicted))
+
+
+def test_few_positives_in_a_large_table_get_exact_rank_intervals_inside_0_and_1():
+    rng = np.random.default_rng(6)
+    n = 50_000
+    y = np.zeros(n, dtype=int)
+    y[:8] = 1
+    score = rng.random(n) * 0.9
+    score[:7] = 0.95 + rng.random(7) * 0.05  # seven positives on top, one in the middle
+    result = metrics.evaluate("binary", y, proba=score).to_dict()
+    assert result["method"]["rank_metrics"] == {"overall": "exact"}
+    for key in ("roc_auc", "pr_auc"):
+        estimate = result["overall"][key]
+        assert 0 <= estimate["low"] <= estimate["value"] <= estimate["high"] <= 1
+
+
+def test_hard_zero_one_predictions_get_no_log_loss_brier_or_calibration():
+    y, proba, _ = binary_data(2000)
+    hard = (proba >= 0.5).astype(int)
+    result = metrics.evaluate("binary", y, hard, n_resamples=0).to_dict()
+    assert value(result, "log_loss") is None and value(result, "brier") is None
+    assert "calibration" not in result["charts"]
+    assert value(result, "roc_auc") == pytest.approx(skm.roc_auc_score(y, hard))
+
+
+def test_too_many_segments_are_refused_with_a_clear_message():
+    n = metrics.MAX_SEGMENTS + 1
+    with pytest.raises(ValueError, match="distinct values"):
+        metrics.evaluate("regression", np.ones(n), np.ones(n), segments=np.arange(n))

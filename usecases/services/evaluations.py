@@ -19,6 +19,8 @@ import socket
 import time
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -34,11 +36,20 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 STALE = datetime.timedelta(minutes=2)  # no heartbeat for this long: the runner is gone
 N_RESAMPLES = 1000
+NO_SEGMENT = "(no segment)"
 SEED = 20261123  # fixed: the same data gives the same intervals
 
 
 class EvaluationError(DomainError):
     pass
+
+
+class EvaluationBusy(Exception):
+    """Another live run holds the evaluation; try again once its heartbeat could be stale."""
+
+    def __init__(self, evaluation_id: int, retry_in: float) -> None:
+        super().__init__(f"evaluation {evaluation_id} is running elsewhere")
+        self.retry_in = retry_in
 
 
 @transaction.atomic
@@ -56,7 +67,7 @@ def start_evaluation(model_version: ModelVersion, *, by, dataset: EvaluationData
         dataset=dataset,
         defaults={"use_case": use_case, "requested_by": by},
     )
-    if not created and evaluation.is_running:
+    if not created and evaluation.is_running and not _abandoned(evaluation):
         raise EvaluationError("This evaluation is already queued or running.")
     evaluation.status = Evaluation.Status.QUEUED
     evaluation.progress = 0
@@ -76,6 +87,13 @@ def start_evaluation(model_version: ModelVersion, *, by, dataset: EvaluationData
     )
     tasks.run_evaluation_task.delay_on_commit(evaluation.pk)
     return evaluation
+
+
+def _abandoned(evaluation: Evaluation) -> bool:
+    """Queued or running without a sign of life for STALE: no worker took it, or the one
+    running it is gone. Queueing it again is then safe (the claim stops duplicates)."""
+    last = evaluation.heartbeat_at or evaluation.queued_at or evaluation.created_at
+    return last is None or last < timezone.now() - STALE
 
 
 def _claim_token(task_id: str) -> str:
@@ -119,11 +137,11 @@ def claim_evaluation(evaluation_id: int, *, task_id: str = "") -> str | None:
     )
     if won:
         return token
-    if (
-        Evaluation.objects.filter(pk=evaluation_id, status=running, attempts__gte=MAX_ATTEMPTS)
-        .exclude(claimed_by=token)
-        .exists()
-    ):
+    # The cap is reached and the last run is gone too (stale or dead): give up. A live run at
+    # the cap is left alone; it may still succeed.
+    if Evaluation.objects.filter(
+        claimable, pk=evaluation_id, status=running, attempts__gte=MAX_ATTEMPTS
+    ).exists():
         _fail(
             evaluation_id,
             None,
@@ -157,8 +175,9 @@ def _load(evaluation: Evaluation, prediction_set: PredictionSet) -> dict:
     data = _arrays(StoredTable.objects.only("parquet").get(pk=dataset.table_id), columns)
     predicted = _arrays(StoredTable.objects.only("parquet").get(pk=prediction_set.table_id), None)
     arrays = {"y_true": data.column("label").to_numpy(zero_copy_only=False)}
-    if dataset.has_segment:
-        arrays["segments"] = data.column("segment").to_numpy(zero_copy_only=False)
+    if dataset.has_segment:  # a blank segment cell is a segment of its own
+        segment = pc.fill_null(data.column("segment").cast(pa.string()), NO_SEGMENT)
+        arrays["segments"] = segment.to_numpy(zero_copy_only=False)
     arrays.update(_predictions(predicted))
     return arrays
 
@@ -281,9 +300,17 @@ def kpi_gates(use_case, result: dict) -> list[dict]:
 
 
 def run_evaluation(evaluation_id: int, *, task_id: str = "") -> bool:
-    """Run a claimed evaluation and store its results; False if another run owns it."""
+    """Claim, run and store the evaluation. False when there is nothing to do (finished, or
+    given up); raises EvaluationBusy while another live run holds it (the task retries)."""
     token = claim_evaluation(evaluation_id, task_id=task_id)
     if token is None:
+        row = Evaluation.objects.filter(pk=evaluation_id).values("status", "heartbeat_at").first()
+        if row is not None and row["status"] == Evaluation.Status.RUNNING:
+            # A live run elsewhere: this delivery must not be lost (that run may die without
+            # its message coming back, e.g. on another host), so it retries later.
+            stale_at = (row["heartbeat_at"] or timezone.now()) + STALE
+            retry_in = max((stale_at - timezone.now()).total_seconds(), 1.0) + 1.0
+            raise EvaluationBusy(evaluation_id, retry_in)
         logger.info("evaluation %s: not claimable here, nothing to do", evaluation_id)
         return False
     started = time.perf_counter()
@@ -364,8 +391,3 @@ def _store_results(
             "passed_gates": all(g is True for g in gating) if gating else None,
         },
     )
-
-
-def mark_failed(evaluation_id: int, message: str) -> None:
-    """Record a failure that happened outside run_evaluation (e.g. a task time limit)."""
-    _fail(evaluation_id, None, message)
