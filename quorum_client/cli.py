@@ -14,8 +14,8 @@ import sys
 from collections.abc import Callable
 
 from quorum_client import __version__
-from quorum_client.client import DEFAULT_URL, Client
-from quorum_client.errors import EvaluationFailed, EvaluationTimeout, QuorumError
+from quorum_client.client import DEFAULT_URL, LOG_BATCH_ROWS, Client
+from quorum_client.errors import EvaluationFailed, EvaluationTimeout, QuorumError, describe_error
 
 OK, API_ERROR, USAGE_ERROR, EVALUATION_FAILED, WAIT_TIMEOUT, INTERRUPTED = 0, 1, 2, 3, 4, 130
 BAR_WIDTH = 20  # characters of the progress bar
@@ -407,6 +407,77 @@ def cmd_predictions_upload(client: Client, args) -> int:
     return OK
 
 
+def read_rows(path: str) -> list[dict]:
+    """A JSON array of rows, or JSON Lines (.jsonl, .ndjson: one row per line)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            if path.lower().endswith((".jsonl", ".ndjson")):
+                rows = [json.loads(line) for line in file if line.strip()]
+            else:
+                rows = json.load(file)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"Cannot read {path}: {error}") from None
+    if not isinstance(rows, list):
+        raise UsageError(f"{path} must hold a JSON array of rows (or one row per line).")
+    return rows
+
+
+def log_rows(args, log_json, log_csv) -> dict:
+    """Send FILE: CSV as it is (one request), JSON in batches of --batch-size rows."""
+    if args.file.lower().endswith(".csv"):
+        return log_csv(args.slug, args.file, partial=args.partial)
+    return log_json(
+        args.slug, read_rows(args.file), partial=args.partial, batch_size=args.batch_size
+    )
+
+
+def describe_rejected(answer: dict) -> None:
+    for item in answer.get("errors") or []:
+        out(f"  rejected {describe_error(item)}")
+    if answer.get("rejected", 0) > len(answer.get("errors") or []):
+        out(f"  … {number(answer['rejected'])} rejected rows in all")
+
+
+def cmd_predictions_log(client: Client, args) -> int:
+    answer = log_rows(args, client.log_predictions, client.log_predictions_csv)
+    if args.json:
+        print_json(answer)
+        return OK
+    out(
+        f"Logged {number(answer.get('rows'))} rows to {args.slug} ({answer.get('mode')}): "
+        f"{number(answer.get('inserted'))} new, {number(answer.get('duplicates'))} already "
+        f"stored, {number(answer.get('rejected'))} rejected."
+    )
+    describe_rejected(answer)
+    for rule in answer.get("rule_violations") or []:
+        if rule.get("violations"):
+            out(
+                f"  data-quality rule “{rule.get('summary')}” ({rule.get('severity')}): "
+                f"{number(rule['violations'])} rows"
+            )
+    return OK
+
+
+def cmd_outcomes_log(client: Client, args) -> int:
+    answer = log_rows(args, client.log_outcomes, client.log_outcomes_csv)
+    if args.json:
+        print_json(answer)
+        return OK
+    out(
+        f"Attached {number(answer.get('rows'))} outcomes to {args.slug} ({answer.get('mode')}): "
+        f"{number(answer.get('matched'))} requests matched, "
+        f"{number(answer.get('updated_predictions'))} predictions updated, "
+        f"{number(answer.get('unknown'))} unknown request ids, "
+        f"{number(answer.get('rejected'))} rejected."
+    )
+    unknown = answer.get("unknown_request_ids") or []
+    if unknown:
+        more = ", …" if answer.get("unknown", 0) > len(unknown[:10]) else ""
+        out(f"  unknown: {', '.join(str(u) for u in unknown[:10])}{more}")
+    describe_rejected(answer)
+    return OK
+
+
 def wait(client: Client, args, slug: str, evaluation_id: int) -> int:
     """Wait with a progress bar on stderr, then print the evaluation (or its failure)."""
     display = ProgressDisplay(enabled=not args.quiet)
@@ -595,6 +666,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("version")
     sub.add_argument("file", help="CSV or Parquet: id, prediction, optional score")
     sub.add_argument("--dataset", required=True, type=int, metavar="ID", help="the dataset's id")
+    sub = command(predictions, "log", cmd_predictions_log, "log production or shadow predictions")
+    sub.add_argument("slug")
+    sub.add_argument(
+        "file",
+        help="CSV (version, request_id, timestamp, prediction, score, segment, one column per "
+        "feature) or JSON rows (.json array, .jsonl)",
+    )
+    add_log_options(sub)
+
+    outcomes = group("outcomes", "real outcomes of logged predictions")
+    sub = command(outcomes, "log", cmd_outcomes_log, "attach outcomes by request id")
+    sub.add_argument("slug")
+    sub.add_argument("file", help="CSV (request_id, outcome, timestamp) or JSON rows")
+    add_log_options(sub)
 
     sub = commands.add_parser(
         "evaluate",
@@ -622,6 +707,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--dataset", type=int, metavar="ID", help="only on this dataset")
     sub.add_argument("--status", choices=["queued", "running", "succeeded", "failed"])
     return parser
+
+
+def add_log_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--partial",
+        action="store_true",
+        help="store the good rows of a batch with bad ones (default: the batch stores nothing)",
+    )
+    sub.add_argument(
+        "--batch-size",
+        type=int,
+        default=LOG_BATCH_ROWS,
+        metavar="ROWS",
+        help=f"rows per request for JSON files (default {LOG_BATCH_ROWS:,}; CSV is one request)",
+    )
 
 
 def add_wait_options(sub: argparse.ArgumentParser) -> None:

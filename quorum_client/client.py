@@ -3,10 +3,12 @@ works in a notebook or a training job without the portal's Django settings."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import quote, urljoin
 
@@ -21,6 +23,10 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 UPLOAD_READ_TIMEOUT = 600  # seconds
 # Polling survives a server restart or a proxy hiccup: this many failures in a row.
 POLL_FAILURES_TOLERATED = 3
+# Rows per POST when logging predictions or outcomes (the server takes up to 100,000).
+LOG_BATCH_ROWS = 10_000
+# Answer fields summed over the batches of one log_predictions / log_outcomes call.
+SUMMED = ("rows", "inserted", "duplicates", "rejected", "matched", "updated_predictions", "unknown")
 FINISHED = ("succeeded", "failed")
 VERSION_FIELDS = (
     "description",
@@ -197,6 +203,110 @@ class Client:
                 )
             time.sleep(poll_seconds)
 
+    # Prediction log and outcomes
+
+    def log_predictions(
+        self,
+        slug: str,
+        rows: Iterable[dict],
+        *,
+        partial: bool = False,
+        batch_size: int = LOG_BATCH_ROWS,
+    ) -> dict:
+        """Log production or shadow predictions: dicts with version, request_id, timestamp
+        (ISO 8601 text or a datetime), features (dict), prediction, score, segment.
+
+        Sent `batch_size` rows per request; the answer is summed over the batches (`rows`,
+        `inserted`, `duplicates`, `rejected`, `errors` with row numbers counted from the
+        first row given, `rule_violations`). Each batch is stored whole or not at all unless
+        `partial`; a refused batch raises QuorumError after the earlier ones were stored,
+        and sending the same rows again is harmless (duplicates are counted, not stored)."""
+        return self._log(
+            f"/api/v1/usecases/{_segment(slug)}/predictions", rows, partial, batch_size
+        )
+
+    def log_outcomes(
+        self,
+        slug: str,
+        rows: Iterable[dict],
+        *,
+        partial: bool = False,
+        batch_size: int = LOG_BATCH_ROWS,
+    ) -> dict:
+        """Attach real outcomes ({request_id, outcome, timestamp?}) to every version's
+        prediction of each request; the answer counts matched and unknown request ids."""
+        return self._log(f"/api/v1/usecases/{_segment(slug)}/outcomes", rows, partial, batch_size)
+
+    def log_predictions_csv(
+        self, slug: str, path: str | os.PathLike, *, partial: bool = False
+    ) -> dict:
+        """Log a CSV file of predictions (version, request_id, timestamp, prediction, score,
+        segment and one column per feature), up to 100,000 rows, in one request."""
+        url = f"/api/v1/usecases/{_segment(slug)}/predictions"
+        return self._post_csv(url, path, partial)
+
+    def log_outcomes_csv(
+        self, slug: str, path: str | os.PathLike, *, partial: bool = False
+    ) -> dict:
+        """Attach the outcomes of a CSV file (request_id, outcome, optional timestamp)."""
+        return self._post_csv(f"/api/v1/usecases/{_segment(slug)}/outcomes", path, partial)
+
+    def list_predictions(self, slug: str, **filters) -> list[dict]:
+        """Logged predictions, newest first; filters: version, segment, request_id, since,
+        until, has_outcome ("true"/"false"). Every page is fetched: filter narrowly."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/predictions", params)
+
+    def _log(self, path: str, rows: Iterable[dict], partial: bool, batch_size: int) -> dict:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1.")
+        params = {"partial": "true"} if partial else None
+        total: dict = {}
+        batch: list[dict] = []
+        sent = 0
+
+        def send() -> None:
+            nonlocal sent
+            body = json.dumps(batch, default=_json_value, ensure_ascii=False).encode()
+            try:
+                answer = self._request(
+                    "POST",
+                    path,
+                    data=body,
+                    params=params,
+                    headers={"Content-Type": "application/json"},
+                    timeout=(self.timeout, max(self.timeout, UPLOAD_READ_TIMEOUT)),
+                )
+            except QuorumError as error:
+                raise _batch_error(error, sent, len(batch)) from None
+            _add_answer(total, answer, sent)
+            sent += len(batch)
+            batch.clear()
+
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= batch_size:
+                send()
+        if batch or not sent:
+            send()
+        total["batches"] = -(-sent // batch_size)
+        return total
+
+    def _post_csv(self, path: str, file_path, partial: bool) -> dict:
+        file_path = Path(file_path)
+        try:
+            body = file_path.read_bytes()
+        except OSError as error:
+            raise QuorumError(f"Cannot read {file_path}: {error.strerror or error}.") from None
+        return self._request(
+            "POST",
+            path,
+            data=body,
+            params={"partial": "true"} if partial else None,
+            headers={"Content-Type": "text/csv"},
+            timeout=(self.timeout, max(self.timeout, UPLOAD_READ_TIMEOUT)),
+        )
+
     # HTTP
 
     def _url(self, path: str) -> str:
@@ -246,6 +356,59 @@ class Client:
                 "running, and is QUORUM_URL (or --url) right?"
             ) from None
         return _answer(response, method, url, has_token=bool(self.token))
+
+
+def _json_value(value):
+    """JSON for what json.dumps cannot write: datetimes as ISO 8601, numpy scalars."""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _add_answer(total: dict, answer: dict, offset: int) -> None:
+    """Sum one batch's answer into `total`; its row numbers count from the first row sent."""
+    if not total:
+        total.update({"mode": answer.get("mode"), "errors": [], "counts": {}})
+    for key in SUMMED:
+        if key in answer:
+            total[key] = total.get(key, 0) + answer[key]
+    for item in answer.get("errors") or []:
+        if isinstance(item.get("row"), int):
+            item = {**item, "row": item["row"] + offset}
+        total["errors"].append(item)
+    for key, count in (answer.get("counts") or {}).items():
+        total["counts"][key] = total["counts"].get(key, 0) + count
+    if "unknown_request_ids" in answer:
+        total["unknown_request_ids"] = total.get("unknown_request_ids", []) + list(
+            answer["unknown_request_ids"]
+        )
+    if "rule_violations" in answer:
+        rules = {rule["rule"]: rule for rule in total.get("rule_violations", [])}
+        for rule in answer["rule_violations"]:
+            if rule["rule"] in rules:
+                rules[rule["rule"]]["violations"] += rule["violations"]
+            else:
+                rules[rule["rule"]] = dict(rule)
+        total["rule_violations"] = list(rules.values())
+
+
+def _batch_error(error: QuorumError, offset: int, size: int) -> QuorumError:
+    """A refused batch: row numbers counted from the first row given, and what was stored."""
+    detail = error.detail
+    if offset:
+        detail = (
+            f"Rows {offset + 1:,}–{offset + size:,}: {detail} The {offset:,} rows before were "
+            "stored; sending them again is harmless."
+        )
+    errors = [
+        {**item, "row": item["row"] + offset} if isinstance(item.get("row"), int) else item
+        for item in error.errors
+    ]
+    return QuorumError(
+        detail, status=error.status, errors=errors, counts=error.counts, body=error.body
+    )
 
 
 def _reason(error: Exception) -> str:

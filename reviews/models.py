@@ -200,6 +200,16 @@ class ReviewerProgress(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
     cursor = models.PositiveIntegerField(default=0)
+    # The slot the reviewer holds (one at a time), so "my open claim" is one primary-key
+    # lookup; unindexed like the slot's claim columns, so claims stay HOT updates here too.
+    claimed_slot = models.ForeignKey(
+        ReviewSlot,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
     reviewed = models.PositiveIntegerField(default=0)
     seconds = models.FloatField(default=0.0)
 
