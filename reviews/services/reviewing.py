@@ -1,0 +1,305 @@
+"""The claim queue: hand each reviewer the next item, take their review, let them skip.
+
+A campaign's work is its fixed ReviewSlot rows, one per item and review it needs, numbered
+by position (see reviews/models.py). A claim walks the unique (campaign, position) index from
+the reviewer's own cursor and takes the first slot that is not done, not held under an
+unexpired lease, and whose item the reviewer has not reviewed, with SELECT … FOR UPDATE SKIP
+LOCKED (FOR NO KEY UPDATE: nothing references a slot's key changing). Two reviewers never
+take the same slot: one waits for no one, the other skips the locked row, and PostgreSQL
+re-checks a row changed since the snapshot before locking it. A reviewer's submission must
+hold the slot's unexpired lease, marks it done and is the slot's one Review (OneToOne), so an
+item gets at most reviewers_per_item reviews; the unique (item, reviewer) keeps one reviewer
+from reviewing an item twice.
+
+Why the cost stays flat: a claim and a submission update only unindexed columns of the
+slot and of ReviewerProgress (HOT updates, fillfactor 50), so the walked index never grows
+dead entries; a walk passes only the slots finished or held since the reviewer's last claim,
+about one per concurrent reviewer. The walk reads bounded windows of positions (64, then
+512, 4096…), so a plan chosen on stale statistics cannot read the whole campaign, and it
+checks "already reviewed by me" with one probe of the unique (item, reviewer) index per
+candidate (never a join over all of the reviewer's reviews). Only when nothing is left ahead
+does it wrap around to the start (once), to pick up skipped and expired items.
+
+On SQLite select_for_update is a no-op; SQLite serialises writers, which is enough there.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Sequence
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, OuterRef, Q, Subquery, When
+from django.utils import timezone
+
+from reviews.models import Review, ReviewCampaign, ReviewerProgress, ReviewSlot
+from usecases.services.errors import DomainError, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+CLAIM_MINUTES = 10
+CLAIM_LEASE = datetime.timedelta(minutes=CLAIM_MINUTES)
+FIRST_WINDOW = 64  # slots read by a claim's first query; then 512, 4096…
+MAX_COMMENT_CHARS = 5_000
+MAX_SECONDS_SPENT = 24 * 3600.0
+
+
+class ClaimError(DomainError):
+    pass
+
+
+OPEN = ReviewCampaign.Status.OPEN
+CLOSED_MESSAGE = "This review campaign is closed; its items can no longer be reviewed."
+
+
+def _check_open(campaign: ReviewCampaign) -> None:
+    status = ReviewCampaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
+    if status.first() != OPEN:
+        raise ClaimError(CLOSED_MESSAGE)
+
+
+def _lease_only() -> None:
+    """A claim is a lease: losing one in a crash is harmless (the reviewer claims again), so
+    its commit need not wait for the WAL flush; submissions keep full durability."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _progress(campaign: ReviewCampaign, reviewer) -> ReviewerProgress:
+    """The reviewer's progress row, locked: a reviewer's claims (two tabs) run one at a time."""
+    rows = ReviewerProgress.objects.select_for_update(no_key=True)
+    progress, _ = rows.get_or_create(campaign_id=campaign.pk, reviewer_id=reviewer.pk)
+    return progress
+
+
+def _walk(
+    campaign: ReviewCampaign, reviewer, now: datetime.datetime, start: int, stop: int
+) -> ReviewSlot | None:
+    """The first claimable slot in [start, stop), in windows of growing size: whatever plan
+    the planner picks for a window (its statistics lag behind a new campaign), a query
+    reads at most one window, and the usual claim finds its slot in the first."""
+    low, size = start, FIRST_WINDOW
+    while low < stop:
+        high = min(low + size, stop)
+        slot = _free_slot(campaign, reviewer, now, low, high)
+        if slot is not None:
+            return slot
+        low, size = high, size * 8
+    return None
+
+
+def _free_slot(
+    campaign: ReviewCampaign, reviewer, now: datetime.datetime, start: int, end: int
+) -> ReviewSlot | None:
+    """The first claimable slot in [start, end), locked; slots others hold are skipped."""
+    # A scalar subquery with LIMIT, not NOT EXISTS: PostgreSQL would turn NOT EXISTS into an
+    # anti-join reading all of the reviewer's reviews on every claim (cost growing as they
+    # review); this way each candidate slot is one probe of the unique (item, reviewer).
+    reviewed = (
+        Review.objects.filter(item_id=OuterRef("item_id"), reviewer_id=reviewer.pk)
+        .order_by()
+        .values("pk")[:1]
+    )
+    slots = ReviewSlot.objects.filter(
+        campaign_id=campaign.pk,
+        campaign__status=OPEN,
+        position__gte=start,
+        position__lt=end,
+        done=False,
+    )
+    slots = slots.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+    slots = slots.alias(my_review=Subquery(reviewed)).filter(my_review__isnull=True)
+    slots = slots.order_by("position")
+    return slots.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
+
+
+@transaction.atomic
+def claim_next(campaign: ReviewCampaign, *, reviewer) -> ReviewSlot | None:
+    """The reviewer's unexpired claim, else the next free slot from their cursor, claimed for
+    CLAIM_MINUTES; None when nothing is left for them. Never hands a slot to two reviewers."""
+    _lease_only()
+    progress = _progress(campaign, reviewer)
+    now = timezone.now()
+    if progress.claimed_slot_id is not None:
+        held = ReviewSlot.objects.filter(
+            pk=progress.claimed_slot_id,
+            campaign__status=OPEN,
+            claimed_by_id=reviewer.pk,
+            claimed_until__gt=now,
+            done=False,
+        ).first()
+        if held is not None:
+            return held
+    total = campaign.item_count * campaign.reviewers_per_item  # positions 0 … total − 1
+    slot = _walk(campaign, reviewer, now, progress.cursor, total)
+    if slot is None and progress.cursor > 0:  # wrap around once: skipped and expired items
+        slot = _walk(campaign, reviewer, now, 0, min(progress.cursor, total))
+    if slot is None:
+        _check_open(campaign)  # nothing left, or closed: say which
+        if progress.claimed_slot_id is not None:
+            progress.claimed_slot = None
+            progress.save(update_fields=["claimed_slot"])
+        return None
+    slot.claimed_by_id = reviewer.pk
+    slot.claimed_until = now + CLAIM_LEASE
+    slot.save(update_fields=["claimed_by", "claimed_until"])
+    progress.cursor = slot.position + 1
+    progress.claimed_slot = slot
+    progress.save(update_fields=["cursor", "claimed_slot"])
+    logger.debug("slot %s of campaign %s claimed by user %s", slot.pk, campaign.pk, reviewer.pk)
+    return slot
+
+
+def _clean_tags(campaign: ReviewCampaign, reason_tags) -> list[str]:
+    if reason_tags is None:
+        return []
+    if isinstance(reason_tags, str):
+        reason_tags = [reason_tags]
+    tags = list(dict.fromkeys(reason_tags))
+    unknown = [tag for tag in tags if tag not in campaign.reason_tags]
+    if unknown:
+        offered = ", ".join(campaign.reason_tags) or "none"
+        raise InvalidInput(
+            f"reason_tags: {unknown[0]!r} is not one of this campaign's tags ({offered})."
+        )
+    return tags
+
+
+def _check_answer(
+    campaign: ReviewCampaign, *, verdict, preference, corrected_value, comment, seconds_spent
+) -> None:
+    if campaign.mode == ReviewCampaign.Mode.PAIRWISE:
+        if verdict:
+            raise InvalidInput("verdict: in blind pairwise review pick a preference instead.")
+        if preference not in Review.Preference.values:
+            raise InvalidInput("preference: pick a (A is better), b (B is better) or equal.")
+        if corrected_value is not None:
+            raise InvalidInput("corrected_value: not taken in blind pairwise review.")
+    else:
+        if preference:
+            raise InvalidInput("preference: only for blind pairwise review; give a verdict.")
+        if verdict not in Review.Verdict.values:
+            raise InvalidInput("verdict: choose correct, incorrect or unsure.")
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
+        raise InvalidInput(f"comment: text of at most {MAX_COMMENT_CHARS:,} characters.")
+    if seconds_spent is not None and (
+        isinstance(seconds_spent, bool)
+        or not isinstance(seconds_spent, int | float)
+        or not 0 <= seconds_spent <= MAX_SECONDS_SPENT
+    ):
+        raise InvalidInput("seconds_spent: a number of seconds between 0 and 86,400.")
+
+
+def submit_review(
+    slot: ReviewSlot,
+    *,
+    reviewer,
+    verdict: str = "",
+    preference: str = "",
+    corrected_value=None,
+    reason_tags: Sequence[str] = (),
+    comment: str = "",
+    seconds_spent: float | None = None,
+) -> Review:
+    """Record the review of a slot the reviewer holds under an unexpired claim; marks the
+    slot done and counts it in the reviewer's progress, all or nothing."""
+    try:
+        return _submit(
+            slot,
+            reviewer=reviewer,
+            verdict=verdict or "",
+            preference=preference or "",
+            corrected_value=corrected_value,
+            reason_tags=reason_tags,
+            comment=comment or "",
+            seconds_spent=seconds_spent,
+        )
+    except IntegrityError as error:  # unique (item, reviewer) or the slot's one review
+        logger.info("review of slot %s by user %s refused: %s", slot.pk, reviewer.pk, error)
+        raise ClaimError("You have already reviewed this item.") from None
+
+
+@transaction.atomic
+def _submit(
+    slot, *, reviewer, verdict, preference, corrected_value, reason_tags, comment, seconds_spent
+) -> Review:
+    locked = ReviewSlot.objects.select_for_update(no_key=True, of=("self",))
+    slot = locked.select_related("campaign", "item").get(pk=slot.pk)
+    campaign, item = slot.campaign, slot.item
+    if campaign.status != ReviewCampaign.Status.OPEN:
+        raise ClaimError(CLOSED_MESSAGE)
+    if slot.done:
+        mine = slot.claimed_by_id == reviewer.pk
+        raise ClaimError(
+            "You have already reviewed this item."
+            if mine
+            else "This item was reviewed by someone else; claim the next one."
+        )
+    if slot.claimed_by_id != reviewer.pk:
+        raise ClaimError("This item is not claimed by you; claim the next item to review.")
+    if slot.claimed_until is None or slot.claimed_until <= timezone.now():
+        raise ClaimError(
+            f"Your claim on this item expired (claims last {CLAIM_MINUTES} minutes) and it "
+            "may now be someone else's; claim the next item."
+        )
+    _check_answer(
+        campaign,
+        verdict=verdict,
+        preference=preference,
+        corrected_value=corrected_value,
+        comment=comment,
+        seconds_spent=seconds_spent,
+    )
+    tags = _clean_tags(campaign, reason_tags)
+    preferred_version_id = None
+    if preference in (Review.Preference.A, Review.Preference.B):
+        a_is_other = item.other_shown_first
+        picked_a = preference == Review.Preference.A
+        preferred_version_id = (
+            campaign.other_version_id if picked_a == a_is_other else campaign.model_version_id
+        )
+    review = Review.objects.create(
+        campaign=campaign,
+        item=item,
+        slot=slot,
+        reviewer=reviewer,
+        verdict=verdict,
+        preference=preference,
+        preferred_version_id=preferred_version_id,
+        corrected_value=corrected_value,
+        reason_tags=tags,
+        comment=comment,
+        seconds_spent=seconds_spent,
+    )
+    ReviewSlot.objects.filter(pk=slot.pk).update(done=True)
+    counted = ReviewerProgress.objects.filter(campaign=campaign, reviewer_id=reviewer.pk).update(
+        reviewed=F("reviewed") + 1,
+        seconds=F("seconds") + (seconds_spent or 0.0),
+        claimed_slot=Case(When(claimed_slot=slot.pk, then=None), default=F("claimed_slot")),
+    )
+    if not counted:  # a slot claimed before progress rows existed (not by claim_next)
+        ReviewerProgress.objects.create(
+            campaign=campaign, reviewer=reviewer, reviewed=1, seconds=seconds_spent or 0.0
+        )
+    logger.debug("slot %s of campaign %s reviewed by user %s", slot.pk, campaign.pk, reviewer.pk)
+    return review
+
+
+@transaction.atomic
+def release_claim(slot: ReviewSlot, *, reviewer) -> None:
+    """Give back a claimed item unreviewed (skip it): others may take it at once; the
+    reviewer meets it again only after wrapping around the queue."""
+    slot = ReviewSlot.objects.select_for_update(no_key=True).get(pk=slot.pk)
+    if slot.done:
+        raise ClaimError("This item has already been reviewed.")
+    if slot.claimed_by_id != reviewer.pk:
+        raise ClaimError("This item is not claimed by you.")
+    slot.claimed_by = None
+    slot.claimed_until = None
+    slot.save(update_fields=["claimed_by", "claimed_until"])
+    ReviewerProgress.objects.filter(
+        campaign_id=slot.campaign_id, reviewer_id=reviewer.pk, claimed_slot=slot.pk
+    ).update(claimed_slot=None)
+    logger.debug("slot %s released by user %s", slot.pk, reviewer.pk)
