@@ -1,0 +1,460 @@
+"""Reads for the results of review campaigns, the experts' feedback on a model version and
+the export of their corrections (issue 4, item 6). The statistics are in reviews/stats.py.
+
+Each selector runs a fixed number of SQL queries whatever the campaign's size:
+campaign_results two (the campaign's two version names, then one query over its reviews,
+which the agreement needs row by row anyway), version_feedback two (one aggregate, one page
+of rows), corrections_rows one (streamed in chunks).
+
+campaign_results(campaign) returns:
+
+    {
+      "campaign": {"id", "name", "mode", "status", "reviewers_per_item", "item_count"},
+      "reviews": int,                  # every review submitted
+      "items_reviewed": int,           # items with at least one review
+      "verdicts": {"correct": int, "incorrect": int, "unsure": int},
+      "acceptance": Proportion,        # correct / (correct + incorrect)
+      "segments": [                    # segments of the reviewed predictions, natural order
+        {"segment": str, "reviews": int, "verdicts": {...}, "acceptance": Proportion}, …
+      ],
+      "reason_tags": [                 # the campaign's tags in its order, then others seen
+        {"tag": str, "reviews": int, "verdicts": {...}, "acceptance": Proportion}, …
+      ],
+      "agreement": {
+        "method": "cohen_kappa" | "krippendorff_alpha" | None,
+        "value": float | None,         # None: fewer than two reviews on every item, or
+                                       # undefined (every review gave the same label)
+        "items": int,                  # items with ≥ 2 reviews, the ones it rests on
+        "reviews": int,                # the reviews of those items
+        "labels": "verdict" | "preference",
+      },
+      "pairwise": None | {             # None for single-prediction campaigns
+        "versions": [                  # the campaign's model_version, then other_version
+          {"version_id": int, "version": str, "wins": int, "losses": int, "ties": int,
+           "share": Proportion},       # wins / (wins + losses)
+          …
+        ],
+        "decisive": int,               # reviews that preferred one version
+        "ties": int,                   # "equally good"
+        "p_value": float | None,       # two-sided binomial test of equal preference, ties
+                                       # excluded; None without a decisive review
+        "segments": [{"segment": str, "wins": int, "losses": int, "ties": int,
+                      "share": Proportion}, …],  # from model_version's side
+      },
+    }
+
+    Proportion = {"successes": int, "n": int, "rate": float | None,
+                  "low": float | None, "high": float | None}   # Wilson 95 % interval
+
+Counting rules, stated once:
+- Acceptance is correct / (correct + incorrect): "unsure" says nothing about the prediction,
+  so it is left out of both counts (it is still counted in `verdicts`).
+- Every review counts once, also when an item has several reviewers; the reviews of one item
+  are not independent, so with several reviewers per item the interval is somewhat narrower
+  than the truth.
+- A reason tag's acceptance is over the reviews that carry the tag.
+- Agreement is on the verdicts (correct / incorrect / unsure as three nominal labels) or, in
+  pairwise mode, on the preference resolved to versions (model version / other version /
+  equal), over the items with at least two reviews. Cohen's kappa when the campaign asks for
+  exactly two reviewers per item (rater 1 is each item's first review, rater 2 its second),
+  Krippendorff's alpha (nominal) otherwise.
+- Pairwise: a reviewer picks A, B or "equal" as shown; A is the other version's prediction
+  when the item's `other_shown_first` is set, the model version's otherwise.
+
+The export (corrections_rows, CORRECTION_COLUMNS) has one row per review: the prediction
+reviewed (pairwise: the model version's, with the other version's beside it), the verdict,
+or the preference resolved to "model_version" / "other_version" / "equal" with the preferred
+version's name, the correction, tags, comment, reviewer, seconds spent and time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from reviews import stats
+from reviews.models import Review, ReviewCampaign
+from usecases.charts import natural_key
+from usecases.models import ModelVersion
+
+VERDICTS = tuple(Review.Verdict.values)  # correct, incorrect, unsure
+CORRECT, INCORRECT, UNSURE = VERDICTS
+# Pairwise preferences resolved to versions (agreement labels, export).
+MODEL, OTHER, EQUAL = "model_version", "other_version", "equal"
+
+# The export's columns, in order (CSV header and JSON keys).
+CORRECTION_COLUMNS = (
+    "review_id",
+    "campaign_id",
+    "request_id",
+    "segment",
+    "version",
+    "features",
+    "prediction",
+    "score",
+    "outcome",
+    "verdict",
+    "preference",
+    "preferred_version",
+    "other_version",
+    "other_prediction",
+    "other_score",
+    "corrected_value",
+    "reason_tags",
+    "comment",
+    "reviewer",
+    "seconds_spent",
+    "reviewed_at",
+)
+
+
+def proportion(successes: int, n: int) -> dict[str, Any]:
+    """successes / n with its Wilson 95 % interval; rate and bounds None when n == 0."""
+    interval = stats.wilson_interval(successes, n)
+    low, high = interval if interval is not None else (None, None)
+    return {
+        "successes": successes,
+        "n": n,
+        "rate": successes / n if n else None,
+        "low": low,
+        "high": high,
+    }
+
+
+def acceptance(verdicts: dict[str, int]) -> dict[str, Any]:
+    """correct / (correct + incorrect): unsure verdicts are left out."""
+    return proportion(verdicts[CORRECT], verdicts[CORRECT] + verdicts[INCORRECT])
+
+
+class _Tally:
+    """Verdict counts of a group of reviews (a segment, a tag, the whole campaign)."""
+
+    def __init__(self) -> None:
+        self.reviews = 0
+        self.verdicts = dict.fromkeys(VERDICTS, 0)
+
+    def add(self, verdict: str) -> None:
+        self.reviews += 1
+        if verdict in self.verdicts:
+            self.verdicts[verdict] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reviews": self.reviews,
+            "verdicts": dict(self.verdicts),
+            "acceptance": acceptance(self.verdicts),
+        }
+
+
+def _resolve(preference: str, other_shown_first: bool) -> str | None:
+    """A/B/equal as shown → which version the reviewer preferred (MODEL, OTHER or EQUAL)."""
+    if preference == Review.Preference.EQUAL:
+        return EQUAL
+    if preference == Review.Preference.A:
+        return OTHER if other_shown_first else MODEL
+    if preference == Review.Preference.B:
+        return MODEL if other_shown_first else OTHER
+    return None
+
+
+def _agreement(labels_by_item: dict[int, list[str]], *, two_raters: bool, kind: str) -> dict:
+    """Agreement over the items with at least two labels (see the module docstring)."""
+    rated = [labels for labels in labels_by_item.values() if len(labels) >= 2]
+    result = {
+        "method": None,
+        "value": None,
+        "items": len(rated),
+        "reviews": sum(len(labels) for labels in rated),
+        "labels": kind,
+    }
+    if not rated:
+        return result
+    if two_raters:
+        # At most two reviews per item by the campaign's quota; should an item hold more
+        # (the quota lowered mid-campaign), its first two are the raters.
+        result["method"] = "cohen_kappa"
+        result["value"] = stats.cohen_kappa(
+            [labels[0] for labels in rated], [labels[1] for labels in rated]
+        )
+    else:
+        result["method"] = "krippendorff_alpha"
+        result["value"] = stats.krippendorff_alpha(rated)
+    return result
+
+
+def _pairwise(
+    campaign: ReviewCampaign,
+    names: dict[int, str],
+    preferences: Iterable[tuple[str, str]],
+) -> dict[str, Any]:
+    """Wins, losses and ties per version, overall and per segment; (segment, MODEL|OTHER|EQUAL)."""
+    overall: Counter[str] = Counter()
+    by_segment: dict[str, Counter[str]] = defaultdict(Counter)
+    for segment, resolved in preferences:
+        overall[resolved] += 1
+        by_segment[segment][resolved] += 1
+    model_wins, other_wins, ties = overall[MODEL], overall[OTHER], overall[EQUAL]
+    decisive = model_wins + other_wins
+    versions = []
+    for version_id, wins, losses in (
+        (campaign.model_version_id, model_wins, other_wins),
+        (campaign.other_version_id, other_wins, model_wins),
+    ):
+        versions.append(
+            {
+                "version_id": version_id,
+                "version": names.get(version_id, ""),
+                "wins": wins,
+                "losses": losses,
+                "ties": ties,
+                "share": proportion(wins, decisive),
+            }
+        )
+    segments = [
+        {
+            "segment": segment,
+            "wins": counts[MODEL],
+            "losses": counts[OTHER],
+            "ties": counts[EQUAL],
+            "share": proportion(counts[MODEL], counts[MODEL] + counts[OTHER]),
+        }
+        for segment, counts in sorted(by_segment.items(), key=lambda kv: natural_key(kv[0]))
+    ]
+    return {
+        "versions": versions,
+        "decisive": decisive,
+        "ties": ties,
+        "p_value": stats.binomial_test(model_wins, other_wins),
+        "segments": segments,
+    }
+
+
+def campaign_results(campaign: ReviewCampaign) -> dict[str, Any]:
+    """The campaign's results (shape in the module docstring); two queries whatever its size."""
+    version_ids = [v for v in (campaign.model_version_id, campaign.other_version_id) if v]
+    names = dict(ModelVersion.objects.filter(pk__in=version_ids).values_list("pk", "version"))
+    rows = (
+        Review.objects.filter(campaign=campaign)
+        .order_by("item_id", "id")  # each item's reviews together, first review first
+        .values_list(
+            "item_id",
+            "verdict",
+            "preference",
+            "reason_tags",
+            "item__prediction__segment",
+            "item__other_shown_first",
+        )
+    )
+    is_pairwise = campaign.mode == ReviewCampaign.Mode.PAIRWISE
+    total = _Tally()
+    segments: dict[str, _Tally] = defaultdict(_Tally)
+    configured = list(dict.fromkeys(str(tag) for tag in campaign.reason_tags or []))
+    tags: dict[str, _Tally] = {tag: _Tally() for tag in configured}
+    labels_by_item: dict[int, list[str]] = defaultdict(list)
+    preferences: list[tuple[str, str]] = []
+    review_count = 0
+    for item_id, verdict, preference, reason_tags, segment, other_shown_first in rows.iterator(
+        chunk_size=5000
+    ):
+        review_count += 1
+        segment = segment or ""
+        for tag in dict.fromkeys(str(t) for t in reason_tags or []):  # a tag once per review
+            tags.setdefault(tag, _Tally()).add(verdict)
+        if verdict:  # a review holds a verdict or a preference (a database constraint)
+            total.add(verdict)
+            segments[segment].add(verdict)
+            labels_by_item[item_id].append(verdict)
+        elif preference:
+            resolved = _resolve(preference, other_shown_first)
+            if resolved is not None:
+                preferences.append((segment, resolved))
+                labels_by_item[item_id].append(resolved)
+    seen = sorted((tag for tag in tags if tag not in configured), key=natural_key)
+    return {
+        "campaign": {
+            "id": campaign.pk,
+            "name": campaign.name,
+            "mode": campaign.mode,
+            "status": campaign.status,
+            "reviewers_per_item": campaign.reviewers_per_item,
+            "item_count": campaign.item_count,
+        },
+        "reviews": review_count,
+        "items_reviewed": len(labels_by_item),
+        "verdicts": dict(total.verdicts),
+        "acceptance": acceptance(total.verdicts),
+        "segments": [
+            {"segment": name, **segments[name].as_dict()}
+            for name in sorted(segments, key=natural_key)
+        ],
+        "reason_tags": [{"tag": tag, **tags[tag].as_dict()} for tag in configured + seen],
+        "agreement": _agreement(
+            labels_by_item,
+            two_raters=campaign.reviewers_per_item == 2,
+            kind="preference" if is_pairwise else "verdict",
+        ),
+        "pairwise": _pairwise(campaign, names, preferences) if is_pairwise else None,
+    }
+
+
+def _person(first_name: str, last_name: str, username: str) -> str:
+    return f"{first_name} {last_name}".strip() or username
+
+
+def version_feedback(model_version: ModelVersion, limit: int = 50) -> dict[str, Any]:
+    """The experts' verdicts on the version's predictions, across its single-prediction
+    campaigns: a summary (acceptance with its Wilson interval) and the newest `limit`
+    reviews that say more than "correct" (a correction, a comment, a reason tag or an
+    "incorrect"). Two queries.
+
+    {"summary": {"campaigns", "reviews", "verdicts", "acceptance": Proportion},
+     "feedback": [{"review_id", "campaign_id", "campaign", "request_id", "prediction",
+                   "corrected_value", "verdict", "reason_tags", "comment", "reviewer",
+                   "reviewed_at"}, …]}
+    """
+    reviews = Review.objects.filter(
+        campaign__model_version=model_version,
+        campaign__mode=ReviewCampaign.Mode.SINGLE,
+        item__prediction__model_version=model_version,
+    )
+    summary = reviews.aggregate(
+        campaigns=Count("campaign", distinct=True),
+        reviews=Count("id"),
+        **{verdict: Count("id", filter=Q(verdict=verdict)) for verdict in VERDICTS},
+    )
+    verdicts = {verdict: summary[verdict] for verdict in VERDICTS}
+    says_more = (
+        Q(corrected_value__isnull=False)
+        | ~Q(comment="")
+        | ~Q(reason_tags=[])
+        | Q(verdict=Review.Verdict.INCORRECT)
+    )
+    rows = (
+        reviews.filter(says_more)
+        .order_by("-created_at", "-id")
+        .values(
+            "id",
+            "campaign_id",
+            "campaign__name",
+            "item__prediction__request_id",
+            "item__prediction__prediction",
+            "corrected_value",
+            "verdict",
+            "reason_tags",
+            "comment",
+            "reviewer__username",
+            "reviewer__first_name",
+            "reviewer__last_name",
+            "created_at",
+        )[:limit]
+    )
+    feedback = [
+        {
+            "review_id": row["id"],
+            "campaign_id": row["campaign_id"],
+            "campaign": row["campaign__name"],
+            "request_id": row["item__prediction__request_id"],
+            "prediction": row["item__prediction__prediction"],
+            "corrected_value": row["corrected_value"],
+            "verdict": row["verdict"],
+            "reason_tags": row["reason_tags"] or [],
+            "comment": row["comment"],
+            "reviewer": _person(
+                row["reviewer__first_name"],
+                row["reviewer__last_name"],
+                row["reviewer__username"],
+            ),
+            "reviewed_at": row["created_at"],
+        }
+        for row in rows
+    ]
+    return {
+        "summary": {
+            "campaigns": summary["campaigns"],
+            "reviews": summary["reviews"],
+            "verdicts": verdicts,
+            "acceptance": acceptance(verdicts),
+        },
+        "feedback": feedback,
+    }
+
+
+def correction_reviews(campaign: ReviewCampaign) -> QuerySet:
+    """The campaign's reviews as the export reads them (values), oldest first; one query
+    (paginate it, or pass each row to correction_row())."""
+    prediction, other = "item__prediction__", "item__other_prediction__"
+    return (
+        Review.objects.filter(campaign=campaign)
+        .order_by("id")
+        .values(
+            "id",
+            "campaign_id",
+            "verdict",
+            "preference",
+            "corrected_value",
+            "reason_tags",
+            "comment",
+            "seconds_spent",
+            "created_at",
+            "reviewer__username",
+            "reviewer__first_name",
+            "reviewer__last_name",
+            "item__other_shown_first",
+            *(
+                prediction + field
+                for field in (
+                    "request_id",
+                    "segment",
+                    "features",
+                    "prediction",
+                    "score",
+                    "outcome",
+                    "model_version__version",
+                )
+            ),
+            *(other + field for field in ("prediction", "score", "model_version__version")),
+        )
+    )
+
+
+def correction_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One row of correction_reviews() as exported, keys in CORRECTION_COLUMNS' order."""
+    version = row["item__prediction__model_version__version"]
+    other_version = row["item__other_prediction__model_version__version"] or ""
+    resolved = _resolve(row["preference"], row["item__other_shown_first"])
+    preferred = {MODEL: version, OTHER: other_version}.get(resolved, "")
+    return {
+        "review_id": row["id"],
+        "campaign_id": row["campaign_id"],
+        "request_id": row["item__prediction__request_id"],
+        "segment": row["item__prediction__segment"],
+        "version": version,
+        "features": row["item__prediction__features"],
+        "prediction": row["item__prediction__prediction"],
+        "score": row["item__prediction__score"],
+        "outcome": row["item__prediction__outcome"],
+        "verdict": row["verdict"],
+        "preference": resolved if resolved is not None else "",
+        "preferred_version": preferred,
+        "other_version": other_version,
+        "other_prediction": row["item__other_prediction__prediction"],
+        "other_score": row["item__other_prediction__score"],
+        "corrected_value": row["corrected_value"],
+        "reason_tags": row["reason_tags"] or [],
+        "comment": row["comment"],
+        "reviewer": _person(
+            row["reviewer__first_name"], row["reviewer__last_name"], row["reviewer__username"]
+        ),
+        "seconds_spent": row["seconds_spent"],
+        "reviewed_at": row["created_at"],
+    }
+
+
+def corrections_rows(campaign: ReviewCampaign) -> Iterator[dict[str, Any]]:
+    """Every review of the campaign as an export row (CORRECTION_COLUMNS), oldest first;
+    one query, read in chunks so a large campaign streams in bounded memory."""
+    rows = correction_reviews(campaign).iterator(chunk_size=2000)
+    return map(correction_row, rows)
