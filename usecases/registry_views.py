@@ -30,6 +30,8 @@ from usecases.views import GET_POST, PAGE_SIZE, HtmxRequest, _display, _posted
 
 # Problems listed on a rejected upload's report; the counts per rule cover them all.
 REPORTED_PROBLEMS = 100
+# The experts' newest remarks on a version shown on its page; the CSV export has them all.
+FEEDBACK_SHOWN = 20
 
 
 def _context(request, use_case: UseCase, **extra) -> dict:
@@ -81,10 +83,14 @@ def _render_version(request, use_case: UseCase, version: ModelVersion, **forms) 
     evaluated = {e.dataset_id: e for e in version.evaluations.defer("results").order_by()}
     for prediction_set in prediction_sets:
         prediction_set.evaluation = evaluated.get(prediction_set.dataset_id)
+    # Imported here: the reviews app builds on usecases, not the other way round.
+    from reviews.selectors import version_feedback
+
     context = _context(
         request,
         use_case,
         version=version,
+        feedback=version_feedback(version, limit=FEEDBACK_SHOWN),
         prediction_sets=prediction_sets,
         evaluations=selectors.evaluation_rows(use_case).filter(model_version=version),
         upload_form=forms.get("upload_form") or PredictionUploadForm(datasets=datasets),

@@ -87,7 +87,20 @@ def roadmap(request: HtmxRequest) -> HttpResponse:
 
 @require_GET
 def reviews_overview(request: HtmxRequest) -> HttpResponse:
-    return render(request, "usecases/reviews.html")
+    """The reviewer's inbox: open campaigns they may review, and the campaigns they created."""
+    # Imported here: the reviews app builds on usecases, not the other way round.
+    from reviews.models import ReviewCampaign
+    from reviews.progress import open_campaigns_for
+    from reviews.views import with_review_counts
+
+    created = ReviewCampaign.objects.filter(
+        created_by=request.user, use_case__in=UseCase.objects.visible_to(request.user)
+    ).select_related("use_case", "model_version", "other_version")
+    context = {
+        "to_review": list(open_campaigns_for(request.user)[:PAGE_SIZE]),
+        "created": list(with_review_counts(created).order_by("-created_at")[:PAGE_SIZE]),
+    }
+    return render(request, "usecases/reviews.html", context)
 
 
 @require_GET

@@ -29,6 +29,18 @@ PATHS = {
     f"{V1}/{{use_case_slug}}/datasets/{{id}}/": {"get", "delete"},
     f"{V1}/{{use_case_slug}}/evaluations/": {"get", "post"},
     f"{V1}/{{use_case_slug}}/evaluations/{{id}}/": {"get"},
+    # Bulk prediction logging and outcomes (reviews/api/ingest.py).
+    f"{V1}/{{use_case_slug}}/predictions": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/outcomes": {"post"},
+    # Review campaigns, claims and reviews (reviews/api/campaigns.py).
+    f"{V1}/{{use_case_slug}}/review-campaigns/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/": {"get"},
+    f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/close": {"post"},
+    f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/claim": {"post"},
+    f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/release": {"post"},
+    f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/reviews": {"post"},
+    f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/results": {"get"},
+    f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/corrections": {"get"},
 }
 # Statuses each kind of operation must document, besides its success.
 MUST_DOCUMENT = {
@@ -44,10 +56,19 @@ CONFLICTS = {  # operations whose service may refuse with 409
     ("patch", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
     ("delete", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
     ("post", f"{V1}/{{use_case_slug}}/evaluations/"),
+    ("post", f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/close"),
+    ("post", f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/claim"),
+    ("post", f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/release"),
+    ("post", f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/reviews"),
 }
 UPLOADS = {  # operations that take a file as multipart/form-data instead of JSON
     ("post", f"{V1}/{{use_case_slug}}/datasets/"),
     ("post", f"{V1}/{{use_case_slug}}/versions/{{version}}/predictions/"),
+}
+
+BULK = {  # bulk logging: a JSON array of rows or CSV text (reviews/api/ingest.py)
+    ("post", f"{V1}/{{use_case_slug}}/predictions"),
+    ("post", f"{V1}/{{use_case_slug}}/outcomes"),
 }
 
 
@@ -93,8 +114,10 @@ def test_every_operation_requires_a_token_or_a_session(schema):
 def test_write_bodies_are_json_except_file_uploads(schema):
     for path, method, operation in operations(schema):
         if "requestBody" in operation:
-            media = "multipart/form-data" if (method, path) in UPLOADS else "application/json"
-            assert set(operation["requestBody"]["content"]) == {media}, (method, path)
+            media = {"multipart/form-data"} if (method, path) in UPLOADS else {"application/json"}
+            if (method, path) in BULK:
+                media = {"application/json", "text/csv"}
+            assert set(operation["requestBody"]["content"]) == media, (method, path)
     for method, path in UPLOADS:
         body = schema["paths"][path][method]["requestBody"]["content"]["multipart/form-data"]
         fields = schema["components"]["schemas"][body["schema"]["$ref"].split("/")[-1]]

@@ -1,0 +1,193 @@
+"""Browser forms of the reviews app: they parse input; reviews.services check the rules and
+write (`call_service()` puts a service's refusal on the form)."""
+
+from __future__ import annotations
+
+import math
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from reviews.models import Review, ReviewCampaign
+from usecases import forms as usecase_forms
+from usecases.forms import DateInput, Form
+from usecases.models import ModelVersion, UseCase
+from usecases.services.errors import DomainError
+
+MAX_REASON_TAGS = 20
+# The strategies that compare two versions' predictions of the same requests.
+NEEDS_OTHER_VERSION = (ReviewCampaign.Strategy.DISAGREEMENT,)
+
+
+def call_service(form: forms.Form, service, /, *args, **kwargs):
+    """usecases.forms.call_service, plus: a refusal worded "field: message" (as the reviews
+    services word InvalidInput) lands beside that field when the form has it."""
+
+    def run(*args, **kwargs):
+        try:
+            return service(*args, **kwargs)
+        except DomainError as error:
+            field, separator, message = error.message.partition(": ")
+            if not separator or field not in form.fields:
+                raise
+            form.add_error(field, message[:1].upper() + message[1:])
+            return None
+
+    return usecase_forms.call_service(form, run, *args, **kwargs)
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def format_value(self, value):
+        return value.strftime("%Y-%m-%dT%H:%M") if hasattr(value, "strftime") else value
+
+
+class VersionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: ModelVersion) -> str:
+        return f"{obj.version} ({obj.get_stage_display().lower()})"
+
+
+class CampaignForm(Form):
+    name = forms.CharField(max_length=200, help_text="e.g. “October check of 2.1 by the buyers”.")
+    mode = forms.ChoiceField(
+        choices=ReviewCampaign.Mode.choices,
+        initial=ReviewCampaign.Mode.SINGLE,
+        widget=forms.RadioSelect,
+        help_text="Blind pairwise shows two versions' predictions for the same input as A and "
+        "B, in random order; reviewers never learn which version is which.",
+    )
+    model_version = VersionChoiceField(queryset=ModelVersion.objects.none(), label="Version")
+    other_version = VersionChoiceField(
+        queryset=ModelVersion.objects.none(),
+        required=False,
+        label="Second version",
+        help_text="Pairwise: the version compared with the first. Disagreement sampling: the "
+        "champion whose predictions differ most.",
+    )
+    strategy = forms.ChoiceField(
+        choices=ReviewCampaign.Strategy.choices,
+        initial=ReviewCampaign.Strategy.UNIFORM,
+        label="Sampling",
+    )
+    sample_size = forms.IntegerField(
+        min_value=1, max_value=10_000, initial=100, help_text="Predictions to review (≤ 10,000)."
+    )
+    reviewers_per_item = forms.IntegerField(
+        min_value=1,
+        max_value=5,
+        initial=1,
+        help_text="Two or more measure the agreement between reviewers.",
+    )
+    due_date = forms.DateField(widget=DateInput, required=False)
+    window_start = forms.DateTimeField(
+        widget=DateTimeInput, required=False, help_text="Only predictions made from…"
+    )
+    window_end = forms.DateTimeField(widget=DateTimeInput, required=False, help_text="…until.")
+    reason_tags = forms.CharField(
+        max_length=1000,
+        required=False,
+        help_text="Reasons reviewers can tick, comma-separated: “promotion, weather, new store”.",
+    )
+    instructions = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="What reviewers should check, shown above every item.",
+    )
+
+    def __init__(self, *args, use_case: UseCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = use_case.versions.order_by("-created_at")
+        self.fields["model_version"].queryset = versions
+        self.fields["other_version"].queryset = versions
+
+    def clean_reason_tags(self) -> list[str]:
+        tags: list[str] = []
+        for tag in self.cleaned_data["reason_tags"].split(","):
+            tag = " ".join(tag.split())
+            if tag and tag.casefold() not in {t.casefold() for t in tags}:
+                tags.append(tag)
+        if len(tags) > MAX_REASON_TAGS:
+            raise ValidationError(f"At most {MAX_REASON_TAGS} reason tags.")
+        if any(len(tag) > 50 for tag in tags):
+            raise ValidationError("Keep each reason tag under 50 characters.")
+        return tags
+
+    def clean(self):
+        data = super().clean()
+        version, other = data.get("model_version"), data.get("other_version")
+        mode, strategy = data.get("mode"), data.get("strategy")
+        if other is None and mode == ReviewCampaign.Mode.PAIRWISE:
+            self.add_error("other_version", "Blind pairwise compares two versions: choose one.")
+        elif other is None and strategy in NEEDS_OTHER_VERSION:
+            self.add_error("other_version", "Disagreement sampling needs a champion to compare.")
+        if version is not None and other is not None and version == other:
+            self.add_error("other_version", "Choose a version different from the first.")
+        start, end = data.get("window_start"), data.get("window_end")
+        if start and end and end <= start:
+            self.add_error("window_end", "The window must end after it starts.")
+        return data
+
+
+class ReviewForm(Form):
+    """One review of the slot on screen: a verdict (or, pairwise, a preference) and details."""
+
+    verdict = forms.ChoiceField(choices=Review.Verdict.choices, required=False)
+    preference = forms.ChoiceField(choices=Review.Preference.choices, required=False)
+    corrected_value = forms.CharField(max_length=200, required=False)
+    reason_tags = forms.MultipleChoiceField(required=False)
+    comment = forms.CharField(max_length=5000, required=False, widget=forms.Textarea)
+    seconds_spent = forms.FloatField(required=False, min_value=0)
+
+    def __init__(self, *args, campaign: ReviewCampaign, use_case: UseCase, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaign, self.use_case = campaign, use_case
+        self.fields["reason_tags"].choices = [(tag, tag) for tag in campaign.reason_tags or ()]
+
+    @property
+    def is_pairwise(self) -> bool:
+        return self.campaign.mode == ReviewCampaign.Mode.PAIRWISE
+
+    def clean_corrected_value(self):
+        text = self.cleaned_data["corrected_value"].strip()
+        if not text or self.is_pairwise:
+            return None
+        if self.use_case.task_type == UseCase.TaskType.MULTICLASS:
+            return text
+        try:
+            value = float(text.replace(",", ".")) if text.count(",") <= 1 else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValidationError("Enter the correct value as a number, e.g. 42 or 3.5.")
+        if self.use_case.task_type == UseCase.TaskType.BINARY:
+            if value not in (0, 1):
+                raise ValidationError("Enter the correct class: 0 or 1.")
+            return int(value)
+        return int(value) if value.is_integer() else value
+
+    def clean_seconds_spent(self):
+        seconds = self.cleaned_data["seconds_spent"]
+        # A tab left open overnight is not review time; cap what one item may count.
+        return None if seconds is None else min(seconds, 3600.0)
+
+    def clean(self):
+        data = super().clean()
+        if self.is_pairwise:
+            data["verdict"] = ""
+            if not data.get("preference"):
+                self.add_error(
+                    None, "Choose which is better: A (key A), B (key B) or equal (key E)."
+                )
+        else:
+            data["preference"] = ""
+            if not data.get("verdict"):
+                self.add_error(
+                    None,
+                    "Choose a verdict: correct (key 1), incorrect (key 2) or unsure (key 3).",
+                )
+            elif data.get("corrected_value") is not None and data["verdict"] != "incorrect":
+                self.add_error(
+                    "corrected_value", "A corrected value goes with the verdict “incorrect”."
+                )
+        return data
