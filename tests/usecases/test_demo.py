@@ -30,3 +30,16 @@ def test_load_demo_is_idempotent_and_opens_on_finished_evaluations():
         pk=churn.pk
     )
     assert [e.passed_gates for e in baselines] == [False, False]
+
+
+@pytest.mark.django_db
+def test_the_demo_has_logged_predictions_outcomes_and_a_started_review_campaign():
+    from reviews.models import Prediction, Review, ReviewCampaign
+
+    call_command("load_demo", verbosity=0)
+    call_command("load_demo", verbosity=0)
+    assert Prediction.objects.filter(use_case__slug="bank-churn").count() == 3000
+    assert Prediction.objects.filter(outcome__isnull=False).count() == 1500
+    (campaign,) = ReviewCampaign.objects.all()
+    assert campaign.item_count == 40
+    assert Review.objects.filter(campaign=campaign).count() == 30

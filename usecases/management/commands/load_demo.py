@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from usecases.management.commands import _demo_data
+from usecases.management.commands import _demo_data, _demo_reviews
 from usecases.models import ADMIN_GROUP, MANAGER_GROUP, ModelVersion, Role, UseCase
 from usecases.services import definitions, evaluations, registry, usecases
 
@@ -263,6 +263,7 @@ class Command(BaseCommand):
             CHURN_VERSIONS,
             production="0.9.0",
         )
+        _demo_reviews.load(users)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in with any of these:"))
         for username, _first, _last, role in ACCOUNTS:
             label = role.label if isinstance(role, Role) else role
