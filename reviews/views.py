@@ -148,10 +148,7 @@ def review(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     """The review screen on the reviewer's next item (the one they hold, if any)."""
     use_case = get_use_case_for(request, slug, Action.REVIEW)
     campaign = _campaign(use_case, pk)
-    slot = None
-    if campaign.status == ReviewCampaign.Status.OPEN:
-        slot = reviewing.claim_next(campaign, reviewer=request.user)
-    return _render_workspace(request, use_case, campaign, slot)
+    return _render_workspace(request, use_case, campaign, _claim(campaign, request.user))
 
 
 @never_cache
@@ -186,10 +183,18 @@ def review_submit(request: HtmxRequest, slug: str, pk: int, slot: int) -> HttpRe
             return _render_workspace(request, use_case, campaign, slot, form=form, refused=True)
     if not request.htmx:
         return redirect("reviews:review", use_case.slug, campaign.pk)
-    next_slot = None
-    if campaign.status == ReviewCampaign.Status.OPEN:
-        next_slot = reviewing.claim_next(campaign, reviewer=request.user)
-    return _render_workspace(request, use_case, campaign, next_slot)
+    return _render_workspace(request, use_case, campaign, _claim(campaign, request.user))
+
+
+def _claim(campaign: ReviewCampaign, user):
+    """The reviewer's next slot; None when the campaign is (or was just) closed or done."""
+    if campaign.status != ReviewCampaign.Status.OPEN:
+        return None
+    try:
+        return reviewing.claim_next(campaign, reviewer=user)
+    except reviewing.ClaimError:  # closed between the page's read and the claim
+        campaign.refresh_from_db(fields=["status"])
+        return None
 
 
 def _slots(campaign: ReviewCampaign):
