@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 MAX_SAMPLE_SIZE = 10_000  # as the reviews_campaign_sample_size constraint
 MAX_REVIEWERS_PER_ITEM = 5
 STRATA_PROBE = 50_000  # rows read to estimate segment shares
+RUN_FACTOR = 4  # uniform sampling draws n of a run of RUN_FACTOR·n rows
 DISAGREEMENT_POOL = 20  # candidates per requested item
 DISAGREEMENT_POOL_MIN = 20_000
 DISAGREEMENT_POOL_MAX = 200_000
@@ -130,16 +131,23 @@ def _with_other(rows: QuerySet, other: ModelVersion | None) -> QuerySet:
 
 
 def _random_run(rows: QuerySet, n: int, *, pairwise: bool, rng: random.Random) -> list[tuple]:
-    """n rows following a random point of the random_key order, wrapping around once."""
+    """n rows drawn at random from the RUN_FACTOR·n rows following a random point of the
+    random_key order (wrapping around once). Drawing from a longer run evens out the
+    chances that the gaps between stored keys would give rows taken as one block, so that
+    repeated campaigns do not keep picking the same rows."""
     start = rng.random()
     fields = ("id", "other_id") if pairwise else ("id",)
     if pairwise:
         rows = rows.filter(other_id__isnull=False)
-    ahead = list(rows.filter(random_key__gte=start).order_by("random_key").values_list(*fields)[:n])
-    if len(ahead) < n:
+    run = RUN_FACTOR * n
+    ahead = list(
+        rows.filter(random_key__gte=start).order_by("random_key").values_list(*fields)[:run]
+    )
+    if len(ahead) < run:
         behind = rows.filter(random_key__lt=start).order_by("random_key")
-        ahead += list(behind.values_list(*fields)[: n - len(ahead)])
-    return [row if pairwise else (row[0], None) for row in ahead]
+        ahead += list(behind.values_list(*fields)[: run - len(ahead)])
+    picked = rng.sample(ahead, min(n, len(ahead)))
+    return [row if pairwise else (row[0], None) for row in picked]
 
 
 def _uniform(rows, n, *, pairwise, rng, **_) -> list[tuple]:
@@ -156,7 +164,7 @@ def _shares(counts: dict[str, int], n: int) -> dict[str, int]:
         segment = by_remainder.pop() if by_remainder else max(counts, key=counts.get)
         shares[segment] += 1
     while sum(shares.values()) > n:  # the minimum of one pushed us over: trim the largest
-        segment = max((s for s in shares if shares[s] > 1), key=lambda s: exact[s] - shares[s])
+        segment = max((s for s in shares if shares[s] > 1), key=lambda s: shares[s] - exact[s])
         shares[segment] -= 1
     return shares
 
@@ -264,17 +272,22 @@ def _number(value) -> float | None:
     return float(value)
 
 
-def disagreement(a: Prediction | dict, b: Prediction | dict) -> float:
-    """How far two predictions of one request are apart: |Δscore| when both have a score,
-    |Δprediction| for numbers, otherwise 1 if the predicted classes differ, else 0."""
+def disagreement(a: Prediction | dict, b: Prediction | dict, task_type: str = "binary") -> float:
+    """How far two predictions of one request are apart. Regression: |Δprediction|. Binary:
+    |Δscore| when both have a score, else 1 if the predicted classes differ. Multiclass: a
+    different class first (1 + |Δscore|), the same class by |Δscore|."""
     get = (lambda row, key: row[key]) if isinstance(a, dict) else getattr
     score_a, score_b = get(a, "score"), get(b, "score")
-    if score_a is not None and score_b is not None:
-        return abs(score_a - score_b)
+    gap = abs(score_a - score_b) if score_a is not None and score_b is not None else 0.0
     pa, pb = _number(get(a, "prediction")), _number(get(b, "prediction"))
-    if pa is not None and pb is not None:
+    if task_type == "regression" and pa is not None and pb is not None:
         return abs(pa - pb)
-    return 0.0 if get(a, "prediction") == get(b, "prediction") else 1.0
+    differ = get(a, "prediction") != get(b, "prediction")
+    if task_type == "multiclass":
+        return (1.0 if differ else 0.0) + gap
+    if score_a is not None and score_b is not None:
+        return gap
+    return 1.0 if differ else 0.0
 
 
 def _disagreement(rows, n, *, rng, version, other, window, **_) -> list[tuple]:
@@ -283,7 +296,8 @@ def _disagreement(rows, n, *, rng, version, other, window, **_) -> list[tuple]:
     pool = _pairs(version, other, window, "a.random_key >= %s", start, pool_size)
     if len(pool) < pool_size:
         pool += _pairs(version, other, window, "a.random_key < %s", start, pool_size - len(pool))
-    ranked = sorted(pool, key=lambda pair: -disagreement(pair[2], pair[3]))
+    task = version.use_case.task_type
+    ranked = sorted(pool, key=lambda pair: -disagreement(pair[2], pair[3], task))
     return [(mine["id"], theirs["id"]) for _, _, mine, theirs in ranked[:n]]
 
 

@@ -53,6 +53,17 @@ OPEN = ReviewCampaign.Status.OPEN
 CLOSED_MESSAGE = "This review campaign is closed; its items can no longer be reviewed."
 
 
+def _share_lock(campaign_id: int) -> None:
+    """FOR SHARE on the campaign row: submissions do not block each other, a close (FOR
+    UPDATE) waits for them and they for it. SQLite serialises writers anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {ReviewCampaign._meta.db_table} WHERE id = %s FOR SHARE",
+                [campaign_id],
+            )
+
+
 def _check_open(campaign: ReviewCampaign) -> None:
     status = ReviewCampaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
     if status.first() != OPEN:
@@ -225,9 +236,13 @@ def submit_review(
 def _submit(
     slot, *, reviewer, verdict, preference, corrected_value, reason_tags, comment, seconds_spent
 ) -> Review:
+    # The campaign row FOR SHARE: a close cannot commit between the status check below and
+    # the review's insert.
     locked = ReviewSlot.objects.select_for_update(no_key=True, of=("self",))
-    slot = locked.select_related("campaign", "item").get(pk=slot.pk)
-    campaign, item = slot.campaign, slot.item
+    slot = locked.select_related("item").get(pk=slot.pk)
+    _share_lock(slot.campaign_id)
+    campaign = ReviewCampaign.objects.get(pk=slot.campaign_id)
+    item = slot.item
     if campaign.status != ReviewCampaign.Status.OPEN:
         raise ClaimError(CLOSED_MESSAGE)
     if slot.done:
@@ -238,12 +253,11 @@ def _submit(
             else "This item was reviewed by someone else; claim the next one."
         )
     if slot.claimed_by_id != reviewer.pk:
-        raise ClaimError("This item is not claimed by you; claim the next item to review.")
-    if slot.claimed_until is None or slot.claimed_until <= timezone.now():
         raise ClaimError(
-            f"Your claim on this item expired (claims last {CLAIM_MINUTES} minutes) and it "
-            "may now be someone else's; claim the next item."
+            f"This item is not claimed by you (any more: claims last {CLAIM_MINUTES} minutes, "
+            "and an expired claim goes to the next reviewer who asks). Claim the next item."
         )
+    # Still the reviewer's, even past the lease (nobody took it meanwhile): their work counts.
     _check_answer(
         campaign,
         verdict=verdict,
@@ -299,7 +313,12 @@ def release_claim(slot: ReviewSlot, *, reviewer) -> None:
     slot.claimed_by = None
     slot.claimed_until = None
     slot.save(update_fields=["claimed_by", "claimed_until"])
+    # Past the item's other slots too (an item's slots are adjacent), or a skipped item
+    # needing two reviews would come straight back.
+    per_item = ReviewCampaign.objects.values_list("reviewers_per_item", flat=True).get(
+        pk=slot.campaign_id
+    )
     ReviewerProgress.objects.filter(
         campaign_id=slot.campaign_id, reviewer_id=reviewer.pk, claimed_slot=slot.pk
-    ).update(claimed_slot=None)
+    ).update(claimed_slot=None, cursor=(slot.position // per_item + 1) * per_item)
     logger.debug("slot %s released by user %s", slot.pk, reviewer.pk)

@@ -86,8 +86,10 @@ def test_uniform_sample_wraps_around_the_end_of_the_random_key_index(
     rows = make_predictions(v1, 100)
     monkeypatch.setattr(campaigns.random, "SystemRandom", lambda: FixedStart(0.999999))
     campaign = create(use_case, personas, model_version=v1, sample_size=10)
-    lowest = sorted(rows, key=lambda p: p.random_key)[:10]
-    assert {p.pk for p in sampled(campaign)} == {p.pk for p in lowest}
+    # 10 drawn from the run of RUN_FACTOR × 10 keys that follows the start, wrapping around.
+    run = sorted(rows, key=lambda p: p.random_key)[: campaigns.RUN_FACTOR * 10]
+    picked = {p.pk for p in sampled(campaign)}
+    assert len(picked) == 10 and picked <= {p.pk for p in run}
 
 
 def test_uniform_sample_covers_the_whole_range_over_many_campaigns(use_case, personas, v1):
@@ -202,6 +204,8 @@ def test_largest_error_without_outcomes_is_a_clear_error(use_case, personas, v1)
 def test_disagreement_picks_the_requests_where_the_versions_disagree_most(
     use_case, personas, v1, v2
 ):
+    use_case.task_type = "binary"  # scores are what two classifiers disagree on
+    use_case.save(update_fields=["task_type"])
     scores = [0.1 + 0.8 * n / 300 for n in range(300)]
     make_predictions(v1, 300, scores=scores)
     other = [s + (0.5 if n % 30 == 0 else 0.01) for n, s in enumerate(scores)]
@@ -441,3 +445,21 @@ def test_items_and_slots_are_all_or_nothing(use_case, personas, v1, monkeypatch)
         create(use_case, personas, model_version=v1)
     assert not ReviewCampaign.objects.exists()
     assert not ReviewItem.objects.exists() and not ReviewSlot.objects.exists()
+
+
+def test_disagreement_is_measured_as_the_task_type_needs():
+    cat, dog = {"prediction": "cat", "score": 0.9}, {"prediction": "dog", "score": 0.9}
+    unsure_cat = {"prediction": "cat", "score": 0.5}
+    assert campaigns.disagreement(cat, dog, "multiclass") > campaigns.disagreement(
+        cat, unsure_cat, "multiclass"
+    )
+    small, large = {"prediction": 10.0, "score": 0.5}, {"prediction": 500.0, "score": 0.5}
+    assert campaigns.disagreement(small, large, "regression") == 490.0
+    assert campaigns.disagreement(
+        {"prediction": 1, "score": 0.9}, {"prediction": 1, "score": 0.6}, "binary"
+    ) == pytest.approx(0.3)
+
+
+def test_shares_trim_the_segment_given_most_beyond_its_exact_share():
+    shares = campaigns._shares({"a": 1, "b": 1, "c": 490, "d": 508}, 10)
+    assert shares == {"a": 1, "b": 1, "c": 4, "d": 4} and sum(shares.values()) == 10

@@ -366,11 +366,13 @@ def test_an_invalid_answer_keeps_the_item_and_shows_the_error_inline(
     assert not Review.objects.exists()
 
 
-def test_an_expired_claim_is_reported_inline_with_a_way_on(client, personas, campaign):
+def test_an_expired_claim_taken_by_someone_else_is_reported_inline_with_a_way_on(
+    client, personas, campaign
+):
     login(client, personas, "expert")
     slot = client.get(url("review", campaign)).context["slot"]
     ReviewSlot.objects.filter(pk=slot.pk).update(
-        claimed_until=timezone.now() - datetime.timedelta(seconds=1)
+        claimed_by=personas["owner"], claimed_until=timezone.now() + datetime.timedelta(minutes=5)
     )
     response = client.post(
         url("review_submit", campaign, slot.pk),
@@ -379,7 +381,7 @@ def test_an_expired_claim_is_reported_inline_with_a_way_on(client, personas, cam
     )
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Your claim on this item expired" in html and "Take the next item" in html
+    assert "not claimed by you" in html and "Take the next item" in html
     assert not Review.objects.exists()
 
 
