@@ -189,7 +189,9 @@ def _segment_counts(
         # A segment too small to show up in the slice still gets its item (if the window
         # has rows of it; otherwise the top-up in _stratified fills its place).
         for segment in _segments(version_id):
-            counts.setdefault(segment, 1)
+            # Only segments with rows in the window (and, pairwise, predicted by both).
+            if segment not in counts and rows.filter(segment=segment).exists():
+                counts[segment] = 1
     return dict(counts)
 
 

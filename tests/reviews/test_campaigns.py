@@ -463,3 +463,34 @@ def test_disagreement_is_measured_as_the_task_type_needs():
 def test_shares_trim_the_segment_given_most_beyond_its_exact_share():
     shares = campaigns._shares({"a": 1, "b": 1, "c": 490, "d": 508}, 10)
     assert shares == {"a": 1, "b": 1, "c": 4, "d": 4} and sum(shares.values()) == 10
+
+
+def test_stratified_sampling_counts_only_segments_with_rows_in_the_window(
+    use_case, personas, v1, monkeypatch
+):
+    import datetime
+
+    from django.utils import timezone
+
+    from reviews.models import Prediction
+
+    rows = make_predictions(v1, 120)
+    now = timezone.now()
+    old, recent = rows[:100], rows[100:]
+    for n, prediction in enumerate(old):  # ten segments that only old predictions have
+        Prediction.objects.filter(pk=prediction.pk).update(
+            predicted_at=now - datetime.timedelta(days=30), segment=f"old-{n % 10}"
+        )
+    Prediction.objects.filter(pk__in=[p.pk for p in recent]).update(
+        predicted_at=now, segment="recent"
+    )
+    monkeypatch.setattr(campaigns, "STRATA_PROBE", 5)  # as if the window were large
+    campaign = create(
+        use_case,
+        personas,
+        model_version=v1,
+        strategy="stratified",
+        sample_size=4,  # fewer than the version's 11 segments: only 1 is in the window
+        window_start=now - datetime.timedelta(days=1),
+    )
+    assert {p.segment for p in sampled(campaign)} == {"recent"}
