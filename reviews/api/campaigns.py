@@ -170,6 +170,24 @@ class ReviewInput(SlotInput):
     comment = serializers.CharField(required=False, allow_blank=True, default="")
     seconds_spent = serializers.FloatField(required=False, allow_null=True, min_value=0)
 
+    def validate_corrected_value(self, value):
+        """No NUL character anywhere (keys included): PostgreSQL's jsonb cannot store one."""
+
+        def has_nul(item) -> bool:
+            if isinstance(item, str):
+                return "\x00" in item
+            if isinstance(item, dict):
+                return any(has_nul(k) or has_nul(v) for k, v in item.items())
+            if isinstance(item, list | tuple):
+                return any(has_nul(v) for v in item)
+            return False
+
+        if has_nul(value):
+            raise serializers.ValidationError(
+                "The corrected value contains a NUL character (\\u0000), which cannot be stored."
+            )
+        return value
+
 
 class ReviewSerializer(serializers.ModelSerializer):
     verdict = serializers.CharField(help_text="correct, incorrect or unsure (single mode).")

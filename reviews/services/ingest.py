@@ -33,7 +33,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -420,31 +420,94 @@ class _ValidPredictions:
         return len(self.request_ids)
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_JSON_INT_MIN, _JSON_INT_MAX = -(2**63), 2**64 - 1  # what orjson (the COPY path) can write
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+TIME_RANGE = "from 1970-01-01 to one day from now"
+NUL = "\x00"
+NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
+
+
 def _is_number(value) -> bool:
     kind = type(value)
-    return (kind is float and math.isfinite(value)) or kind is int
+    return (kind is float and math.isfinite(value)) or (
+        kind is int and _JSON_INT_MIN <= value <= _JSON_INT_MAX
+    )
+
+
+def _is_int64(value) -> bool:
+    """An integer (or a float with an integer value) that fits a 64-bit signed integer."""
+    kind = type(value)
+    if kind is float:
+        # float(2**63) == 2**63 exactly, so the bound is compared exactly too.
+        return math.isfinite(value) and value.is_integer() and INT64_MIN <= value < 2**63
+    return kind is int and INT64_MIN <= value <= INT64_MAX
 
 
 def _timestamp(value) -> datetime | None:
+    """An ISO 8601 time as an aware datetime in UTC (naive ones are UTC); None when it does
+    not parse or does not fit a datetime once in UTC (year 1 at +05:00)."""
     if type(value) is not str:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _time_in_range(value, latest: datetime) -> tuple[datetime | None, bool]:
+    """(time in UTC, or None; whether a refusal is for the range, not the format). Times
+    before 1970 or more than a day ahead are refused: PostgreSQL would store a BC
+    timestamp, which the listings cannot read back."""
+    parsed = _timestamp(value)
+    if parsed is None:
+        if type(value) is str and _parses_before_utc(value):
+            return None, True
+        return None, False
+    if not EARLIEST <= parsed <= latest:
+        return None, True
+    return parsed, False
+
+
+def _parses_before_utc(value: str) -> bool:
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True  # it parsed, so converting it to UTC overflowed
+
+
+def _has_nul(value) -> bool:
+    """Whether a NUL character is in a text, or anywhere in a JSON value (keys included)."""
+    kind = type(value)
+    if kind is str:
+        return NUL in value
+    if kind is dict:
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _request_id(value) -> str | None:
     if type(value) is int:
         return str(value)
-    if type(value) is str and value.strip() and len(value) <= MAX_REQUEST_ID:
+    if type(value) is str and value.strip() and len(value) <= MAX_REQUEST_ID and NUL not in value:
         return value
     return None
 
 
 def _shown(value) -> str:
-    text = orjson.dumps(value).decode() if not isinstance(value, str) else f"“{value}”"
+    if isinstance(value, str):
+        text = f"“{value}”"
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:  # an integer beyond 64 bits (a service caller's, or CSV's 1e30)
+            text = str(value) if isinstance(value, int) else type(value).__name__
     return text if len(text) <= 60 else text[:57] + "…"
 
 
@@ -457,9 +520,21 @@ class _FeatureCheck:
     def bad(self, features: dict) -> tuple[str, str, str] | None:
         """(field, key, message) of the first bad feature, or None."""
         kinds = self.kinds
-        if not kinds:
-            return None
         for name, value in features.items():
+            if NUL in name:
+                return (
+                    "features",
+                    "features: contains a NUL character",
+                    f"A feature name {NUL_MESSAGE}.",
+                )
+            if _has_nul(value):
+                return (
+                    f"features.{name}",
+                    "features: contains a NUL character",
+                    f"The value of “{name}” {NUL_MESSAGE}.",
+                )
+            if not kinds:
+                continue
             kind = kinds.get(name)
             if kind is None:
                 return (
@@ -473,6 +548,12 @@ class _FeatureCheck:
                 ok = _is_number(value)
             elif kind == "integer":
                 ok = type(value) is int or (type(value) is float and value.is_integer())
+                if ok and not _is_int64(value):
+                    return (
+                        f"features.{name}",
+                        f"features.{name}: outside the 64-bit integer range",
+                        f"{_shown(value)} is outside the 64-bit integer range (-2^63 to 2^63 - 1).",
+                    )
             elif kind in ("string", "category"):
                 ok = type(value) is str
             elif kind == "boolean":
@@ -497,6 +578,7 @@ def _validate_predictions(
     threshold = use_case.decision_threshold
     features_check = _FeatureCheck(use_case.feature_schema)
     known = PREDICTION_FIELDS
+    latest = timezone.now() + timedelta(days=1)
 
     for number, row in enumerate(rows, 1):
 
@@ -533,6 +615,12 @@ def _validate_predictions(
             raw = row.get("request_id")
             if raw is None or raw == "":
                 fail("request_id", "request_id: missing", "The request id is missing.")
+            elif type(raw) is str and NUL in raw:
+                fail(
+                    "request_id",
+                    "request_id: contains a NUL character",
+                    f"The request id {NUL_MESSAGE}.",
+                )
             else:
                 fail(
                     "request_id",
@@ -540,11 +628,17 @@ def _validate_predictions(
                     f"{_shown(raw)} is not a request id (text of 1 to 200 characters).",
                 )
             errors += 1
-        predicted_at = _timestamp(row.get("timestamp"))
+        predicted_at, out_of_range = _time_in_range(row.get("timestamp"), latest)
         if predicted_at is None:
             raw = row.get("timestamp")
             if raw is None:
                 fail("timestamp", "timestamp: missing", "The timestamp is missing.")
+            elif out_of_range:
+                fail(
+                    "timestamp",
+                    "timestamp: out of range",
+                    f"{_shown(raw)} is out of range: timestamps go {TIME_RANGE}.",
+                )
             else:
                 fail(
                     "timestamp",
@@ -587,6 +681,13 @@ def _validate_predictions(
             prediction = str(prediction)
         elif type(prediction) is not str or not prediction.strip():
             errors += _bad_prediction(fail, prediction, "a class name")
+        elif NUL in prediction:
+            fail(
+                "prediction",
+                "prediction: contains a NUL character",
+                f"The prediction {NUL_MESSAGE}.",
+            )
+            errors += 1
         segment = row.get("segment")
         if segment is None:
             segment = ""
@@ -596,6 +697,9 @@ def _validate_predictions(
                 "segment: not a text of up to 100 characters",
                 f"{_shown(segment)} is not a segment (text of up to 100 characters).",
             )
+            errors += 1
+        elif NUL in segment:
+            fail("segment", "segment: contains a NUL character", f"The segment {NUL_MESSAGE}.")
             errors += 1
         if errors:
             problems.bad_rows += 1
@@ -632,6 +736,7 @@ def _validate_outcomes(
     times: dict[str, datetime] = {}
     duplicates = 0
     now = timezone.now()
+    latest = now + timedelta(days=1)
     for number, row in enumerate(rows, 1):
 
         def fail(column, key, message, number=number):
@@ -652,7 +757,15 @@ def _validate_outcomes(
             errors += 1
         request_id = _request_id(row.get("request_id"))
         if request_id is None:
-            fail("request_id", "request_id: missing", "The request id is missing or not text.")
+            raw = row.get("request_id")
+            if type(raw) is str and NUL in raw:
+                fail(
+                    "request_id",
+                    "request_id: contains a NUL character",
+                    f"The request id {NUL_MESSAGE}.",
+                )
+            else:
+                fail("request_id", "request_id: missing", "The request id is missing or not text.")
             errors += 1
         outcome = row.get("outcome")
         if task == "regression":
@@ -665,10 +778,12 @@ def _validate_outcomes(
         else:
             if type(outcome) is int:
                 outcome = str(outcome)
-            ok = type(outcome) is str and bool(outcome.strip())
+            ok = type(outcome) is str and bool(outcome.strip()) and NUL not in outcome
             expected = "a class name"
         if not ok:
-            if outcome is None:
+            if type(outcome) is str and NUL in outcome:
+                fail("outcome", "outcome: contains a NUL character", f"The outcome {NUL_MESSAGE}.")
+            elif outcome is None:
                 fail("outcome", "outcome: missing", "The outcome is missing.")
             else:
                 fail(
@@ -679,8 +794,15 @@ def _validate_outcomes(
             errors += 1
         observed_at = now
         if row.get("timestamp") is not None:
-            observed_at = _timestamp(row["timestamp"])
-            if observed_at is None:
+            observed_at, out_of_range = _time_in_range(row["timestamp"], latest)
+            if out_of_range:
+                fail(
+                    "timestamp",
+                    "timestamp: out of range",
+                    f"{_shown(row['timestamp'])} is out of range: timestamps go {TIME_RANGE}.",
+                )
+                errors += 1
+            elif observed_at is None:
                 fail(
                     "timestamp",
                     "timestamp: not ISO 8601",
@@ -738,39 +860,68 @@ _ARROW_TYPES = {
 
 
 def _rule_violations(use_case: UseCase, valid: _ValidPredictions) -> list[dict]:
-    """Each rule's violations among the valid rows (counted, never refused)."""
+    """Each rule's violations among the valid rows (counted, never refused). Column by
+    column: a column that cannot be built or checked (values beyond what Arrow takes)
+    leaves its rules unchecked, not the batch refused."""
     rules = rule_specs(use_case)
     if not rules or not valid.count:
         return []
     kinds = {str(f["name"]): str(f["type"]) for f in use_case.feature_schema}
-    columns: dict[str, pa.Array] = {}
-    for name in {rule.field for rule in rules}:
-        if name in kinds:
-            values = [features.get(name) for features in valid.features]
-            if kinds[name] == "datetime":
-                array = tabular._to_datetime(pa.array(values, pa.string()))[0]
-            else:
-                array = pa.array(values, _ARROW_TYPES[kinds[name]])
-        elif name == "segment":
-            array = pa.array([s or None for s in valid.segments], pa.string())
-        elif name == "score":
-            array = pa.array(valid.scores, pa.float64())
-        elif name == "prediction" and use_case.task_type == "regression":
-            array = pa.array(valid.predictions, pa.float64())
-        elif name == "prediction":
-            array = pa.array([str(p) for p in valid.predictions], pa.string())
-        else:
-            continue
-        columns[name] = array
-    schema = pa.schema([(name, array.type) for name, array in columns.items()])
-    checks = tabular._RuleChecks(rules, schema)
-    nulls = {
-        name: np.asarray(a.is_null().to_numpy(zero_copy_only=False)) for name, a in columns.items()
-    }
+    by_field: dict[str, list[tabular.RuleSpec]] = {}
+    for rule in rules:
+        by_field.setdefault(rule.field, []).append(rule)
+    summaries: dict[object, dict] = {}
+    for name, field_rules in by_field.items():
+        try:
+            array = _rule_column(use_case, valid, kinds, name)
+            checks = _check_column(field_rules, name, array, valid.count)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            logger.warning(
+                "data-quality rules on %s of use case %s not checked: the column does not convert",
+                name,
+                use_case.pk,
+            )
+            checks = tabular._RuleChecks(field_rules, pa.schema([]))
+        for item in checks.summary():
+            summaries[item["rule"]] = item
+    return [summaries[rule.id] for rule in rules]
+
+
+def _rule_column(
+    use_case: UseCase, valid: _ValidPredictions, kinds: dict[str, str], name: str
+) -> pa.Array | None:
+    if name in kinds:
+        values = [features.get(name) for features in valid.features]
+        kind = kinds[name]
+        if kind == "datetime":
+            return tabular._to_datetime(pa.array(values, pa.string()))[0]
+        if kind == "number":  # ints past 2^53 convert with float(), not with Arrow
+            values = [v if v is None or type(v) is float else float(v) for v in values]
+        elif kind == "integer":  # 3.0 is the integer 3
+            values = [v if v is None or type(v) is int else int(v) for v in values]
+        return pa.array(values, _ARROW_TYPES[kind])
+    if name == "segment":
+        return pa.array([s or None for s in valid.segments], pa.string())
+    if name == "score":
+        return pa.array(valid.scores, pa.float64())
+    if name == "prediction" and use_case.task_type == "regression":
+        return pa.array([float(p) for p in valid.predictions], pa.float64())
+    if name == "prediction":
+        return pa.array([str(p) for p in valid.predictions], pa.string())
+    return None
+
+
+def _check_column(
+    rules: list[tabular.RuleSpec], name: str, array: pa.Array | None, count: int
+) -> tabular._RuleChecks:
+    if array is None:
+        return tabular._RuleChecks(rules, pa.schema([]))
+    checks = tabular._RuleChecks(rules, pa.schema([(name, array.type)]))
+    nulls = {name: np.asarray(array.is_null().to_numpy(zero_copy_only=False))}
     report = tabular._Report()
-    checks.check_batch(0, columns, nulls, report)
-    checks.check_file(valid.count, report)
-    return checks.summary()
+    checks.check_batch(0, {name: array}, nulls, report)
+    checks.check_file(count, report)
+    return checks
 
 
 # --- Writing --------------------------------------------------------------------------------
@@ -801,6 +952,22 @@ INSERT INTO reviews_prediction (
 SELECT %s, {_STAGING_COLUMNS}, now() FROM {_STAGING}
 ORDER BY model_version_id, request_id COLLATE "C"
 ON CONFLICT (model_version_id, request_id) DO NOTHING
+"""
+
+
+# Outcomes already known for the batch's request ids (attached to another version's
+# prediction before this one came in): (version id, request id, outcome, outcome_at). Run
+# before the rows are moved, so a new request id's probe of the (use_case, request_id)
+# index finds nothing and costs next to nothing; usually the answer is empty.
+_KNOWN_OUTCOMES = f"""
+SELECT s.model_version_id, s.request_id, known.outcome, known.outcome_at
+FROM {_STAGING} AS s
+CROSS JOIN LATERAL (
+    SELECT o.outcome, o.outcome_at FROM reviews_prediction AS o
+    WHERE o.use_case_id = %s AND o.request_id = s.request_id AND o.outcome IS NOT NULL
+    ORDER BY o.outcome_at DESC, o.id DESC
+    LIMIT 1
+) AS known
 """
 
 
@@ -836,8 +1003,32 @@ def _insert_postgresql(use_case: UseCase, valid: _ValidPredictions, keep: list[i
                         random_keys[position],
                     )
                 )
+        cursor.execute(_KNOWN_OUTCOMES, [use_case.pk])
+        known = cursor.fetchall()
         cursor.execute(_MOVE, [use_case.pk])
-        return cursor.rowcount
+        inserted = cursor.rowcount
+        if known and inserted:
+            _late_outcomes_postgresql(cursor, use_case, known)
+        return inserted
+
+
+def _late_outcomes_postgresql(cursor, use_case: UseCase, known: list[tuple]) -> None:
+    """The batch's new predictions whose request id already had an outcome get it, as
+    attach_outcomes sets it (re-sent rows keep theirs)."""
+    outcomes = {(version_id, request_id): (o, at) for version_id, request_id, o, at in known}
+    cursor.execute(
+        "SELECT p.id, p.model_version_id, p.request_id, p.prediction, p.score "
+        "FROM reviews_prediction AS p JOIN unnest(%s::bigint[], %s::text[]) AS k(v, r) "
+        "ON p.model_version_id = k.v AND p.request_id = k.r "
+        "WHERE p.outcome IS NULL ORDER BY p.id",
+        [[key[0] for key in outcomes], [key[1] for key in outcomes]],
+    )
+    rows = [
+        (pk, prediction, score, *outcomes[(version_id, request_id)])
+        for pk, version_id, request_id, prediction, score in cursor.fetchall()
+    ]
+    if rows:
+        _write_outcomes_postgresql(cursor, use_case.task_type, rows)
 
 
 def _insert_sqlite(use_case: UseCase, valid: _ValidPredictions, keep: list[int]) -> int:
@@ -863,7 +1054,42 @@ def _insert_sqlite(use_case: UseCase, valid: _ValidPredictions, keep: list[int])
     logged = Prediction.objects.filter(use_case=use_case)
     before = logged.count()
     Prediction.objects.bulk_create(objects, batch_size=SQLITE_BATCH, ignore_conflicts=True)
-    return logged.count() - before
+    inserted = logged.count() - before
+    if inserted:
+        _late_outcomes_sqlite(use_case, {(o.model_version_id, o.request_id) for o in objects})
+    return inserted
+
+
+def _late_outcomes_sqlite(use_case: UseCase, keys: set[tuple[int, str]]) -> None:
+    """The batch's predictions still without an outcome whose request id has one on another
+    version's prediction get it, as attach_outcomes would have set it."""
+    request_ids = sorted({request_id for _, request_id in keys})
+    for start in range(0, len(request_ids), SQLITE_BATCH):
+        chunk = request_ids[start : start + SQLITE_BATCH]
+        known: dict[str, tuple[object, datetime]] = {}
+        waiting = []
+        for prediction in (
+            Prediction.objects.filter(use_case=use_case, request_id__in=chunk)
+            .only(
+                "id",
+                "model_version_id",
+                "request_id",
+                "prediction",
+                "score",
+                "outcome",
+                "outcome_at",
+            )
+            .order_by("outcome_at", "id")
+        ):
+            if prediction.outcome is not None:
+                known[prediction.request_id] = (prediction.outcome, prediction.outcome_at)
+            elif (prediction.model_version_id, prediction.request_id) in keys:
+                waiting.append(prediction)
+        late = [p for p in waiting if p.request_id in known]
+        if late:
+            outcomes = {request_id: value for request_id, (value, _) in known.items()}
+            times = {request_id: at for request_id, (_, at) in known.items()}
+            _write_outcomes_sqlite(use_case.task_type, late, outcomes, times)
 
 
 _OUTCOME_STAGING = "reviews_outcome_staging"
@@ -892,21 +1118,32 @@ def _attach_postgresql(
         found = cursor.fetchall()
         if not found:
             return set(), 0
-        cursor.execute(_OUTCOME_DDL)
-        cursor.execute(f"DELETE FROM {_OUTCOME_STAGING}")
-        dumps = orjson.dumps
-        columns = "id, outcome, outcome_at, error"
-        with cursor.cursor.copy(f"COPY {_OUTCOME_STAGING} ({columns}) FROM STDIN") as copy:
-            for pk, request_id, prediction, score in found:
-                outcome = outcomes[request_id]
-                error = outcome_error(task, _json(prediction), score, outcome)
-                copy.write_row((pk, dumps(outcome).decode(), times[request_id], error))
-        cursor.execute(
-            f"UPDATE reviews_prediction AS p SET outcome = s.outcome, "
-            f"outcome_at = s.outcome_at, error = s.error FROM {_OUTCOME_STAGING} AS s "
-            f"WHERE p.id = s.id"
-        )
-        return {row[1] for row in found}, cursor.rowcount
+        rows = [
+            (pk, prediction, score, outcomes[request_id], times[request_id])
+            for pk, request_id, prediction, score in found
+        ]
+        updated = _write_outcomes_postgresql(cursor, task, rows)
+        return {row[1] for row in found}, updated
+
+
+def _write_outcomes_postgresql(cursor, task: str, rows: list[tuple]) -> int:
+    """Set (id, prediction, score, outcome, outcome_at) rows' outcome, time and error: COPY
+    into staging, one UPDATE … FROM. Used by attach_outcomes and for late predictions."""
+    cursor.execute(_OUTCOME_DDL)
+    cursor.execute(f"DELETE FROM {_OUTCOME_STAGING}")
+    dumps = orjson.dumps
+    columns = "id, outcome, outcome_at, error"
+    with cursor.cursor.copy(f"COPY {_OUTCOME_STAGING} ({columns}) FROM STDIN") as copy:
+        for pk, prediction, score, outcome, outcome_at in rows:
+            outcome = _json(outcome)
+            error = outcome_error(task, _json(prediction), score, outcome)
+            copy.write_row((pk, dumps(outcome).decode(), outcome_at, error))
+    cursor.execute(
+        f"UPDATE reviews_prediction AS p SET outcome = s.outcome, "
+        f"outcome_at = s.outcome_at, error = s.error FROM {_OUTCOME_STAGING} AS s "
+        f"WHERE p.id = s.id"
+    )
+    return cursor.rowcount
 
 
 def _json(value):
@@ -928,12 +1165,20 @@ def _attach_sqlite(
                 "id", "request_id", "prediction", "score"
             )
         )
-        for prediction in predictions:
-            outcome = outcomes[prediction.request_id]
-            prediction.outcome = outcome
-            prediction.outcome_at = times[prediction.request_id]
-            prediction.error = outcome_error(task, prediction.prediction, prediction.score, outcome)
-            matched.add(prediction.request_id)
-        Prediction.objects.bulk_update(predictions, ["outcome", "outcome_at", "error"])
+        _write_outcomes_sqlite(task, predictions, outcomes, times)
+        matched.update(prediction.request_id for prediction in predictions)
         updated += len(predictions)
     return matched, updated
+
+
+def _write_outcomes_sqlite(
+    task: str, predictions: list, outcomes: dict[str, object], times: dict[str, datetime]
+) -> None:
+    """Set each prediction's outcome, time and error from its request id; one bulk_update.
+    Used by attach_outcomes and for late predictions."""
+    for prediction in predictions:
+        outcome = outcomes[prediction.request_id]
+        prediction.outcome = outcome
+        prediction.outcome_at = times[prediction.request_id]
+        prediction.error = outcome_error(task, prediction.prediction, prediction.score, outcome)
+    Prediction.objects.bulk_update(predictions, ["outcome", "outcome_at", "error"])

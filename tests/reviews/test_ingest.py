@@ -10,10 +10,12 @@ from django.db import connection, connections
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
+from reviews.api.campaigns import ReviewInput
 from reviews.models import Prediction
 from reviews.services import ingest
 from tests.factories import RuleFactory, UseCaseFactory, UserFactory
-from usecases.models import ModelVersion, UseCase
+from usecases import tabular
+from usecases.models import DataQualityRule, ModelVersion, UseCase
 
 URL = "/api/v1/usecases/demand-forecast/predictions"
 OUTCOMES = "/api/v1/usecases/demand-forecast/outcomes"
@@ -416,3 +418,197 @@ def test_the_copy_path_stores_json_and_text_that_need_escaping(use_case, persona
     assert (stored.segment, stored.features) == ("back\\slash", {"store": 'q"uote\n'})
     again = ingest.log_predictions(use_case, by=personas["owner"], rows=rows)
     assert (again.inserted, again.duplicates) == (0, 2)
+
+
+# --- Values PostgreSQL cannot store, times out of range, huge numbers, late predictions ----
+
+NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored."
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"request_id": "a\x00b"}, "request_id"),
+        ({"segment": "no\x00rth"}, "segment"),
+        ({"features": {"store": "S\x00", "price": 1.0}}, "features.store"),
+        ({"features": {"st\x00ore": "S01"}}, "features"),
+    ],
+)
+def test_a_nul_character_is_a_row_error_and_partial_mode_skips_just_that_row(
+    api, versions, changes, field
+):
+    response = post(api("data_scientist"), [row(1), row(2, **changes)], partial="true")
+    assert response.status_code == 200, response.json()
+    (error,) = response.json()["errors"]
+    assert (error["row"], error["field"]) == (2, field)
+    assert error["message"].endswith(NUL_MESSAGE)
+    assert list(Prediction.objects.values_list("request_id", flat=True)) == ["req-1"]
+
+
+def test_nul_characters_in_nested_features_class_names_and_outcomes_are_refused(
+    api, use_case, versions
+):
+    use_case.task_type = UseCase.TaskType.MULTICLASS
+    use_case.feature_schema = []  # any JSON features: NUL is looked for at every depth
+    use_case.save()
+    client = api("data_scientist")
+    response = post(
+        client,
+        [
+            row(1, prediction="apple", features={"a": [{"b": "c\x00"}]}),
+            row(2, prediction="pe\x00ar", features={}),
+            row(3, prediction="apple", features={}),
+        ],
+        partial="true",
+    )
+    assert response.status_code == 200, response.json()
+    assert errors_of(response) == [(1, "features.a"), (2, "prediction")]
+    outcomes = [
+        {"request_id": "req-3", "outcome": "pe\x00ar"},
+        {"request_id": "req-\x003", "outcome": "apple"},
+    ]
+    response = post(client, outcomes, url=OUTCOMES)
+    assert response.status_code == 400
+    assert errors_of(response) == [(1, "outcome"), (2, "request_id")]
+    assert all(e["message"].endswith(NUL_MESSAGE) for e in response.json()["errors"])
+    assert Prediction.objects.get().outcome is None
+
+
+@pytest.mark.parametrize("value", ["no\x00te", {"k\x00": 1}, [1, {"a": ["\x00"]}]])
+def test_a_corrected_value_with_a_nul_character_is_refused(value):
+    serializer = ReviewInput(data={"slot": 1, "verdict": "incorrect", "corrected_value": value})
+    assert not serializer.is_valid()
+    assert "NUL" in str(serializer.errors["corrected_value"][0])
+    assert ReviewInput(data={"slot": 1, "corrected_value": {"a": ["ok"]}}).is_valid()
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "0001-01-01T00:00:00+05:00",  # overflowed once in UTC (500 on SQLite)
+        "9999-12-31T23:00:00-05:00",
+        "0001-01-02T00:00:00Z",  # a BC-free but pre-1970 time
+        "1969-12-31T23:59:59Z",
+        "2999-01-01T00:00:00Z",
+    ],
+)
+def test_timestamps_outside_1970_to_tomorrow_are_row_errors(api, versions, timestamp):
+    client = api("data_scientist")
+    response = post(client, [row(1), row(2, timestamp=timestamp)])
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["row"], error["field"]) == (2, "timestamp")
+    assert "from 1970-01-01 to one day from now" in error["message"]
+    assert Prediction.objects.count() == 0
+    post(client, [row(1)])
+    outcome = {"request_id": "req-1", "outcome": 1.0, "timestamp": timestamp}
+    response = post(client, [outcome], url=OUTCOMES)
+    assert response.status_code == 400
+    assert errors_of(response) == [(1, "timestamp")]
+    assert "from 1970-01-01" in response.json()["errors"][0]["message"]
+
+
+def test_timestamps_with_an_offset_are_stored_in_utc(use_case, personas, versions):
+    rows = [row(1, timestamp="1970-01-01T05:00:00+05:00")]
+    ingest.log_predictions(use_case, by=personas["owner"], rows=rows)
+    assert Prediction.objects.get().predicted_at.isoformat() == "1970-01-01T00:00:00+00:00"
+
+
+@pytest.mark.postgres
+def test_out_of_range_times_and_nul_characters_leave_the_log_readable(api, versions):
+    client = api("data_scientist")
+    batch = [row(1), row(2, timestamp="0001-01-01T00:00:00+05:00"), row(3, segment="\x00")]
+    response = post(client, batch, partial="true")
+    assert response.status_code == 200, response.json()
+    assert response.json()["inserted"] == 1
+    listing = api("viewer").get(URL)
+    assert listing.status_code == 200
+    assert [p["request_id"] for p in listing.json()["results"]] == ["req-1"]
+
+
+@pytest.mark.parametrize("value", [1e30, 2**63, 2**64 - 1, -1e19])
+def test_integer_features_beyond_64_bits_are_row_errors(api, use_case, versions, value):
+    use_case.feature_schema = [
+        {"name": "store", "type": "category"},
+        {"name": "qty", "type": "integer"},
+    ]
+    use_case.save()
+    RuleFactory(use_case=use_case, field="qty", kind=DataQualityRule.Kind.RANGE, params={"max": 9})
+    good = row(1, features={"store": "S01", "qty": 3.0})
+    response = post(api("data_scientist"), [good, row(2, features={"store": "S01", "qty": value})])
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert (error["row"], error["field"]) == (2, "features.qty")
+    assert "outside the 64-bit integer range" in error["message"]
+    response = post(api("data_scientist"), [good])
+    assert response.status_code == 200
+    assert response.json()["rule_violations"][0]["checked"] is True
+
+
+def test_a_csv_integer_of_1e30_is_a_row_error(api, use_case, versions):
+    use_case.feature_schema = [
+        {"name": "store", "type": "category"},
+        {"name": "qty", "type": "integer"},
+    ]
+    use_case.save()
+    text = (
+        "version,request_id,timestamp,prediction,store,qty\n"
+        "1.0,r1,2026-01-01T00:00:00Z,3.5,S1,1e30\n"
+    )
+    response = post_csv(api("data_scientist"), text)
+    assert response.status_code == 400
+    assert errors_of(response) == [(1, "features.qty")]
+
+
+@pytest.mark.parametrize("price", [2**64 - 1, 2**53 + 1, 1e300])
+def test_numbers_arrow_cannot_take_exactly_are_still_checked_by_the_rules(
+    api, use_case, versions, price
+):
+    rule = RuleFactory(use_case=use_case, field="price", params={"min": 0, "max": 5})
+    response = post(api("data_scientist"), [row(1, features={"store": "S01", "price": price})])
+    assert response.status_code == 200, response.json()
+    (violation,) = response.json()["rule_violations"]
+    assert (violation["rule"], violation["violations"], violation["checked"]) == (rule.pk, 1, True)
+
+
+def test_a_column_the_rules_cannot_compare_leaves_them_unchecked_not_a_500(api, use_case, versions):
+    use_case.feature_schema = [
+        {"name": "store", "type": "category"},
+        {"name": "qty", "type": "integer"},
+    ]
+    use_case.save()
+    # -2^63 fits int64, but Arrow will not compare it with the float bound (past 2^53).
+    rule = RuleFactory(
+        use_case=use_case, field="qty", kind=DataQualityRule.Kind.RANGE, params={"max": 9}
+    )
+    other = RuleFactory(use_case=use_case, field="segment", kind=DataQualityRule.Kind.NOT_NULL)
+    response = post(api("data_scientist"), [row(1, features={"store": "S01", "qty": -(2**63)})])
+    assert response.status_code == 200, response.json()
+    checked = {v["rule"]: v["checked"] for v in response.json()["rule_violations"]}
+    assert checked == {rule.pk: False, other.pk: True}
+    assert Prediction.objects.get().features["qty"] == -(2**63)
+
+
+def test_a_service_callers_integer_beyond_64_bits_is_a_row_error(use_case, personas, versions):
+    with pytest.raises(tabular.TableRejected) as refused:
+        ingest.log_predictions(use_case, by=personas["owner"], rows=[row(1, prediction=10**30)])
+    assert [(p.row, p.column) for p in refused.value.problems] == [(1, "prediction")]
+
+
+def test_a_prediction_logged_after_its_outcome_gets_it(api, versions):
+    client = api("data_scientist")
+    post(client, [row(1), row(2)])
+    outcome = {"request_id": "req-1", "outcome": 12.5, "timestamp": "2026-04-02T08:00:00Z"}
+    assert post(client, [outcome], url=OUTCOMES).status_code == 200
+    # The shadow version's predictions arrive late; req-3 has no outcome anywhere yet.
+    late = [row(1, version="2.0", prediction=14.0), row(2, version="2.0"), row(3, version="2.0")]
+    response = post(client, late)
+    assert response.json()["inserted"] == 3
+    shadow = {p.request_id: p for p in Prediction.objects.filter(model_version=versions["2.0"])}
+    first = shadow["req-1"]
+    assert (first.outcome, first.error) == (12.5, pytest.approx(1.5))
+    assert first.outcome_at.isoformat() == "2026-04-02T08:00:00+00:00"
+    assert [shadow[r].outcome for r in ("req-2", "req-3")] == [None, None]
+    again = post(client, late)  # a re-send changes nothing
+    assert (again.json()["inserted"], again.json()["duplicates"]) == (0, 3)
+    assert Prediction.objects.filter(outcome__isnull=False).count() == 2
