@@ -101,6 +101,18 @@ class CampaignForm(Form):
         self.fields["model_version"].queryset = versions
         self.fields["other_version"].queryset = versions
 
+    def _in_range(self, name: str):
+        value = self.cleaned_data[name]
+        if value is not None and not 1970 <= value.year <= 2100:
+            raise ValidationError("Choose a date between 1970 and 2100.")
+        return value
+
+    def clean_window_start(self):
+        return self._in_range("window_start")
+
+    def clean_window_end(self):
+        return self._in_range("window_end")
+
     def clean_reason_tags(self) -> list[str]:
         tags: list[str] = []
         for tag in self.cleaned_data["reason_tags"].split(","):

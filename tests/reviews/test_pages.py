@@ -248,6 +248,7 @@ def test_a_new_campaign_from_the_form_samples_its_items_and_opens_its_page(
             "must end after it starts",
         ),
         ({"window_start": "2030-01-01T00:00"}, "model_version", "no predictions in this time"),
+        ({"window_end": "9999-12-31T23:59"}, "window_end", "between 1970 and 2100"),
     ],
 )
 def test_a_refused_campaign_shows_the_reason_beside_its_field(
