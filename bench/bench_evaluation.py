@@ -104,10 +104,12 @@ def best_time(function, runs=3) -> tuple[float, list[float]]:
 
 def service_run(task_type: str, y, prediction, score, segments) -> tuple[float, list[float]]:
     from django.contrib.auth import get_user_model
-
     from tests.usecases.test_evaluations import make_dataset, make_predictions
-    from usecases.models import KPI, Evaluation, UseCase
-    from usecases.services import definitions, evaluations, registry
+
+    from registry.models import Evaluation
+    from registry.services import evaluations, registering
+    from usecases.models import KPI, UseCase
+    from usecases.services import definitions
     from usecases.services import usecases as use_case_services
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
@@ -133,7 +135,7 @@ def service_run(task_type: str, y, prediction, score, segments) -> tuple[float, 
         kpi = {"metric": "roc_auc", "direction": "higher", "target": 0.8, "gate_threshold": 0.7}
     KPI.objects.create(use_case=use_case, name="Gate", gate_mode="bound", **kpi)
     dataset = make_dataset(use_case, user, y, segments)
-    version = registry.register_version(use_case, by=user, version="1.0")
+    version = registering.register_version(use_case, by=user, version="1.0")
     make_predictions(version, dataset, user, prediction=prediction, score=score)
     evaluation = Evaluation.objects.create(
         use_case=use_case, model_version=version, dataset=dataset, requested_by=user
@@ -189,7 +191,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from sklearn import metrics as skm
 
-    from usecases import metrics
+    from registry import metrics
 
     rng = np.random.default_rng(2026)
     names = np.array([f"S{n:02d}" for n in range(1, SEGMENTS + 1)])

@@ -123,7 +123,7 @@ def setup() -> tuple[object, str]:
 
 
 def new_version(use_case, name: str):
-    from usecases.models import ModelVersion
+    from registry.models import ModelVersion
 
     return ModelVersion.objects.create(
         use_case=use_case, version=name, registered_by=use_case.owner
@@ -223,7 +223,7 @@ def profile_batch(use_case, rows: list[dict]) -> None:
     """Where one batch's server time goes: the service's steps, timed in this process."""
     from django.db import connection, transaction
 
-    from reviews.services import ingest
+    from predictions.services import ingest
 
     body = orjson.dumps(rows)
     version = new_version(use_case, "profile")

@@ -82,7 +82,8 @@ def percentiles(values: list[float]) -> str:
 def setup_use_case():
     from django.contrib.auth import get_user_model
 
-    from usecases.models import ModelVersion, Role, UseCase, UseCaseMember
+    from registry.models import ModelVersion
+    from usecases.models import Role, UseCase, UseCaseMember
 
     User = get_user_model()
     owner, _ = User.objects.get_or_create(username="bench-review-owner")
@@ -117,7 +118,7 @@ def generate(use_case, versions) -> int:
     """COPY ROWS predictions (unless already there); the number stored."""
     from django.db import connection
 
-    from reviews.models import Prediction
+    from predictions.models import Prediction
 
     have = Prediction.objects.filter(use_case=use_case).count()
     if have >= ROWS * 0.99:

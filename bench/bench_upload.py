@@ -3,7 +3,7 @@
 Method: a generated regression dataset (id, 6 features of every type but datetime, label,
 segment with 20 values: 9 columns) and three data-quality rules (a range, a not-null and
 an allowed-values rule), written as CSV and as Parquet in a temporary folder, then read
-back from disk with `usecases.tabular.read_dataset()` as an upload would be: streamed,
+back from disk with `registry.uploads.read_dataset()` as an upload would be: streamed,
 cast and checked per batch, duplicate ids looked for, label summary computed. The
 predictions file (id, prediction) lists the rows in a shuffled order, so the timing of
 `read_predictions()` includes aligning them to the dataset's order. Storing is excluded,
@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from usecases import tabular  # noqa: E402
+from registry import uploads  # noqa: E402
+from tables import rules  # noqa: E402
 
 ROWS = 1_000_000
 RUNS = 3
@@ -38,9 +39,9 @@ SCHEMA = [
     {"name": "active", "type": "boolean"},
 ]
 RULES = [
-    tabular.RuleSpec(1, "age", "range", {"min": 0, "max": 120}, "error", "age between 0 and 120"),
-    tabular.RuleSpec(2, "income", "not_null", {}, "warning", "income never empty"),
-    tabular.RuleSpec(
+    rules.RuleSpec(1, "age", "range", {"min": 0, "max": 120}, "error", "age between 0 and 120"),
+    rules.RuleSpec(2, "income", "not_null", {}, "warning", "income never empty"),
+    rules.RuleSpec(
         3, "city", "allowed_values", {"values": ["paris", "lyon", "nice", "lille"]}, "error", ""
     ),
 ]
@@ -90,9 +91,9 @@ def best_of(function) -> tuple[float, object]:
     return min(times), result
 
 
-def read(path: Path) -> tabular.DatasetTable:
+def read(path: Path) -> uploads.DatasetTable:
     with path.open("rb") as source:
-        return tabular.read_dataset(
+        return uploads.read_dataset(
             source,
             filename=path.name,
             feature_schema=SCHEMA,
@@ -115,9 +116,9 @@ def main() -> None:
         print(f"to_parquet       {len(blob) / 1024**2:5.1f} MB zstd: {seconds:.2f} s")
         ids = parsed.table.column("id")
 
-        def predictions() -> tabular.PredictionTable:
+        def predictions() -> uploads.PredictionTable:
             with paths["predictions.csv"].open("rb") as source:
-                return tabular.read_predictions(
+                return uploads.read_predictions(
                     source, filename="predictions.csv", dataset_ids=ids, task_type="regression"
                 )
 

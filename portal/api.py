@@ -1,16 +1,21 @@
-"""API-wide plumbing: one JSON error shape, pagination, the schema of an error body."""
-
-import sys
+"""API plumbing every app's endpoints share: the one JSON error body and the exception
+handler that produces it (a DomainError, a DRF or Django error), pagination, the router,
+the error responses each kind of action documents (the docs pages are in api_pages.py).
+"""
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.routers import DynamicRoute, SimpleRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from usecases.services.errors import DomainError
+from portal.errors import DomainError
 
 
 class Pagination(PageNumberPagination):
@@ -28,6 +33,9 @@ class ErrorBody(serializers.Serializer):
     """Every API error: a sentence, and for invalid input one item per bad field or row."""
 
     detail = serializers.CharField()
+    code = serializers.CharField(
+        required=False, help_text="What kind of refusal, for programs: invalid, conflict…"
+    )
     errors = ErrorItem(many=True, required=False)
     counts = serializers.DictField(
         child=serializers.IntegerField(),
@@ -63,23 +71,17 @@ def _item(field: str, message) -> dict:
     return item
 
 
-def _rejected_table(exc) -> Response:
-    """A rejected upload: its message, one item per reported row (or the file itself, for a
-    file refused as a whole) and the counts per check; 413 if only its size was wrong."""
-    if exc.limit_exceeded:
-        return Response({"detail": exc.message}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
-    errors = []
-    for problem in exc.problems:
-        item = {"message": str(problem.message)}
-        if problem.row is not None:
-            item["row"] = problem.row
-        if problem.column:
-            item["field"] = problem.column
-        errors.append(item)
-    if not errors:  # an empty or unreadable file: no rows to point at
-        errors.append({"field": "file", "message": exc.message})
-    body = {"detail": exc.message, "errors": errors, "counts": dict(exc.counts)}
-    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+def domain_error_response(error: DomainError) -> Response:
+    """A service's refusal as the one error body, with the status its class carries."""
+    detail = error.message
+    if error.field and error.status_code == 400:  # worded as DRF's own field errors are
+        detail = f"Invalid input. {error.field}: {error.message}"
+    body = {"detail": detail, "code": error.code}
+    items = error.error_items()
+    if items:
+        body["errors"] = items
+    body.update(error.body_extras())
+    return Response(body, status=error.status_code)
 
 
 def exception_handler(exc, context):
@@ -87,12 +89,7 @@ def exception_handler(exc, context):
         body = {"detail": "The request body is too large for this endpoint."}
         return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DomainError):
-        return Response({"detail": exc.message}, status=exc.status_code)
-    # Looked up, not imported (it loads pyarrow, and usecases.api imports this module): if
-    # usecases.tabular was never loaded, `exc` cannot be its TableRejected.
-    tabular = sys.modules.get("usecases.tabular")
-    if tabular is not None and isinstance(exc, tabular.TableRejected):
-        return _rejected_table(exc)
+        return domain_error_response(exc)
     if isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = drf_exception_handler(exc, context)
@@ -106,3 +103,48 @@ def exception_handler(exc, context):
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     return response
+
+
+class Router(SimpleRouter):
+    """Collections and items end in a slash (/usecases/, /usecases/{slug}/); verbs and
+    singletons do not (/usecases/{slug}/phase, /usecases/{slug}/value-model)."""
+
+    routes = [
+        route._replace(url=route.url.replace("{trailing_slash}", ""))
+        if isinstance(route, DynamicRoute)
+        else route
+        for route in SimpleRouter.routes
+    ]
+
+
+class JSONOnly:
+    """JSON in and out. Nested JSON (params, feature_schema) has no form encoding, and the
+    browsable API would answer a django PermissionDenied from its form checks with HTML."""
+
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input: `errors` names each bad field.",
+    401: "No valid token (send `Authorization: Token <token>`) or session.",
+    403: "Your role on this use case does not allow this.",
+    404: "No such use case (or not one you are a member of), item in it, or page.",
+    409: "The change conflicts with the use case's current state.",
+    413: "The request body is too large.",
+}
+
+
+def errors(*codes: int) -> dict:
+    """`responses=` entries for the given error statuses, all with the one error body."""
+    return {
+        code: OpenApiResponse(ErrorBody, description=ERROR_DESCRIPTIONS[code]) for code in codes
+    }
+
+
+# What each kind of action can answer besides success; 401 everywhere (all need a login).
+# Reads never answer 403: whoever may see a use case may read all of it.
+READ_ERRORS = errors(401, 404)
+WRITE_ERRORS = errors(400, 401, 403, 404, 413)
+CONFLICT_ERRORS = errors(400, 401, 403, 404, 409, 413)
+DELETE_ERRORS = errors(401, 403, 404)

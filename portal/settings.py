@@ -34,8 +34,12 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    # Quorum's apps in layers, lowest first (README "Architecture"; import-linter holds it).
     "usecases",
+    "registry",
+    "predictions",
     "reviews",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -2,7 +2,7 @@
 plain JSON for `json_script`; static/js/charts.js draws them. No ORM here.
 
 Each function returns a chart {"id", "title", "caption", "figure"} as the evaluation page's
-charts do (usecases/charts.py), or None when there is nothing to draw: a chart is left out,
+charts do (registry/charts.py), or None when there is nothing to draw: a chart is left out,
 never drawn empty.
 """
 
@@ -10,19 +10,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from usecases.charts import (
-    ACCENT,
-    BAD,
-    GOOD,
-    MUTED,
-    SECOND,
-    TEXT,
-    _axis,
-    _chart,
-    _layout,
-    _legend,
-    format_p_value,
-)
+from portal.formatting import format_p_value
+from portal.plotting import ACCENT, BAD, GOOD, MUTED, SECOND, TEXT, axis, chart, layout, legend
 
 NO_SEGMENT = "No segment"
 VERDICT_STYLE = (  # stacking order, colour, legend label
@@ -90,18 +79,18 @@ def acceptance_by_segment_figure(results: dict) -> dict | None:
         )
     figure = go.Figure(
         traces,
-        layout=_layout(
-            xaxis=_axis(
+        layout=layout(
+            xaxis=axis(
                 "Segment", type="category", showgrid=False, tickangle=-30 if len(names) > 8 else 0
             ),
-            yaxis=_axis("Accepted (%)", range=[0, 105]),
-            legend=_legend(x=1, xanchor="right"),
+            yaxis=axis("Accepted (%)", range=[0, 105]),
+            legend=legend(x=1, xanchor="right"),
             bargap=0.35,
             margin={"l": 64, "r": 16, "t": 36, "b": 72},
             height=340,
         ),
     )
-    return _chart(
+    return chart(
         "acceptance-segments",
         "Acceptance by segment",
         "The share of predictions the experts judged correct, with its 95 % (Wilson) interval; "
@@ -134,17 +123,17 @@ def verdicts_by_tag_figure(results: dict) -> dict | None:
         )
     figure = go.Figure(
         traces,
-        layout=_layout(
+        layout=layout(
             barmode="stack",
             bargap=0.35,
-            xaxis=_axis("Reviews", dtick=max(1, -(-max(t["reviews"] for t in tags) // 5))),
+            xaxis=axis("Reviews", dtick=max(1, -(-max(t["reviews"] for t in tags) // 5))),
             yaxis={"autorange": "reversed", "tickfont": {"color": TEXT}, "ticksuffix": "  "},
-            legend=_legend(),
+            legend=legend(),
             margin={"l": 140, "r": 16, "t": 36, "b": 48},
             height=max(220, 60 + 36 * len(names)),
         ),
     )
-    return _chart(
+    return chart(
         "verdicts-tags",
         "Verdicts by reason tag",
         "How many reviews gave each reason, by verdict. A review may give several reasons.",
@@ -181,11 +170,11 @@ def preference_figure(results: dict) -> dict | None:
     ]
     figure = go.Figure(
         traces,
-        layout=_layout(
+        layout=layout(
             barmode="stack",
-            xaxis=_axis("Share of reviews (%)", range=[0, 100]),
+            xaxis=axis("Share of reviews (%)", range=[0, 100]),
             yaxis={"visible": False},
-            legend=_legend(),
+            legend=legend(),
             margin={"l": 16, "r": 16, "t": 40, "b": 48},
             height=180,
         ),
@@ -198,7 +187,7 @@ def preference_figure(results: dict) -> dict | None:
         if pairwise["decisive"]
         else f"Blind comparison of {total:,} pairs, all judged equally good."
     )
-    return _chart("preference", "Pairwise preference", caption, figure)
+    return chart("preference", "Pairwise preference", caption, figure)
 
 
 def campaign_figures(results: dict) -> dict[str, dict | None]:

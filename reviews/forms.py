@@ -1,5 +1,5 @@
 """Browser forms of the reviews app: they parse input; reviews.services check the rules and
-write (`call_service()` puts a service's refusal on the form)."""
+write (portal.web.call_service() puts a service's refusal on the form)."""
 
 from __future__ import annotations
 
@@ -8,32 +8,14 @@ import math
 from django import forms
 from django.core.exceptions import ValidationError
 
+from portal.web import DateInput, Form
+from registry.models import ModelVersion
 from reviews.models import Review, ReviewCampaign
-from usecases import forms as usecase_forms
-from usecases.forms import DateInput, Form
-from usecases.models import ModelVersion, UseCase
-from usecases.services.errors import DomainError
+from usecases.models import UseCase
 
 MAX_REASON_TAGS = 20
 # The strategies that compare two versions' predictions of the same requests.
 NEEDS_OTHER_VERSION = (ReviewCampaign.Strategy.DISAGREEMENT,)
-
-
-def call_service(form: forms.Form, service, /, *args, **kwargs):
-    """usecases.forms.call_service, plus: a refusal worded "field: message" (as the reviews
-    services word InvalidInput) lands beside that field when the form has it."""
-
-    def run(*args, **kwargs):
-        try:
-            return service(*args, **kwargs)
-        except DomainError as error:
-            field, separator, message = error.message.partition(": ")
-            if not separator or field not in form.fields:
-                raise
-            form.add_error(field, message[:1].upper() + message[1:])
-            return None
-
-    return usecase_forms.call_service(form, run, *args, **kwargs)
 
 
 class DateTimeInput(forms.DateTimeInput):

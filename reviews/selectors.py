@@ -75,10 +75,10 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from portal.formatting import natural_key
+from registry.models import ModelVersion
 from reviews import stats
 from reviews.models import Review, ReviewCampaign
-from usecases.charts import natural_key
-from usecases.models import ModelVersion
 
 VERDICTS = tuple(Review.Verdict.values)  # correct, incorrect, unsure
 CORRECT, INCORRECT, UNSURE = VERDICTS

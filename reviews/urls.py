@@ -10,6 +10,12 @@ app_name = "reviews"
 campaigns = "usecases/<slug:slug>/reviews/"
 campaign = f"{campaigns}<int:pk>/"
 urlpatterns = [
+    path("reviews/", views.inbox, name="inbox"),
+    path(
+        "usecases/<slug:slug>/model-versions/<str:version>/feedback/",
+        views.version_feedback,
+        name="version_feedback",
+    ),
     path(campaigns, views.campaigns, name="campaigns"),
     path(campaign, views.campaign_results, name="campaign_detail"),
     path(f"{campaign}close/", views.campaign_close, name="campaign_close"),

@@ -11,11 +11,8 @@ htmx and gets the workspace of the next item back, so no page loads between item
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.http import HttpResponse
@@ -23,20 +20,23 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.formatting import value_text
+from portal.web import GET_POST, PAGE_SIZE, Form, HtmxRequest, call_service, page_of, posted
+from registry.models import ModelVersion
 from reviews import charts, exports, progress, selectors
-from reviews.forms import CampaignForm, ReviewForm, call_service
+from reviews.forms import CampaignForm, ReviewForm
 from reviews.models import Review, ReviewCampaign, ReviewSlot
 from reviews.services import campaigns as campaign_services
 from reviews.services import reviewing
-from usecases.forms import Form
 from usecases.models import UseCase
 from usecases.permissions import Action, allowed_actions, get_use_case_for
-from usecases.views import GET_POST, PAGE_SIZE, HtmxRequest, _posted
 
 # Keys of the review screen (static/js/review.js reads them from data-key attributes).
 VERDICT_KEYS = {"correct": "1", "incorrect": "2", "unsure": "3"}
 VERDICT_ALT_KEYS = {"correct": "C", "incorrect": "X", "unsure": "U"}
 PREFERENCE_KEYS = {"a": "A", "b": "B", "equal": "E"}
+# The experts' newest remarks on a version shown on its page; the CSV export has them all.
+FEEDBACK_SHOWN = 20
 TAG_KEYS = "456789"  # the first six reason tags; the others are toggled by click
 
 
@@ -56,7 +56,7 @@ def _campaign(use_case: UseCase, pk: int) -> ReviewCampaign:
 def campaigns(request: HtmxRequest, slug: str) -> HttpResponse:
     action = Action.MANAGE_REVIEWS if request.method == "POST" else Action.VIEW
     use_case = get_use_case_for(request, slug, action)
-    form = CampaignForm(_posted(request), use_case=use_case)
+    form = CampaignForm(posted(request), use_case=use_case)
     if form.is_valid():
         campaign = call_service(
             form, campaign_services.create_campaign, use_case, by=request.user, **form.cleaned_data
@@ -72,7 +72,7 @@ def campaigns(request: HtmxRequest, slug: str) -> HttpResponse:
     context = _context(
         request,
         use_case,
-        page=Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+        page=page_of(request, rows),
         form=form,
         has_versions=use_case.versions.exists(),
     )
@@ -280,21 +280,6 @@ def _side(label: str, prediction) -> dict:
     }
 
 
-def value_text(value) -> str:
-    """A feature, prediction or outcome as a reviewer reads it: 1,234.5 not 1234.5000001."""
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.3f}".rstrip("0").rstrip(".") if math.isfinite(value) else str(value)
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
 def _verdict_buttons(form: ReviewForm | None) -> list[dict]:
     chosen = form.data.get("verdict") if form is not None else None
     return [
@@ -324,3 +309,29 @@ def _tag_buttons(campaign: ReviewCampaign, form: ReviewForm | None) -> list[dict
         {"tag": tag, "key": TAG_KEYS[i] if i < len(TAG_KEYS) else "", "checked": tag in chosen}
         for i, tag in enumerate(campaign.reason_tags or ())
     ]
+
+
+# Outside a campaign: the reviewer's inbox, and the version page's feedback fragment
+
+
+@require_GET
+def inbox(request: HtmxRequest) -> HttpResponse:
+    """The reviewer's inbox: open campaigns they may review, and the campaigns they created."""
+    created = ReviewCampaign.objects.filter(
+        created_by=request.user, use_case__in=UseCase.objects.visible_to(request.user)
+    ).select_related("use_case", "model_version", "other_version")
+    context = {
+        "to_review": list(progress.open_campaigns_for(request.user)[:PAGE_SIZE]),
+        "created": list(with_review_counts(created).order_by("-created_at")[:PAGE_SIZE]),
+    }
+    return render(request, "reviews/inbox.html", context)
+
+
+@require_GET
+def version_feedback(request: HtmxRequest, slug: str, version: str) -> HttpResponse:
+    """The experts' feedback on one version, loaded by the version page with hx-get."""
+    use_case = get_use_case_for(request, slug, Action.VIEW)
+    model_version = get_object_or_404(ModelVersion, use_case=use_case, version=version)
+    feedback = selectors.version_feedback(model_version, limit=FEEDBACK_SHOWN)
+    context = {"use_case": use_case, "version": model_version, "feedback": feedback}
+    return render(request, "reviews/_version_feedback.html", context)

@@ -166,10 +166,11 @@ def test_a_worker_killed_mid_evaluation_leads_to_one_rerun_and_exactly_one_resul
 ):
     import numpy as np
 
-    from tests.usecases.test_evaluations import make_dataset, make_predictions
-    from usecases.models import AuditEvent, Evaluation
-    from usecases.services import registry
-    from usecases.tasks import run_evaluation_task
+    from registry.models import Evaluation
+    from registry.services import registering
+    from tests.registry.test_evaluations import make_dataset, make_predictions
+    from usecases.models import AuditEvent
+    from registry.tasks import run_evaluation_task
 
     queue, worker_process = evaluation_worker
     rng = np.random.default_rng(3)
@@ -180,7 +181,7 @@ def test_a_worker_killed_mid_evaluation_leads_to_one_rerun_and_exactly_one_resul
     use_case = UseCaseFactory(feature_schema=[], task_type="binary")
     scientist = personas["data_scientist"]
     dataset = make_dataset(use_case, scientist, y.astype(int), (np.arange(n) % 20).astype(str))
-    version = registry.register_version(use_case, by=scientist, version="1.0")
+    version = registering.register_version(use_case, by=scientist, version="1.0")
     make_predictions(version, dataset, scientist, score=np.clip(0.3 * y + rng.random(n), 0, 1))
     evaluation = Evaluation.objects.create(
         use_case=use_case, model_version=version, dataset=dataset, requested_by=scientist

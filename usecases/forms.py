@@ -1,7 +1,7 @@
 """Browser forms: they parse input; the services check the business rules and write.
 
-`call_service()` turns a service's ValidationError ({field: message}) or DomainError into
-errors on the form, so a broken rule is shown beside the field it concerns.
+portal.web.call_service() turns a service's DomainError into errors on the form, so a
+broken rule is shown beside the field it concerns.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from portal.web import DateInput, Form
 from usecases.models import KPI, METRIC_TASK_TYPES, DataQualityRule, Metric, Role, UseCase
 from usecases.services import validation
-from usecases.services.errors import DomainError
 
 FEATURE_SCHEMA_EXAMPLE = json.dumps(
     [
@@ -25,36 +25,6 @@ FEATURE_SCHEMA_EXAMPLE = json.dumps(
     ],
     indent=2,
 )
-
-
-def call_service(form: forms.Form, service, /, *args, **kwargs):
-    """Run `service`; a ValidationError or DomainError becomes form errors (result: None)."""
-    try:
-        return service(*args, **kwargs)
-    except ValidationError as error:
-        if not hasattr(error, "error_dict"):
-            form.add_error(None, error.messages)
-            return None
-        for name, messages in error.message_dict.items():
-            form.add_error(form.field_for_error(name), messages)
-    except DomainError as error:
-        form.add_error(None, error.message)
-    return None
-
-
-class Form(forms.Form):
-    """A form whose service errors land on the field that caused them, else on top."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("label_suffix", "")
-        super().__init__(*args, **kwargs)
-
-    def field_for_error(self, name: str) -> str | None:
-        return name if name in self.fields else None
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class FeatureSchemaField(forms.JSONField):

@@ -11,8 +11,10 @@ from enum import StrEnum
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
+from portal.api import JSONOnly
 from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role, UseCase
 
 
@@ -131,3 +133,35 @@ def required_action(request, view) -> Action:
         return Action.VIEW
     per_action = getattr(view, "write_actions", {})
     return per_action.get(getattr(view, "action", None), getattr(view, "write_action", Action.EDIT))
+
+
+def page_context(request: HttpRequest, use_case: UseCase, **extra) -> dict:
+    """What every page of a use case gives its template: the use case and the user's rights."""
+    return {"use_case": use_case, "allowed": allowed_actions(request.user, use_case), **extra}
+
+
+# The API's nested resources: every app's endpoints under /usecases/{use_case_slug}/.
+NESTED = r"usecases/(?P<use_case_slug>[-a-zA-Z0-9_]+)"
+USE_CASE_SLUG = OpenApiParameter(
+    "use_case_slug", str, OpenApiParameter.PATH, description="The use case's slug."
+)
+
+
+class NestedUnderUseCase(JSONOnly):
+    """For views under /usecases/{use_case_slug}/: UseCaseRole sets `self.use_case`, fetched
+    through `UseCase.objects.visible_to(user)`, so querysets from it are scoped already."""
+
+    permission_classes = [IsAuthenticated, UseCaseRole]
+    use_case: UseCase
+
+    not_found = "No such item on this use case."
+
+    def is_schema_generation(self) -> bool:
+        # drf-spectacular introspects views without a request's URL kwargs.
+        return getattr(self, "swagger_fake_view", False)
+
+    def get_object(self):
+        try:
+            return super().get_object()
+        except Http404:
+            raise Http404(self.not_found) from None

@@ -16,15 +16,3 @@ def send_welcome_task(member_id: int) -> None:  # queue: CELERY_TASK_ROUTES
     from usecases.services import notifications
 
     notifications.send_welcome(member_id, base_url=settings.SITE_URL)
-
-
-@shared_task(name="usecases.run_evaluation", bind=True, acks_late=True, max_retries=60)
-def run_evaluation_task(self, evaluation_id: int) -> None:  # queue: CELERY_TASK_ROUTES
-    """Run one evaluation; the service's claim makes a duplicate delivery a no-op, and a
-    delivery that finds another live run retries until that run has finished or is gone."""
-    from usecases.services import evaluations
-
-    try:
-        evaluations.run_evaluation(evaluation_id, task_id=self.request.id or "")
-    except evaluations.EvaluationBusy as busy:
-        raise self.retry(countdown=busy.retry_in) from None

@@ -2,15 +2,13 @@
 
 from django.urls import path
 
-from usecases import registry_views, views
+from usecases import views
 
 app_name = "usecases"
 
 use_case = "usecases/<slug:slug>/"
-version = f"{use_case}model-versions/<str:version>/"
 urlpatterns = [
     path("roadmap/", views.roadmap, name="roadmap"),
-    path("reviews/", views.reviews_overview, name="reviews"),
     path("promotions/", views.promotions_overview, name="promotions"),
     path("usecases/", views.use_case_list, name="list"),
     path("usecases/new/", views.use_case_create, name="create"),
@@ -29,27 +27,6 @@ urlpatterns = [
     path(f"{use_case}rules/new/", views.rule_create, name="rule_create"),
     path(f"{use_case}rules/<int:pk>/edit/", views.rule_edit, name="rule_edit"),
     path(f"{use_case}rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
-    # Model registry (usecases/registry_views.py); a version name may hold dots: 1.4.0.
-    path(f"{use_case}model-versions/", registry_views.versions, name="versions"),
-    path(version, registry_views.version_detail, name="version_detail"),
-    path(f"{version}predictions/", registry_views.prediction_upload, name="prediction_upload"),
-    path(f"{version}evaluations/", registry_views.evaluation_start, name="evaluation_start"),
-    path(f"{use_case}datasets/", registry_views.datasets, name="datasets"),
-    path(f"{use_case}datasets/<int:pk>/", registry_views.dataset_detail, name="dataset_detail"),
-    path(
-        f"{use_case}datasets/<int:pk>/delete/", registry_views.dataset_delete, name="dataset_delete"
-    ),
-    path(f"{use_case}evaluations/", registry_views.evaluations_overview, name="evaluations"),
-    path(
-        f"{use_case}evaluations/<int:pk>/",
-        registry_views.evaluation_detail,
-        name="evaluation_detail",
-    ),
-    path(
-        f"{use_case}evaluations/<int:pk>/run/",
-        registry_views.evaluation_rerun,
-        name="evaluation_rerun",
-    ),
     path("account/tokens/", views.api_tokens, name="api_tokens"),
     path("account/tokens/<str:token_key>/revoke/", views.api_token_revoke, name="api_token_revoke"),
 ]

@@ -8,20 +8,18 @@ sections are partials of usecases/detail.html: an htmx request aimed at one of t
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
+from django.views.decorators.http import require_GET, require_POST
 from knox.models import AuthToken
 
+from portal.formatting import value_text
+from portal.web import GET_POST, HtmxRequest, call_service, page_of, posted
 from usecases import charts, selectors
 from usecases.forms import (
     FEATURE_SCHEMA_EXAMPLE,
@@ -35,7 +33,6 @@ from usecases.forms import (
     UseCaseFilterForm,
     UseCaseForm,
     ValueModelForm,
-    call_service,
 )
 from usecases.models import Role, UseCase, ValueModel
 from usecases.permissions import (
@@ -47,22 +44,9 @@ from usecases.permissions import (
 )
 from usecases.services import definitions, tokens, usecases
 
-
-class HtmxRequest(HttpRequest):
-    """HttpRequest plus the `htmx` details HtmxMiddleware sets (as django-htmx documents)."""
-
-    htmx: HtmxDetails
-
-
-GET_POST = require_http_methods(["GET", "POST"])
-PAGE_SIZE = 25
 # HX-Target (the section's DOM id) → the partial of usecases/detail.html that renders it.
 SECTIONS = {"kpis": "kpi-section", "value-model": "value-model-section", "rules": "rule-section"}
 ROLE_RANK = {role: i for i, role in enumerate(Role.values)}
-
-
-def _posted(request):
-    return request.POST if request.method == "POST" else None
 
 
 # Pages outside a use case
@@ -86,24 +70,6 @@ def roadmap(request: HtmxRequest) -> HttpResponse:
 
 
 @require_GET
-def reviews_overview(request: HtmxRequest) -> HttpResponse:
-    """The reviewer's inbox: open campaigns they may review, and the campaigns they created."""
-    # Imported here: the reviews app builds on usecases, not the other way round.
-    from reviews.models import ReviewCampaign
-    from reviews.progress import open_campaigns_for
-    from reviews.views import with_review_counts
-
-    created = ReviewCampaign.objects.filter(
-        created_by=request.user, use_case__in=UseCase.objects.visible_to(request.user)
-    ).select_related("use_case", "model_version", "other_version")
-    context = {
-        "to_review": list(open_campaigns_for(request.user)[:PAGE_SIZE]),
-        "created": list(with_review_counts(created).order_by("-created_at")[:PAGE_SIZE]),
-    }
-    return render(request, "usecases/reviews.html", context)
-
-
-@require_GET
 def promotions_overview(request: HtmxRequest) -> HttpResponse:
     return render(request, "usecases/promotions.html")
 
@@ -114,7 +80,7 @@ def use_case_list(request: HtmxRequest) -> HttpResponse:
     owners = visible.order_by("owner__username").values_list("owner__username", flat=True)
     form = UseCaseFilterForm(request.GET, owners=list(owners.distinct()))
     rows = selectors.use_case_rows(request.user, **form.filters())
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_of(request, rows)
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -130,7 +96,7 @@ def use_case_list(request: HtmxRequest) -> HttpResponse:
 def use_case_create(request: HtmxRequest) -> HttpResponse:
     if not can_create_use_case(request.user):
         raise PermissionDenied("You may not propose use cases.")
-    form = UseCaseForm(_posted(request))
+    form = UseCaseForm(posted(request))
     if form.is_valid():
         use_case = call_service(
             form, usecases.create_use_case, by=request.user, **form.cleaned_data
@@ -191,7 +157,7 @@ def use_case_edit(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
     with_owner = can(request.user, Action.MANAGE_MEMBERS, use_case)
     initial = UseCaseForm.initial_for(use_case)
-    form = UseCaseForm(_posted(request), initial=initial, with_owner=with_owner)
+    form = UseCaseForm(posted(request), initial=initial, with_owner=with_owner)
     if form.is_valid():
         saved = call_service(
             form, usecases.update_use_case, use_case, by=request.user, **form.cleaned_data
@@ -231,9 +197,7 @@ def use_case_delete(request: HtmxRequest, slug: str) -> HttpResponse:
 @require_GET
 def history(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)
-    page = Paginator(selectors.use_case_history(use_case), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = page_of(request, selectors.use_case_history(use_case))
     context = {
         "use_case": use_case,
         "allowed": allowed_actions(request.user, use_case),
@@ -263,14 +227,8 @@ VERBS = {
 
 
 def _display(value) -> str | None:
-    """An audited value as text; None stays None (shown as a dash)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    """An audited value exactly as stored; None stays None (the template shows a dash)."""
+    return None if value is None or value == "" else value_text(value, decimals=None)
 
 
 def _history_rows(events) -> list[dict]:
@@ -312,7 +270,7 @@ def _render_members(request, use_case: UseCase, **extra) -> HttpResponse:
 def members(request: HtmxRequest, slug: str) -> HttpResponse:
     action = Action.MANAGE_MEMBERS if request.method == "POST" else Action.VIEW
     use_case = get_use_case_for(request, slug, action)
-    form = MemberAddForm(_posted(request))
+    form = MemberAddForm(posted(request))
     if form.is_valid():
         user, role = form.cleaned_data["username"], form.cleaned_data["role"]
         if call_service(form, usecases.add_member, use_case, by=request.user, user=user, role=role):
@@ -355,7 +313,7 @@ def member_remove(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
 @GET_POST
 def kpi_create(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
-    form = KPIForm(_posted(request), use_case=use_case)
+    form = KPIForm(posted(request), use_case=use_case)
     if form.is_valid() and call_service(
         form, definitions.create_kpi, use_case, by=request.user, **form.cleaned_data
     ):
@@ -367,7 +325,7 @@ def kpi_create(request: HtmxRequest, slug: str) -> HttpResponse:
 def kpi_edit(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
     kpi = get_object_or_404(use_case.kpis, pk=pk)
-    form = KPIForm(_posted(request), initial=KPIForm.initial_for(kpi), use_case=use_case)
+    form = KPIForm(posted(request), initial=KPIForm.initial_for(kpi), use_case=use_case)
     if form.is_valid() and call_service(
         form, definitions.update_kpi, kpi, by=request.user, **form.cleaned_data
     ):
@@ -387,7 +345,7 @@ def kpi_delete(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
 def value_model_edit(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
     initial = ValueModelForm.initial_for(ValueModel.objects.filter(use_case=use_case).first())
-    form = ValueModelForm(_posted(request), initial=initial, use_case=use_case)
+    form = ValueModelForm(posted(request), initial=initial, use_case=use_case)
     if form.is_valid() and call_service(
         form, definitions.save_value_model, use_case, by=request.user, **form.cleaned_data
     ):
@@ -398,7 +356,7 @@ def value_model_edit(request: HtmxRequest, slug: str) -> HttpResponse:
 @GET_POST
 def rule_create(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
-    form = RuleForm(_posted(request), use_case=use_case)
+    form = RuleForm(posted(request), use_case=use_case)
     if form.is_valid() and call_service(
         form, definitions.create_rule, use_case, by=request.user, **form.rule_fields()
     ):
@@ -410,7 +368,7 @@ def rule_create(request: HtmxRequest, slug: str) -> HttpResponse:
 def rule_edit(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
     rule = get_object_or_404(use_case.data_quality_rules, pk=pk)
-    form = RuleForm(_posted(request), initial=RuleForm.initial_for(rule), use_case=use_case)
+    form = RuleForm(posted(request), initial=RuleForm.initial_for(rule), use_case=use_case)
     if form.is_valid() and call_service(
         form, definitions.update_rule, rule, by=request.user, **form.rule_fields()
     ):
@@ -432,7 +390,7 @@ def rule_delete(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
 @never_cache  # the response may hold a new token in clear text
 @GET_POST
 def api_tokens(request: HtmxRequest) -> HttpResponse:
-    form, new_token = TokenForm(_posted(request)), None
+    form, new_token = TokenForm(posted(request)), None
     if form.is_valid():
         created = call_service(
             form,

@@ -20,17 +20,12 @@ from rest_framework.response import Response
 from rest_framework.routers import DynamicRoute, SimpleRouter
 from rest_framework.viewsets import GenericViewSet
 
+from portal.api import CONFLICT_ERRORS, READ_ERRORS, errors
+from predictions.models import Prediction
 from reviews import progress
-from reviews.models import Prediction, Review, ReviewCampaign, ReviewItem, ReviewSlot
+from reviews.models import Review, ReviewCampaign, ReviewItem, ReviewSlot
 from reviews.services import campaigns, reviewing
-from usecases.api.views import (
-    CONFLICT_ERRORS,
-    READ_ERRORS,
-    USE_CASE_SLUG,
-    NestedUnderUseCase,
-    errors,
-)
-from usecases.permissions import Action
+from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
 
 # Serializers -------------------------------------------------------------------------------
 

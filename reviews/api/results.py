@@ -20,10 +20,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from portal.api import ErrorBody, Pagination
+from portal.api import ERROR_DESCRIPTIONS, ErrorBody, Pagination
 from reviews import exports, selectors
 from reviews.models import ReviewCampaign
-from usecases.api.views import ERROR_DESCRIPTIONS, USE_CASE_SLUG, NestedUnderUseCase
+from usecases.permissions import USE_CASE_SLUG, NestedUnderUseCase
 
 CAMPAIGN_ID = OpenApiParameter(
     "id", int, OpenApiParameter.PATH, description="The review campaign's id."

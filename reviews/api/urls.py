@@ -1,8 +1,8 @@
-"""REST API v1 of the reviews app, mounted under /api/v1/ beside the use cases' routes.
+"""REST API v1 of the reviews app, mounted under /api/v1/ by portal/urls.py.
 
-Each module owns its routes: ingest.py (predictions and outcomes, bulk), campaigns.py
-(review campaigns, claims and reviews) and results.py (results and exported corrections)."""
+Each module owns its routes: campaigns.py (review campaigns, claims and reviews) and
+results.py (results and exported corrections)."""
 
-from reviews.api import campaigns, ingest, results
+from reviews.api import campaigns, results
 
-urlpatterns = [*ingest.urlpatterns, *campaigns.urlpatterns, *results.urlpatterns]
+urlpatterns = [*campaigns.urlpatterns, *results.urlpatterns]

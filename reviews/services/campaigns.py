@@ -32,10 +32,12 @@ from collections.abc import Iterable, Sequence
 from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from reviews.models import Prediction, ReviewCampaign, ReviewItem, ReviewSlot
-from usecases.models import ModelVersion, UseCase
+from portal.errors import DomainError, InvalidInput
+from predictions.models import Prediction
+from registry.models import ModelVersion
+from reviews.models import ReviewCampaign, ReviewItem, ReviewSlot
+from usecases.models import UseCase
 from usecases.services import audit
-from usecases.services.errors import DomainError, InvalidInput
 from usecases.services.usecases import lock
 
 logger = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def _version(use_case: UseCase, version, field: str) -> ModelVersion:
     """A version of this use case, given as an instance, a primary key or a version name."""
     if isinstance(version, ModelVersion):
         if version.use_case_id != use_case.pk:
-            raise InvalidInput(f"{field}: that version belongs to another use case.")
+            raise InvalidInput("That version belongs to another use case.", field=field)
         return version
     found = None
     if isinstance(version, int):
@@ -69,7 +71,7 @@ def _version(use_case: UseCase, version, field: str) -> ModelVersion:
     elif isinstance(version, str) and version.strip():
         found = use_case.versions.filter(version=version.strip()).first()
     if found is None:
-        raise InvalidInput(f"{field}: no version {version!r} on this use case.")
+        raise InvalidInput(f"No version {version!r} on this use case.", field=field)
     return found
 
 
@@ -77,17 +79,17 @@ def _reason_tags(tags) -> list[str]:
     if tags is None:
         return []
     if isinstance(tags, str) or not isinstance(tags, Iterable):
-        raise InvalidInput("reason_tags: give a list of short tags, e.g. ['wrong unit'].")
+        raise InvalidInput("Give a list of short tags, e.g. ['wrong unit'].", field="reason_tags")
     cleaned: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():
-            raise InvalidInput("reason_tags: every tag must be non-empty text.")
+            raise InvalidInput("Every tag must be non-empty text.", field="reason_tags")
         if len(tag.strip()) > 50:
-            raise InvalidInput(f"reason_tags: {tag.strip()[:50]!r}… is over 50 characters.")
+            raise InvalidInput(f"{tag.strip()[:50]!r}… is over 50 characters.", field="reason_tags")
         if tag.strip() not in cleaned:
             cleaned.append(tag.strip())
     if len(cleaned) > 30:
-        raise InvalidInput("reason_tags: at most 30 tags.")
+        raise InvalidInput("At most 30 tags.", field="reason_tags")
     return cleaned
 
 
@@ -95,19 +97,19 @@ def _check(
     *, name, mode, strategy, sample_size, reviewers_per_item, window_start, window_end
 ) -> None:
     if not name or not str(name).strip():
-        raise InvalidInput("name: give the campaign a name.")
+        raise InvalidInput("Give the campaign a name.", field="name")
     if mode not in Mode.values:
-        raise InvalidInput(f"mode: choose one of {', '.join(Mode.values)}.")
+        raise InvalidInput(f"Choose one of {', '.join(Mode.values)}.", field="mode")
     if strategy not in Strategy.values:
-        raise InvalidInput(f"strategy: choose one of {', '.join(Strategy.values)}.")
+        raise InvalidInput(f"Choose one of {', '.join(Strategy.values)}.", field="strategy")
     if not isinstance(sample_size, int) or not 1 <= sample_size <= MAX_SAMPLE_SIZE:
-        raise InvalidInput(f"sample_size: between 1 and {MAX_SAMPLE_SIZE:,} items.")
+        raise InvalidInput(f"Between 1 and {MAX_SAMPLE_SIZE:,} items.", field="sample_size")
     if not isinstance(reviewers_per_item, int) or not (
         1 <= reviewers_per_item <= MAX_REVIEWERS_PER_ITEM
     ):
-        raise InvalidInput(f"reviewers_per_item: between 1 and {MAX_REVIEWERS_PER_ITEM}.")
+        raise InvalidInput(f"Between 1 and {MAX_REVIEWERS_PER_ITEM}.", field="reviewers_per_item")
     if window_start and window_end and window_start >= window_end:
-        raise InvalidInput("window_end: the window must end after it starts.")
+        raise InvalidInput("The window must end after it starts.", field="window_end")
 
 
 def _in_window(
@@ -227,8 +229,9 @@ def _stratified(rows, n, *, pairwise, rng, version, **_) -> list[tuple]:
         return []
     if len(counts) > n:
         raise InvalidInput(
-            f"sample_size: these predictions fall in {len(counts)} segments and a stratified "
-            f"sample takes at least one item from each; ask for at least {len(counts)} items."
+            f"These predictions fall in {len(counts)} segments and a stratified "
+            f"sample takes at least one item from each; ask for at least {len(counts)} items.",
+            field="sample_size",
         )
     picked: list[tuple] = []
     for segment, share in sorted(_shares(counts, n).items()):
@@ -246,8 +249,9 @@ def _lowest_confidence(rows, n, *, pairwise, **_) -> list[tuple]:
         rows = rows.filter(other_id__isnull=False)
     if not rows.exists():
         raise InvalidInput(
-            "strategy: these predictions carry no confidence (a regression, or logged "
-            "without a score); choose another strategy."
+            "These predictions carry no confidence (a regression, or logged "
+            "without a score); choose another strategy.",
+            field="strategy",
         )
     fields = ("id", "other_id") if pairwise else ("id",)
     found = rows.order_by("confidence").values_list(*fields)[:n]
@@ -260,8 +264,9 @@ def _largest_error(rows, n, *, pairwise, **_) -> list[tuple]:
         rows = rows.filter(other_id__isnull=False)
     if not rows.exists():
         raise InvalidInput(
-            "strategy: no outcomes are known yet for these predictions, so there is no "
-            "error to rank by; send outcomes first or choose another strategy."
+            "No outcomes are known yet for these predictions, so there is no "
+            "error to rank by; send outcomes first or choose another strategy.",
+            field="strategy",
         )
     fields = ("id", "other_id") if pairwise else ("id",)
     found = rows.order_by("-error").values_list(*fields)[:n]
@@ -369,13 +374,16 @@ def sample_predictions(
     rows = _in_window(Prediction.objects.filter(model_version=version), window_start, window_end)
     if not rows.exists():
         where = " in this time window" if window_start or window_end else ""
-        raise InvalidInput(f"model_version: version {version.version} has no predictions{where}.")
+        raise InvalidInput(
+            f"Version {version.version} has no predictions{where}.", field="model_version"
+        )
     needs_other = mode == Mode.PAIRWISE or strategy == Strategy.DISAGREEMENT
     rows = _with_other(rows, other if needs_other else None)
     if needs_other and not rows.filter(other_id__isnull=False).exists():
         raise InvalidInput(
-            f"other_version: versions {version.version} and {other.version} have no request "
-            "in common" + (" in this time window." if window_start or window_end else ".")
+            f"Versions {version.version} and {other.version} have no request "
+            "in common" + (" in this time window." if window_start or window_end else "."),
+            field="other_version",
         )
     picked = SAMPLERS[strategy](
         rows,
@@ -387,7 +395,7 @@ def sample_predictions(
         window=(window_start, window_end),
     )
     if not picked:
-        raise InvalidInput("sample_size: no predictions match; nothing to review.")
+        raise InvalidInput("No predictions match; nothing to review.", field="sample_size")
     return picked
 
 
@@ -428,13 +436,14 @@ def create_campaign(
     if other_version not in (None, ""):
         other = _version(use_case, other_version, "other_version")
         if other.pk == version.pk:
-            raise InvalidInput("other_version: choose a different version to compare with.")
+            raise InvalidInput("Choose a different version to compare with.", field="other_version")
     pairwise = mode == Mode.PAIRWISE
     if pairwise and other is None:
-        raise InvalidInput("other_version: blind pairwise review compares two versions.")
+        raise InvalidInput("Blind pairwise review compares two versions.", field="other_version")
     if strategy == Strategy.DISAGREEMENT and other is None:
         raise InvalidInput(
-            "other_version: disagreement sampling needs the version to compare with (the champion)."
+            "Disagreement sampling needs the version to compare with (the champion).",
+            field="other_version",
         )
     tags = _reason_tags(reason_tags)
 

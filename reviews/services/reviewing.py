@@ -33,8 +33,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
+from portal.errors import DomainError, InvalidInput
 from reviews.models import Review, ReviewCampaign, ReviewerProgress, ReviewSlot
-from usecases.services.errors import DomainError, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,8 @@ def _clean_tags(campaign: ReviewCampaign, reason_tags) -> list[str]:
     if unknown:
         offered = ", ".join(campaign.reason_tags) or "none"
         raise InvalidInput(
-            f"reason_tags: {unknown[0]!r} is not one of this campaign's tags ({offered})."
+            f"{unknown[0]!r} is not one of this campaign's tags ({offered}).",
+            field="reason_tags",
         )
     return tags
 
@@ -183,24 +184,30 @@ def _check_answer(
 ) -> None:
     if campaign.mode == ReviewCampaign.Mode.PAIRWISE:
         if verdict:
-            raise InvalidInput("verdict: in blind pairwise review pick a preference instead.")
+            raise InvalidInput(
+                "In blind pairwise review pick a preference instead.", field="verdict"
+            )
         if preference not in Review.Preference.values:
-            raise InvalidInput("preference: pick a (A is better), b (B is better) or equal.")
+            raise InvalidInput(
+                "Pick a (A is better), b (B is better) or equal.", field="preference"
+            )
         if corrected_value is not None:
-            raise InvalidInput("corrected_value: not taken in blind pairwise review.")
+            raise InvalidInput("Not taken in blind pairwise review.", field="corrected_value")
     else:
         if preference:
-            raise InvalidInput("preference: only for blind pairwise review; give a verdict.")
+            raise InvalidInput(
+                "Only for blind pairwise review; give a verdict.", field="preference"
+            )
         if verdict not in Review.Verdict.values:
-            raise InvalidInput("verdict: choose correct, incorrect or unsure.")
+            raise InvalidInput("Choose correct, incorrect or unsure.", field="verdict")
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
-        raise InvalidInput(f"comment: text of at most {MAX_COMMENT_CHARS:,} characters.")
+        raise InvalidInput(f"Text of at most {MAX_COMMENT_CHARS:,} characters.", field="comment")
     if seconds_spent is not None and (
         isinstance(seconds_spent, bool)
         or not isinstance(seconds_spent, int | float)
         or not 0 <= seconds_spent <= MAX_SECONDS_SPENT
     ):
-        raise InvalidInput("seconds_spent: a number of seconds between 0 and 86,400.")
+        raise InvalidInput("A number of seconds between 0 and 86,400.", field="seconds_spent")
 
 
 def submit_review(

@@ -3,7 +3,7 @@ a 409; every one with the JSON error body {"detail", "errors": [{"field", "messa
 
 import pytest
 
-from tests.api.conftest import fields_in
+from tests.conftest import fields_in
 from tests.factories import UseCaseFactory, UserFactory
 from usecases.models import KPI, AuditEvent, DataQualityRule, UseCase, ValueModel
 
@@ -234,7 +234,7 @@ def test_missing_things_are_404_with_a_clear_message(api, use_case, url, message
 def test_setting_the_current_phase_again_is_a_conflict(api, use_case):
     response = api("owner").post(f"{UC}/phase", {"phase": "idea"}, format="json")
     assert response.status_code == 409
-    assert response.json() == {"detail": "The use case is already in Idea."}
+    assert response.json() == {"detail": "The use case is already in Idea.", "code": "conflict"}
     assert not AuditEvent.objects.exists()
 
 
@@ -243,7 +243,7 @@ def test_adding_an_existing_member_is_a_conflict(api, use_case):
         f"{UC}/members/", {"username": "victor", "role": "expert"}, format="json"
     )
     assert response.status_code == 409
-    assert response.json() == {"detail": "victor is already a member."}
+    assert response.json() == {"detail": "victor is already a member.", "code": "conflict"}
 
 
 def test_adding_a_deactivated_user_is_a_conflict(api, use_case):

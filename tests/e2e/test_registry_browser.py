@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from django.db import connection
 
+from registry.models import Evaluation, ModelVersion
+from registry.services import evaluations, registering
 from tests.e2e import test_browser
 from tests.factories import KPIFactory, ValueModelFactory
-from tests.usecases import test_registry_views
-from tests.usecases.test_registry_views import binary_results, finished_evaluation
-from usecases import tasks
-from usecases.models import Evaluation, ModelVersion
-from usecases.services import evaluations, registry
+from tests.registry import test_views as test_registry_views
+from tests.registry.test_views import binary_results, finished_evaluation
+from registry import tasks
 
 pytestmark = pytest.mark.e2e
 
@@ -96,15 +96,15 @@ def test_a_data_scientist_uploads_predictions_evaluates_and_watches_it_finish(
     )
     ValueModelFactory(use_case=use_case, currency="EUR")
     rows = demand_rows()
-    dataset = registry.upload_dataset(
+    dataset = registering.upload_dataset(
         use_case,
         by=scientist,
         name="holdout 2026-Q3",
         source=io.BytesIO(dataset_csv(rows)),
         filename="holdout.csv",
     )
-    champion = registry.register_version(use_case, by=scientist, version="1.3.0")
-    registry.upload_predictions(
+    champion = registering.register_version(use_case, by=scientist, version="1.3.0")
+    registering.upload_predictions(
         champion,
         by=scientist,
         dataset=dataset,
@@ -113,7 +113,7 @@ def test_a_data_scientist_uploads_predictions_evaluates_and_watches_it_finish(
     )
     ModelVersion.objects.filter(pk=champion.pk).update(stage=ModelVersion.Stage.PRODUCTION)
     evaluations.start_evaluation(champion, by=scientist, dataset=dataset)  # for the leaderboard
-    version = registry.register_version(
+    version = registering.register_version(
         use_case, by=scientist, version="1.4.0", framework="LightGBM 4.5"
     )
     predictions = tmp_path / "predictions-1.4.0.csv"
@@ -176,7 +176,7 @@ def test_a_viewer_reads_a_classification_evaluation_and_picks_the_segment_metric
     live_server, page, personas, churn
 ):
     scientist = personas["data_scientist"]
-    champion = registry.register_version(churn, by=scientist, version="1.0.0")
+    champion = registering.register_version(churn, by=scientist, version="1.0.0")
     ModelVersion.objects.filter(pk=champion.pk).update(stage=ModelVersion.Stage.PRODUCTION)
     evaluation = finished_evaluation(
         churn, scientist, binary_results(comparison=True), champion=champion

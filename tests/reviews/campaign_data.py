@@ -9,8 +9,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
-from reviews.models import Prediction
-from usecases.models import ModelVersion
+from predictions.models import Prediction
+from registry.models import ModelVersion
 
 T0 = timezone.make_aware(datetime.datetime(2026, 1, 1))
 

@@ -7,11 +7,12 @@ from collections import Counter
 
 import pytest
 
-from reviews.models import Prediction, ReviewCampaign, ReviewItem, ReviewSlot
+from portal.errors import DomainError, InvalidInput
+from predictions.models import Prediction
+from reviews.models import ReviewCampaign, ReviewItem, ReviewSlot
 from reviews.services import campaigns
 from tests.reviews.campaign_data import T0, api_client, make_predictions, make_version
 from usecases.models import AuditEvent
-from usecases.services.errors import DomainError, InvalidInput
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +127,7 @@ def test_empty_window_is_a_clear_error(use_case, personas, v1):
 
 
 def test_version_without_predictions_is_a_clear_error(use_case, personas, v1):
-    with pytest.raises(InvalidInput, match="version 1.0 has no predictions"):
+    with pytest.raises(InvalidInput, match="(?i)version 1.0 has no predictions"):
         create(use_case, personas, model_version=v1)
 
 
@@ -194,7 +195,7 @@ def test_largest_error_takes_the_largest_errors_among_predictions_with_outcomes(
 
 def test_largest_error_without_outcomes_is_a_clear_error(use_case, personas, v1):
     make_predictions(v1, 20)
-    with pytest.raises(InvalidInput, match="no outcomes are known"):
+    with pytest.raises(InvalidInput, match="(?i)no outcomes are known"):
         create(use_case, personas, model_version=v1, strategy="largest_error")
 
 
@@ -222,7 +223,7 @@ def test_disagreement_picks_the_requests_where_the_versions_disagree_most(
 
 def test_disagreement_needs_the_other_version(use_case, personas, v1):
     make_predictions(v1, 20)
-    with pytest.raises(InvalidInput, match="disagreement sampling needs"):
+    with pytest.raises(InvalidInput, match="(?i)disagreement sampling needs"):
         create(use_case, personas, model_version=v1, strategy="disagreement")
 
 
@@ -264,7 +265,7 @@ def test_pairwise_works_with_every_strategy(use_case, personas, v1, v2, strategy
 def test_pairwise_needs_two_versions_with_requests_in_common(use_case, personas, v1, v2):
     make_predictions(v1, 10)
     make_predictions(v2, 10, first=100)
-    with pytest.raises(InvalidInput, match="blind pairwise review compares two versions"):
+    with pytest.raises(InvalidInput, match="(?i)blind pairwise review compares two versions"):
         create(use_case, personas, model_version=v2, mode="pairwise")
     with pytest.raises(InvalidInput, match="no request in common"):
         create(use_case, personas, model_version=v2, other_version=v1, mode="pairwise")
@@ -282,7 +283,7 @@ def test_pairwise_needs_two_versions_with_requests_in_common(use_case, personas,
         ({"strategy": "whatever"}, "strategy"),
         ({"mode": "triple"}, "mode"),
         ({"name": " "}, "name"),
-        ({"model_version": "9.9"}, "no version '9.9'"),
+        ({"model_version": "9.9"}, "(?i)no version '9.9'"),
         ({"other_version": "1.0"}, "different version"),
         ({"reason_tags": ["ok", ""]}, "reason_tags"),
         ({"window_start": T0, "window_end": T0}, "must end after"),
@@ -411,7 +412,7 @@ def test_campaign_detail_shows_progress(api, campaign):
 def test_create_with_bad_input_answers_400_with_the_message(api, campaign):
     response = api("expert").post(URL, {**BODY, "strategy": "largest_error"}, format="json")
     assert response.status_code == 400
-    assert "no outcomes are known" in response.json()["detail"]
+    assert "no outcomes are known" in response.json()["detail"].lower()
     response = api("expert").post(URL, {**BODY, "sample_size": 0}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "sample_size"
@@ -472,7 +473,7 @@ def test_stratified_sampling_counts_only_segments_with_rows_in_the_window(
 
     from django.utils import timezone
 
-    from reviews.models import Prediction
+    from predictions.models import Prediction
 
     rows = make_predictions(v1, 120)
     now = timezone.now()

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from portal.errors import InvalidInput
 from reviews import progress
 from reviews.models import Review, ReviewerProgress, ReviewSlot
 from reviews.services import campaigns, reviewing
@@ -17,7 +18,6 @@ from reviews.services.reviewing import ClaimError
 from tests.factories import MemberFactory, UserFactory
 from tests.reviews.campaign_data import api_client, make_predictions, make_version
 from usecases.models import Role
-from usecases.services.errors import InvalidInput
 
 
 @pytest.fixture

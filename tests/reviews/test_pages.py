@@ -11,10 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.models import Prediction, Review, ReviewCampaign, ReviewSlot
+from predictions.models import Prediction
+from registry.models import ModelVersion
+from reviews.models import Review, ReviewCampaign, ReviewSlot
 from reviews.services import campaigns, reviewing
 from tests.conftest import login
-from usecases.models import ModelVersion, UseCase
+from usecases.models import UseCase
 
 FEATURES = [
     {"name": "store", "type": "category", "description": "Store id"},
@@ -512,7 +514,7 @@ def test_the_inbox_lists_campaigns_to_review_with_progress_and_those_created(
 ):
     answer(campaign, personas["expert"], 1)
     login(client, personas, "expert")
-    html = client.get(reverse("usecases:reviews")).content.decode()
+    html = client.get(reverse("reviews:inbox")).content.decode()
     to_review = html[html.index('id="to-review"') : html.index('id="created-campaigns"')]
     assert "October check" in to_review and "2.1 or 2.2?" in to_review
     assert "You: 1 reviewed · campaign 1 / 5" in to_review
@@ -523,7 +525,7 @@ def test_the_inbox_lists_campaigns_to_review_with_progress_and_those_created(
 
 def test_the_inbox_of_a_viewer_offers_nothing_to_review(client, personas, campaign):
     login(client, personas, "viewer")
-    html = client.get(reverse("usecases:reviews")).content.decode()
+    html = client.get(reverse("reviews:inbox")).content.decode()
     assert "Nothing is waiting for you" in html and "October check" not in html
 
 
@@ -559,7 +561,7 @@ def test_campaign_list_inbox_and_results_cost_the_same_queries_for_3_or_30_rows(
     first = grow(3)
     small = [
         queries(client, reverse("reviews:campaigns", args=[forecast.slug])),
-        queries(client, reverse("usecases:reviews")),
+        queries(client, reverse("reviews:inbox")),
         queries(client, url("campaign_detail", first)),
         queries(client, version.get_absolute_url()),
     ]
@@ -567,7 +569,7 @@ def test_campaign_list_inbox_and_results_cost_the_same_queries_for_3_or_30_rows(
     answer(first, personas["owner"], 2, reason_tags=["tag 2"], comment="More.")
     large = [
         queries(client, reverse("reviews:campaigns", args=[forecast.slug])),
-        queries(client, reverse("usecases:reviews")),
+        queries(client, reverse("reviews:inbox")),
         queries(client, url("campaign_detail", first)),
         queries(client, version.get_absolute_url()),
     ]
@@ -609,8 +611,21 @@ def test_the_version_page_shows_the_experts_feedback(client, personas, campaign,
     answer(campaign, personas["expert"], 2)
     login(client, personas, "data_scientist")
     html = client.get(version.get_absolute_url()).content.decode()
-    section = html[html.index('id="feedback"') :]
-    assert "Experts' feedback" in section
+    fragment = reverse("reviews:version_feedback", args=[version.use_case.slug, version.version])
+    assert f'hx-get="{fragment}"' in html and f'href="{fragment}"' in html
+    section = client.get(fragment, headers={"HX-Request": "true"}).content.decode()
+    assert 'id="feedback"' in section and "Experts' feedback" in section
     assert "Too high." in section and "18" in section
     assert "67 %" in section  # 2 of 3 accepted
     assert url("corrections_csv", campaign) in section or "October check" in section
+
+
+@pytest.mark.parametrize(("who", "status"), [("viewer", 200), ("outsider", 404), ("manager", 200)])
+def test_the_feedback_fragment_is_checked_like_the_version_page(
+    client, personas, version, who, status
+):
+    login(client, personas, who)
+    fragment = reverse("reviews:version_feedback", args=[version.use_case.slug, version.version])
+    assert client.get(fragment).status_code == status
+    unknown = reverse("reviews:version_feedback", args=[version.use_case.slug, "9.9"])
+    assert client.get(unknown).status_code == 404

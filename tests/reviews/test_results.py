@@ -18,10 +18,11 @@ from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.proportion import proportion_confint
 
+from predictions.models import Prediction
+from registry.models import ModelVersion
 from reviews import charts, selectors
-from reviews.models import Prediction, Review, ReviewCampaign, ReviewItem, ReviewSlot
+from reviews.models import Review, ReviewCampaign, ReviewItem, ReviewSlot
 from tests.factories import UseCaseFactory, UserFactory
-from usecases.models import ModelVersion
 
 CORRECT, INCORRECT, UNSURE = "correct", "incorrect", "unsure"
 

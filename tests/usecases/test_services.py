@@ -2,12 +2,13 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.core.exceptions import ValidationError
+from portal.errors import InvalidInput
 
+from portal.errors import InvalidInput
 from tests.factories import MemberFactory, UseCaseFactory, UserFactory
 from usecases.models import KPI, AuditEvent, Role, UseCase, UseCaseMember
 from usecases.services import definitions, notifications, usecases
-from usecases.services.errors import InvalidInput, MembershipError, PhaseError
+from usecases.services.errors import MembershipError, PhaseError
 
 
 def test_creating_a_use_case_makes_the_creator_its_owner_and_audits_it(personas):
@@ -32,7 +33,7 @@ def test_slugs_stay_unique_when_titles_repeat(personas):
 
 def test_a_feature_schema_with_a_duplicate_name_is_refused(personas):
     schema = [{"name": "age", "type": "integer"}, {"name": "age", "type": "number"}]
-    with pytest.raises(ValidationError, match="appears twice"):
+    with pytest.raises(InvalidInput, match="appears twice"):
         usecases.create_use_case(
             by=personas["owner"], title="X", task_type="binary", feature_schema=schema
         )
@@ -55,7 +56,7 @@ def test_an_update_without_changes_records_nothing(use_case, personas):
 def test_a_target_date_before_the_start_date_is_refused(use_case, personas):
     import datetime
 
-    with pytest.raises(ValidationError, match="target date"):
+    with pytest.raises(InvalidInput, match="target date"):
         usecases.update_use_case(
             use_case,
             by=personas["owner"],
@@ -116,7 +117,7 @@ def test_handing_over_ownership_makes_the_new_owner_an_owner_member(use_case, pe
 
 
 def test_a_kpi_metric_must_suit_the_task_type(use_case, personas):
-    with pytest.raises(ValidationError) as error:
+    with pytest.raises(InvalidInput) as error:
         definitions.create_kpi(
             use_case,
             by=personas["expert"],
@@ -125,9 +126,12 @@ def test_a_kpi_metric_must_suit_the_task_type(use_case, personas):
             target=0.9,
             gate_threshold=0.8,
         )
-    assert error.value.message_dict == {
-        "metric": ["ROC AUC does not apply to regression / forecasting use cases."]
-    }
+    assert error.value.error_items() == [
+        {
+            "field": "metric",
+            "message": "ROC AUC does not apply to regression / forecasting use cases.",
+        }
+    ]
     assert not KPI.objects.exists()
 
 
@@ -136,7 +140,7 @@ def test_a_kpi_direction_defaults_to_the_metric_and_gate_must_not_beat_target(us
         use_case, by=personas["expert"], name="Error", metric="mae", target=3, gate_threshold=4
     )
     assert kpi.direction == KPI.Direction.LOWER
-    with pytest.raises(ValidationError, match="must not be below the target"):
+    with pytest.raises(InvalidInput, match="must not be below the target"):
         definitions.update_kpi(kpi, by=personas["expert"], gate_threshold=2)
 
 
@@ -144,17 +148,19 @@ def test_a_kpi_name_clash_is_a_field_error_not_a_crash(use_case, personas):
     definitions.create_kpi(
         use_case, by=personas["expert"], name="Error", metric="mae", target=3, gate_threshold=4
     )
-    with pytest.raises(ValidationError) as error:
+    with pytest.raises(InvalidInput) as error:
         definitions.create_kpi(
             use_case, by=personas["expert"], name="Error", metric="rmse", target=3, gate_threshold=4
         )
-    assert "name" in error.value.message_dict
+    assert error.value.field == "name"
 
 
 def test_a_regression_value_model_needs_both_unit_costs(use_case, personas):
-    with pytest.raises(ValidationError) as error:
+    with pytest.raises(InvalidInput) as error:
         definitions.save_value_model(use_case, by=personas["expert"], cost_per_unit_under=2)
-    assert error.value.message_dict == {"cost_per_unit_over": ["Required for this task type."]}
+    assert error.value.error_items() == [
+        {"field": "cost_per_unit_over", "message": "Required for this task type."}
+    ]
     value_model = definitions.save_value_model(
         use_case,
         by=personas["expert"],
@@ -181,14 +187,14 @@ def test_a_regression_value_model_needs_both_unit_costs(use_case, personas):
     ],
 )
 def test_rule_parameters_are_checked_per_kind(use_case, personas, kind, params, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(InvalidInput, match=message):
         definitions.create_rule(
             use_case, by=personas["expert"], field="price", kind=kind, params=params
         )
 
 
 def test_a_rule_on_an_unknown_field_is_refused(use_case, personas):
-    with pytest.raises(ValidationError, match="not in the feature schema"):
+    with pytest.raises(InvalidInput, match="not in the feature schema"):
         definitions.create_rule(use_case, by=personas["expert"], field="colour", kind="not_null")
 
 

@@ -9,11 +9,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from knox.models import AuthToken
 
+from portal.errors import InvalidInput
 from tests.conftest import login
 from tests.factories import KPIFactory, MemberFactory, RuleFactory, UseCaseFactory, UserFactory
 from usecases.models import KPI, AuditEvent, DataQualityRule, Role, UseCase, ValueModel
 from usecases.services import definitions, tokens, usecases
-from usecases.services.errors import InvalidInput
 
 HTMX = {"HX-Request": "true"}
 
@@ -63,7 +63,7 @@ def test_promotions_say_honestly_that_nothing_is_there_yet(client, personas):
 
 
 def test_the_reviews_inbox_of_someone_with_nothing_to_review_says_so(client, personas):
-    html = page(login(client, personas, "viewer").get(reverse("usecases:reviews")))
+    html = page(login(client, personas, "viewer").get(reverse("reviews:inbox")))
     assert "Nothing is waiting for you" in html
 
 

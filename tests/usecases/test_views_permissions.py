@@ -121,7 +121,7 @@ def test_use_case_writes_are_allowed_exactly_to_the_roles_that_may_make_them(
 GLOBAL_PAGES = [
     "home",
     "usecases:roadmap",
-    "usecases:reviews",
+    "reviews:inbox",
     "usecases:promotions",
     "usecases:list",
     "usecases:create",

@@ -2,90 +2,42 @@
 
 Roles are checked by `UseCaseRole` (usecases.permissions): views nested under
 /usecases/{use_case_slug}/ find the use case as `self.use_case`, already fetched through
-`visible_to()` (outsiders 404, members lacking the right 403). Services raise django's
-ValidationError (400 naming the field) or a DomainError (its status code); portal.api's
-exception handler turns both into the one JSON error shape.
+`visible_to()` (outsiders 404, members lacking the right 403). Services raise a DomainError
+(portal/errors.py); portal.api's exception handler turns it into the one JSON error shape.
 """
 
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpResponse, JsonResponse
-from django.template import engines
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from drf_spectacular.views import SpectacularRedocView
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from portal.api import ErrorBody
+from portal.api import (
+    CONFLICT_ERRORS,
+    DELETE_ERRORS,
+    READ_ERRORS,
+    WRITE_ERRORS,
+    JSONOnly,
+    errors,
+)
 from usecases import selectors
 from usecases.api import serializers as s
 from usecases.models import KPI, AuditEvent, DataQualityRule, UseCase, UseCaseMember, ValueModel
-from usecases.permissions import Action, UseCaseRole, can, can_create_use_case
-from usecases.services import definitions, usecases
-
-ERROR_DESCRIPTIONS = {
-    400: "Invalid input: `errors` names each bad field.",
-    401: "No valid token (send `Authorization: Token <token>`) or session.",
-    403: "Your role on this use case does not allow this.",
-    404: "No such use case (or not one you are a member of), item in it, or page.",
-    409: "The change conflicts with the use case's current state.",
-    413: "The request body is too large.",
-}
-
-
-def errors(*codes: int) -> dict:
-    """`responses=` entries for the given error statuses, all with the one error body."""
-    return {
-        code: OpenApiResponse(ErrorBody, description=ERROR_DESCRIPTIONS[code]) for code in codes
-    }
-
-
-# What each kind of action can answer besides success; 401 everywhere (all need a login).
-# Reads never answer 403: whoever may see a use case may read all of it.
-READ_ERRORS = errors(401, 404)
-WRITE_ERRORS = errors(400, 401, 403, 404, 413)
-CONFLICT_ERRORS = errors(400, 401, 403, 404, 409, 413)
-DELETE_ERRORS = errors(401, 403, 404)
-
-USE_CASE_SLUG = OpenApiParameter(
-    "use_case_slug", str, OpenApiParameter.PATH, description="The use case's slug."
+from usecases.permissions import (
+    USE_CASE_SLUG,
+    Action,
+    NestedUnderUseCase,
+    UseCaseRole,
+    can,
+    can_create_use_case,
 )
-
-
-class JSONOnly:
-    """JSON in and out. Nested JSON (params, feature_schema) has no form encoding, and the
-    browsable API would answer a django PermissionDenied from its form checks with HTML."""
-
-    parser_classes = [JSONParser]
-    renderer_classes = [JSONRenderer]
-
-
-class NestedUnderUseCase(JSONOnly):
-    """For views under /usecases/{use_case_slug}/: UseCaseRole sets `self.use_case`, fetched
-    through `UseCase.objects.visible_to(user)`, so querysets from it are scoped already."""
-
-    permission_classes = [IsAuthenticated, UseCaseRole]
-    use_case: UseCase
-
-    not_found = "No such item on this use case."
-
-    def is_schema_generation(self) -> bool:
-        # drf-spectacular introspects views without a request's URL kwargs.
-        return getattr(self, "swagger_fake_view", False)
-
-    def get_object(self):
-        try:
-            return super().get_object()
-        except Http404:
-            raise Http404(self.not_found) from None
+from usecases.services import definitions, usecases
 
 
 @extend_schema(tags=["use cases"])
@@ -381,37 +333,3 @@ class AuditEventViewSet(NestedUnderUseCase, ListModelMixin, GenericViewSet):
     @extend_schema(responses={200: s.AuditEventSerializer(many=True), **READ_ERRORS})
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
-
-
-# drf-spectacular's own redoc.html loads Google Fonts; this page loads nothing from outside.
-REDOC_PAGE = engines["django"].from_string(
-    """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title></head>
-<body><redoc spec-url="{{ schema_url }}"></redoc><script src="{{ redoc_js }}"></script></body>
-</html>"""
-)
-
-
-class RedocView(SpectacularRedocView):
-    """Redoc from drf-spectacular-sidecar's static files, with no CDN fonts."""
-
-    @extend_schema(exclude=True)
-    def get(self, request, *args, **kwargs):
-        context = {
-            "title": self.title,
-            "schema_url": self._get_schema_url(request),
-            "redoc_js": self._redoc_standalone(),
-        }
-        return HttpResponse(REDOC_PAGE.render(context, request))
-
-
-@login_not_required
-def endpoint_not_found(request, path: str = "") -> JsonResponse:
-    """Unknown paths under /api/ answer in the API's error shape, not an HTML page."""
-    detail = (
-        "No such API endpoint. Collections and items end in a slash (/api/v1/usecases/), "
-        "actions and single resources do not (/api/v1/usecases/{slug}/phase). See /api/docs/."
-    )
-    return JsonResponse({"detail": detail}, status=404)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from portal.errors import InvalidInput
 from usecases.models import KPI, DataQualityRule, UseCase, ValueModel
 from usecases.services import audit, validation
 from usecases.services.usecases import apply_changes, lock
@@ -34,7 +34,7 @@ def _save_unique(instance, field: str, message: str) -> None:
         with transaction.atomic():
             instance.save()
     except IntegrityError:
-        raise ValidationError({field: message}) from None
+        raise InvalidInput(message, field=field) from None
 
 
 def _check_kpi(use_case: UseCase, kpi: KPI) -> None:

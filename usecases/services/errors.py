@@ -1,23 +1,11 @@
-"""Domain errors: a broken business rule with a message fit for the user."""
+"""The use cases' own refusals; the convention itself is portal/errors.py."""
 
-
-class DomainError(Exception):
-    """Shown as a form error in the browser; a JSON body with `status_code` in the API."""
-
-    status_code = 409
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidInput(DomainError):
-    status_code = 400
+from portal.errors import DomainError
 
 
 class MembershipError(DomainError):
-    pass
+    """A membership change that would leave the use case without an owner, and the like."""
 
 
 class PhaseError(DomainError):
-    pass
+    """A phase change the lifecycle does not allow."""

@@ -8,8 +8,8 @@ import logging
 from django.db import transaction
 from knox.models import AuthToken
 
+from portal.errors import InvalidInput
 from usecases.services import audit
-from usecases.services.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 

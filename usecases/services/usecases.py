@@ -7,10 +7,11 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from portal.errors import InvalidInput
 from usecases import tasks
 from usecases.models import Role, UseCase, UseCaseMember
 from usecases.services import audit, validation
-from usecases.services.errors import InvalidInput, MembershipError, PhaseError
+from usecases.services.errors import MembershipError, PhaseError
 
 logger = logging.getLogger(__name__)
 

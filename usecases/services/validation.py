@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
-
+from portal.errors import InvalidFields, InvalidInput
 from usecases.models import (
     KPI,
     LOWER_IS_BETTER,
@@ -38,33 +37,29 @@ RESERVED_COLUMNS = ("label", "prediction", "score", "segment")
 def check_feature_schema(schema) -> list[dict]:
     """A list of {"name", "type", optional "description"} with unique, identifier-like names."""
     if not isinstance(schema, list):
-        raise ValidationError(
-            {"feature_schema": 'Expected a list such as [{"name": "age", "type": "integer"}].'}
+        raise InvalidInput(
+            'Expected a list such as [{"name": "age", "type": "integer"}].', field="feature_schema"
         )
     seen: set[str] = set()
     cleaned = []
     for index, feature in enumerate(schema, start=1):
         where = f"Feature {index}"
         if not isinstance(feature, dict) or "name" not in feature or "type" not in feature:
-            raise ValidationError({"feature_schema": f'{where}: needs a "name" and a "type".'})
+            raise InvalidInput(f'{where}: needs a "name" and a "type".', field="feature_schema")
         name, kind = str(feature["name"]), str(feature["type"])
         if not FEATURE_NAME.match(name):
-            raise ValidationError(
-                {
-                    "feature_schema": f"{where}: “{name}” is not a valid column "
-                    "name (letters, digits and _, not starting with a digit)."
-                }
+            raise InvalidInput(
+                f"{where}: “{name}” is not a valid column "
+                "name (letters, digits and _, not starting with a digit).",
+                field="feature_schema",
             )
         if name in seen or name in RESERVED_COLUMNS:
             why = "appears twice" if name in seen else "is a reserved column name"
-            raise ValidationError({"feature_schema": f"{where}: “{name}” {why}."})
+            raise InvalidInput(f"{where}: “{name}” {why}.", field="feature_schema")
         if kind not in FEATURE_TYPES:
-            raise ValidationError(
-                {
-                    "feature_schema": f"{where}: type “{kind}” is not one of "
-                    + ", ".join(FEATURE_TYPES)
-                    + "."
-                }
+            raise InvalidInput(
+                f"{where}: type “{kind}” is not one of " + ", ".join(FEATURE_TYPES) + ".",
+                field="feature_schema",
             )
         seen.add(name)
         item = {"name": name, "type": kind}
@@ -76,7 +71,9 @@ def check_feature_schema(schema) -> list[dict]:
 
 def check_dates(start_date, target_date) -> None:
     if start_date and target_date and target_date < start_date:
-        raise ValidationError({"target_date": "The target date must not be before the start date."})
+        raise InvalidInput(
+            "The target date must not be before the start date.", field="target_date"
+        )
 
 
 def default_direction(metric: str) -> str:
@@ -89,33 +86,27 @@ def check_kpi(
     """The metric suits the task type, and target and gate agree with the direction."""
     if use_case.task_type not in METRIC_TASK_TYPES.get(metric, set()):
         label = Metric(metric).label if metric in Metric.values else metric
-        raise ValidationError(
-            {
-                "metric": f"{label} does not apply to "
-                f"{use_case.get_task_type_display().lower()} use cases."
-            }
+        raise InvalidInput(
+            f"{label} does not apply to {use_case.get_task_type_display().lower()} use cases.",
+            field="metric",
         )
     if metric in UNIT_INTERVAL_METRICS:
         for name, value in (("target", target), ("gate_threshold", gate_threshold)):
             if not 0 <= value <= 1:
-                raise ValidationError({name: f"{Metric(metric).label} lies between 0 and 1."})
+                raise InvalidInput(f"{Metric(metric).label} lies between 0 and 1.", field=name)
     if metric in LOWER_IS_BETTER and metric != Metric.BIAS:
         for name, value in (("target", target), ("gate_threshold", gate_threshold)):
             if value < 0:
-                raise ValidationError({name: f"{Metric(metric).label} cannot be negative."})
+                raise InvalidInput(f"{Metric(metric).label} cannot be negative.", field=name)
     if direction == KPI.Direction.HIGHER and target < gate_threshold:
-        raise ValidationError(
-            {
-                "gate_threshold": "With higher is better, the gate threshold "
-                "must not be above the target."
-            }
+        raise InvalidInput(
+            "With higher is better, the gate threshold must not be above the target.",
+            field="gate_threshold",
         )
     if direction == KPI.Direction.LOWER and target > gate_threshold:
-        raise ValidationError(
-            {
-                "gate_threshold": "With lower is better, the gate threshold "
-                "must not be below the target."
-            }
+        raise InvalidInput(
+            "With lower is better, the gate threshold must not be below the target.",
+            field="gate_threshold",
         )
 
 
@@ -140,7 +131,7 @@ def check_value_model(use_case: UseCase, values: dict) -> None:
     if not re.fullmatch(r"[A-Z]{3}", currency or ""):
         errors["currency"] = "Use a three-letter ISO 4217 code such as EUR or USD."
     if errors:
-        raise ValidationError(errors)
+        raise InvalidFields([InvalidInput(text, field=name) for name, text in errors.items()])
 
 
 def _number(value, name: str) -> float:
@@ -148,7 +139,7 @@ def _number(value, name: str) -> float:
         try:
             return float(str(value))
         except ValueError:
-            raise ValidationError({"params": f"“{name}” must be a number."}) from None
+            raise InvalidInput(f"“{name}” must be a number.", field="params") from None
     return float(value)
 
 
@@ -156,19 +147,19 @@ def check_rule(use_case: UseCase, *, field: str, kind: str, params) -> dict:
     """The field exists and the parameters suit the kind; returns the cleaned parameters."""
     known = set(use_case.feature_names) | set(RESERVED_COLUMNS)
     if use_case.feature_schema and field not in known:
-        raise ValidationError(
-            {"field": f"“{field}” is not in the feature schema ({', '.join(sorted(known))})."}
+        raise InvalidInput(
+            f"“{field}” is not in the feature schema ({', '.join(sorted(known))}).", field="field"
         )
     if not isinstance(params, dict):
-        raise ValidationError({"params": "Parameters must be a JSON object."})
+        raise InvalidInput("Parameters must be a JSON object.", field="params")
     match kind:
         case DataQualityRule.Kind.RANGE:
             low = _number(params["min"], "min") if params.get("min") not in (None, "") else None
             high = _number(params["max"], "max") if params.get("max") not in (None, "") else None
             if low is None and high is None:
-                raise ValidationError({"params": "A range needs a minimum, a maximum or both."})
+                raise InvalidInput("A range needs a minimum, a maximum or both.", field="params")
             if low is not None and high is not None and low > high:
-                raise ValidationError({"params": "The minimum must not be above the maximum."})
+                raise InvalidInput("The minimum must not be above the maximum.", field="params")
             return {key: value for key, value in (("min", low), ("max", high)) if value is not None}
         case DataQualityRule.Kind.NOT_NULL:
             return {}
@@ -177,22 +168,22 @@ def check_rule(use_case: UseCase, *, field: str, kind: str, params) -> dict:
             if isinstance(values, str):
                 values = [v.strip() for v in values.split(",") if v.strip()]
             if not isinstance(values, list) or not values:
-                raise ValidationError({"params": "List at least one allowed value."})
+                raise InvalidInput("List at least one allowed value.", field="params")
             return {"values": values}
         case DataQualityRule.Kind.REGEX:
             pattern = params.get("pattern")
             if not isinstance(pattern, str) or not pattern:
-                raise ValidationError({"params": "Give a regular expression as “pattern”."})
+                raise InvalidInput("Give a regular expression as “pattern”.", field="params")
             try:
                 re.compile(pattern)
             except re.error as error:
-                raise ValidationError(
-                    {"params": f"Not a valid regular expression: {error}."}
+                raise InvalidInput(
+                    f"Not a valid regular expression: {error}.", field="params"
                 ) from None
             return {"pattern": pattern}
         case DataQualityRule.Kind.MAX_NULL_RATE:
             rate = _number(params.get("max_rate"), "max_rate") if "max_rate" in params else None
             if rate is None or not 0 <= rate <= 1:
-                raise ValidationError({"params": "“max_rate” must be a share between 0 and 1."})
+                raise InvalidInput("“max_rate” must be a share between 0 and 1.", field="params")
             return {"max_rate": rate}
-    raise ValidationError({"kind": f"Unknown rule kind “{kind}”."})
+    raise InvalidInput(f"Unknown rule kind “{kind}”.", field="kind")

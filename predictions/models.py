@@ -1,0 +1,76 @@
+"""The prediction log: every prediction a deployed version (production, canary or shadow)
+made, keyed by request id, and the real outcome once it is known (bulk ingestion in
+services/ingest.py). Sampling for review reads the indexes below, so the table keeps its
+name from the reviews app it was carved out of (issue 8): reviews_prediction.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from registry.models import ModelVersion
+from usecases.models import UseCase
+
+
+class Prediction(models.Model):
+    """One logged prediction of a model version (production, canary or shadow)."""
+
+    id = models.BigAutoField(primary_key=True)
+    # No single-column indexes on the two keys: the composite indexes below lead with them
+    # (one index less to maintain per row), and a lone use_case index tempted the planner
+    # into scanning a whole use case's rows to find one request.
+    use_case = models.ForeignKey(
+        UseCase, on_delete=models.CASCADE, related_name="predictions", db_index=False
+    )
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="logged_predictions", db_index=False
+    )
+    request_id = models.CharField(max_length=200)
+    predicted_at = models.DateTimeField()
+    features = models.JSONField(default=dict, blank=True)
+    # A number (regression, binary 0/1) or a class name (multiclass).
+    prediction = models.JSONField()
+    score = models.FloatField(null=True, blank=True)
+    segment = models.CharField(max_length=100, blank=True)
+    # How sure the model was: binary max(score, 1 − score), multiclass the predicted class's
+    # score; None for regression or without a score. Sampling "lowest confidence" reads it.
+    confidence = models.FloatField(null=True, blank=True)
+    # Uniform in [0, 1), drawn at ingestion: sampling reads a random range of an index
+    # instead of ORDER BY random() over the table.
+    random_key = models.FloatField()
+    outcome = models.JSONField(null=True, blank=True)
+    outcome_at = models.DateTimeField(null=True, blank=True)
+    # Set with the outcome: |prediction − outcome| (regression), |score − outcome| or 0/1
+    # (binary), 0/1 (multiclass). Sampling "largest error" reads it.
+    error = models.FloatField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "reviews_prediction"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "request_id"], name="reviews_prediction_request_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["use_case", "request_id"], name="reviews_pred_request"),
+            models.Index(fields=["model_version", "random_key"], name="reviews_pred_random"),
+            models.Index(
+                fields=["model_version", "segment", "random_key"], name="reviews_pred_segment"
+            ),
+            models.Index(
+                fields=["model_version", "confidence"],
+                name="reviews_pred_confidence",
+                condition=Q(confidence__isnull=False),
+            ),
+            models.Index(
+                fields=["model_version", "-error"],
+                name="reviews_pred_error",
+                condition=Q(error__isnull=False),
+            ),
+            models.Index(fields=["model_version", "predicted_at"], name="reviews_pred_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} · {self.request_id}"

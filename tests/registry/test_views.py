@@ -1,0 +1,947 @@
+"""Registry pages: versions, datasets, predictions and evaluations as users see them
+(the persona × URL matrix is in test_registry_views_permissions.py)."""
+
+import io
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet, StoredTable
+from registry.services import evaluations, registering
+from tests.conftest import login
+from tests.factories import KPIFactory, UseCaseFactory, ValueModelFactory
+from usecases.models import AuditEvent
+
+HTMX = {"HX-Request": "true"}
+STORES = ("S01", "S02", "S03")
+
+
+def page(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def label(i: int) -> float:
+    return 10 + (i * 7) % 13
+
+
+def dataset_csv(rows: int = 60, *, bad_price_rows=(), header="id,store,price,label,segment"):
+    """A dataset for the `use_case` fixture (store: category, price: number; regression)."""
+    lines = [header]
+    for i in range(1, rows + 1):
+        store = STORES[i % 3]
+        price = "cheap" if i in bad_price_rows else f"{1 + i % 7}.5"
+        lines.append(f"r{i},{store},{price},{label(i)},{store}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def predictions_csv(rows: int = 60, *, error: float = 1.5, skip=()) -> bytes:
+    lines = ["id,prediction"]
+    for i in range(1, rows + 1):
+        if i not in skip:
+            lines.append(f"r{i},{label(i) + (error if i % 2 else -error / 2)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def csv_file(content: bytes, name: str = "data.csv") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def upload_dataset(use_case, by, name: str = "holdout", rows: int = 60) -> EvaluationDataset:
+    return registering.upload_dataset(
+        use_case, by=by, name=name, source=io.BytesIO(dataset_csv(rows)), filename=f"{name}.csv"
+    )
+
+
+def upload_predictions(version, dataset, by, rows: int = 60, error: float = 1.5):
+    return registering.upload_predictions(
+        version,
+        by=by,
+        dataset=dataset,
+        source=io.BytesIO(predictions_csv(rows, error=error)),
+        filename="predictions.csv",
+    )
+
+
+def run(version, dataset, by) -> Evaluation:
+    """Queue and run an evaluation as the worker would (no Celery here)."""
+    evaluation = evaluations.start_evaluation(version, by=by, dataset=dataset)
+    evaluations.run_evaluation(evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == Evaluation.Status.SUCCEEDED, evaluation.error
+    return evaluation
+
+
+@pytest.fixture
+def scientist(personas):
+    return personas["data_scientist"]
+
+
+@pytest.fixture
+def dataset(use_case, scientist):
+    return upload_dataset(use_case, scientist)
+
+
+@pytest.fixture
+def version(use_case, scientist):
+    return registering.register_version(
+        use_case,
+        by=scientist,
+        version="1.4.0",
+        framework="LightGBM 4.5",
+        description="Adds promotions.",
+        parameters={"learning_rate": 0.05, "max_depth": 6},
+        tags={"team": "forecasting"},
+    )
+
+
+@pytest.fixture
+def predictions(version, dataset, scientist):
+    return upload_predictions(version, dataset, scientist)
+
+
+@pytest.fixture
+def evaluation(predictions, version, dataset, scientist, use_case):
+    KPIFactory(use_case=use_case, name="Forecast error", metric="mae", target=1, gate_threshold=2)
+    ValueModelFactory(use_case=use_case)
+    return run(version, dataset, scientist)
+
+
+# Versions
+
+
+def test_the_versions_tab_lists_versions_with_stage_and_latest_evaluation(
+    client, personas, use_case, evaluation
+):
+    html = page(
+        login(client, personas, "viewer").get(reverse("registry:versions", args=[use_case.slug]))
+    )
+    assert 'aria-current="page">Versions</a>' in html
+    row = html.split('id="version-table"')[1]
+    assert "1.4.0" in row and "Registered" in row and "LightGBM 4.5" in row and "Dana" in row
+    assert "Succeeded" in row and "Gates passed" in row and "on holdout" in row
+    assert "Register a version" not in html  # a viewer may not
+
+
+def test_the_versions_tab_explains_itself_when_empty(client, personas, use_case):
+    url = reverse("registry:versions", args=[use_case.slug])
+    html = page(login(client, personas, "data_scientist").get(url))
+    assert "No model versions yet" in html
+    assert 'id="version-form"' in html
+
+
+def test_a_data_scientist_registers_a_version_with_its_metadata(client, personas, use_case):
+    login(client, personas, "data_scientist")
+    response = client.post(
+        reverse("registry:versions", args=[use_case.slug]),
+        {
+            "version": "2.0.0-rc.1",
+            "framework": "scikit-learn 1.9",
+            "artifact_uri": "s3://models/demand/2.0.0/",
+            "git_commit": "4f2a9c1",
+            "mlflow_run_id": "a1b2c3",
+            "training_data_ref": "sales 2024-2026",
+            "parameters": '{"alpha": 0.1, "layers": [64, 32]}',
+            "tags": '{"team": "forecasting", "champion": false}',
+        },
+    )
+    version = ModelVersion.objects.get(use_case=use_case)
+    assert response.status_code == 302
+    assert (
+        response.url
+        == version.get_absolute_url()
+        == (f"/usecases/{use_case.slug}/model-versions/2.0.0-rc.1/")
+    )
+    assert version.parameters == {"alpha": 0.1, "layers": [64, 32]}
+    assert version.tags == {"team": "forecasting", "champion": False}
+    assert version.registered_by == personas["data_scientist"]
+    html = page(client.get(version.get_absolute_url()))
+    assert "s3://models/demand/2.0.0/" in html and "[64, 32]" in html and "forecasting" in html
+    assert "Version 2.0.0-rc.1 is registered." in html
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"version": "1.4.0"}, "version", "already registered for this use case"),
+        ({"version": "2.0", "parameters": "{alpha: 1}"}, "parameters", "not valid JSON"),
+        ({"version": "2.0", "parameters": "[1, 2]"}, "parameters", "Give a JSON object"),
+        ({"version": "2.0", "tags": '{"owner": {"name": "x"}}'}, "tags", "simple values"),
+        ({"version": "a/b"}, "version", "Use letters, digits"),
+        ({"version": ""}, "version", "This field is required"),
+    ],
+)
+def test_registration_errors_are_shown_beside_the_field(
+    client, personas, use_case, version, data, field, message
+):
+    login(client, personas, "data_scientist")
+    html = page(client.post(reverse("registry:versions", args=[use_case.slug]), data))
+    error = html.split(f'id="id_{field}_error"')[1].split("</ul>")[0]
+    assert message in error
+    assert "The version is not registered" in html
+    assert ModelVersion.objects.filter(use_case=use_case).count() == 1
+
+
+def test_the_version_page_shows_its_predictions_evaluations_and_upload_form(
+    client, personas, use_case, evaluation, version
+):
+    html = page(login(client, personas, "data_scientist").get(version.get_absolute_url()))
+    table = html.split('id="prediction-set-table"')[1].split("</table>")[0]
+    assert "holdout" in table and ">60<" in table and "Succeeded" in table
+    assert "Run again" in table
+    assert 'id="prediction-form"' in html and 'enctype="multipart/form-data"' in html
+    assert "learning_rate" in html and "0.05" in html
+
+
+def test_a_viewer_sees_the_version_page_without_its_buttons(client, personas, version, predictions):
+    html = page(login(client, personas, "viewer").get(version.get_absolute_url()))
+    assert "holdout" in html
+    assert "Evaluate" not in html and 'id="prediction-form"' not in html
+
+
+def test_uploading_predictions_stores_them_for_the_chosen_dataset(
+    client, personas, use_case, version, dataset
+):
+    login(client, personas, "data_scientist")
+    url = reverse("registry:prediction_upload", args=[use_case.slug, version.version])
+    response = client.post(url, {"dataset": dataset.pk, "file": csv_file(predictions_csv())})
+    assert response.status_code == 302 and response.url == version.get_absolute_url()
+    prediction_set = PredictionSet.objects.get(model_version=version)
+    assert (prediction_set.dataset, prediction_set.row_count) == (dataset, 60)
+    assert "60 predictions on “holdout” stored." in page(client.get(response.url))
+
+
+def test_predictions_missing_ids_are_reported_and_not_stored(
+    client, personas, use_case, version, dataset
+):
+    login(client, personas, "data_scientist")
+    url = reverse("registry:prediction_upload", args=[use_case.slug, version.version])
+    content = predictions_csv(skip=(7, 9))
+    html = page(client.post(url, {"dataset": dataset.pk, "file": csv_file(content)}))
+    report = html.split('id="rejection-report"')[1].split("</section>")[0]
+    assert "The file was not stored" in report
+    assert "r7" in report and "r9" in report
+    assert not PredictionSet.objects.exists()
+
+
+def test_the_version_page_asks_for_a_dataset_before_predictions(client, personas, version):
+    html = page(login(client, personas, "data_scientist").get(version.get_absolute_url()))
+    assert "first <a" in html and "upload an evaluation dataset" in html
+    assert 'id="prediction-form"' not in html
+
+
+def test_an_unknown_version_is_not_found(client, personas, use_case, version):
+    url = reverse("registry:version_detail", args=[use_case.slug, "9.9.9"])
+    assert login(client, personas, "owner").get(url).status_code == 404
+
+
+# Datasets
+
+
+def test_a_data_scientist_uploads_a_csv_dataset(client, personas, use_case):
+    login(client, personas, "data_scientist")
+    response = client.post(
+        reverse("registry:datasets", args=[use_case.slug]),
+        {"name": "holdout 2026-Q3", "description": "Last quarter", "file": csv_file(dataset_csv())},
+    )
+    dataset = EvaluationDataset.objects.get(use_case=use_case)
+    assert response.status_code == 302 and response.url == dataset.get_absolute_url()
+    assert (dataset.name, dataset.row_count, dataset.has_segment) == ("holdout 2026-Q3", 60, True)
+    assert dataset.columns == ["id", "store", "price", "label", "segment"]
+    html = page(client.get(response.url))
+    assert "“holdout 2026-Q3” is stored: 60 rows." in html
+    assert 'data-chart="label-chart-data"' in html and "vendor/plotly.min.js" in html
+    figure = json.loads(
+        html.split('id="label-chart-data" type="application/json">')[1].split("<")[0]
+    )
+    assert figure["data"][0]["type"] == "bar" and sum(figure["data"][0]["y"]) == 60
+    assert "<code>segment</code>" in html
+
+
+def test_a_bad_csv_is_reported_row_by_row_and_nothing_is_stored(client, personas, use_case):
+    login(client, personas, "data_scientist")
+    content = dataset_csv(bad_price_rows=(2, 5))
+    html = page(
+        client.post(
+            reverse("registry:datasets", args=[use_case.slug]),
+            {"name": "holdout", "file": csv_file(content)},
+        )
+    )
+    report = html.split('id="rejection-report"')[1].split("</section>")[0]
+    assert "The file was not stored" in report and "2 bad rows" in report
+    rows = report.split("<tbody>")[-1]
+    assert '<td class="num">2</td>' in rows and '<td class="num">5</td>' in rows
+    assert "<code>price</code>" in rows and "cheap" in rows
+    counts = report.split("rejection-counts")[1].split("</table>")[0]
+    assert "price: not a number" in counts and '<td class="num">2</td>' in counts
+    assert not EvaluationDataset.objects.exists() and not StoredTable.objects.exists()
+    assert 'value="holdout"' in html  # the form keeps what was typed
+
+
+def test_a_file_with_wrong_columns_is_refused_with_a_message(client, personas, use_case):
+    login(client, personas, "data_scientist")
+    content = dataset_csv(header="id,shop,price,label,segment")
+    html = page(
+        client.post(
+            reverse("registry:datasets", args=[use_case.slug]),
+            {"name": "holdout", "file": csv_file(content)},
+        )
+    )
+    assert "“store”" in html and "“shop”" in html
+    assert not EvaluationDataset.objects.exists()
+
+
+def test_a_dataset_name_is_unique_within_a_use_case(client, personas, use_case, dataset):
+    login(client, personas, "data_scientist")
+    html = page(
+        client.post(
+            reverse("registry:datasets", args=[use_case.slug]),
+            {"name": "holdout", "file": csv_file(dataset_csv())},
+        )
+    )
+    assert "already has a dataset named “holdout”" in html
+    assert EvaluationDataset.objects.count() == 1
+
+
+def test_the_dataset_list_shows_counts_and_an_empty_state(client, personas, use_case):
+    login(client, personas, "viewer")
+    url = reverse("registry:datasets", args=[use_case.slug])
+    html = page(client.get(url))
+    assert "No evaluation datasets yet" in html and 'id="dataset-form"' not in html
+    upload_dataset(use_case, personas["data_scientist"])
+    row = page(client.get(url)).split('id="dataset-table"')[1]
+    assert "holdout" in row and ">60<" in row and ">5<" in row
+
+
+def test_the_dataset_page_shows_rule_warnings(client, personas, use_case):
+    from tests.factories import RuleFactory
+
+    RuleFactory(use_case=use_case, field="price", params={"min": 0, "max": 3}, severity="warning")
+    dataset = upload_dataset(use_case, personas["data_scientist"])
+    html = page(login(client, personas, "viewer").get(dataset.get_absolute_url()))
+    table = html.split('id="violation-table"')[1].split("</table>")[0]
+    assert "price between 0 and 3" in table and "Warning" in table
+    violations = dataset.rule_violations[0]["violations"]
+    assert violations > 0 and f'<td class="num">{violations}</td>' in table
+
+
+def test_a_classification_dataset_draws_the_count_of_each_class(client, personas):
+    use_case = UseCaseFactory(owner=personas["owner"], task_type="binary", feature_schema=[])
+    content = b"id,label\n" + b"".join(f"r{i},{int(i % 3 == 0)}\n".encode() for i in range(30))
+    dataset = registering.upload_dataset(
+        use_case, by=personas["owner"], name="d", source=io.BytesIO(content), filename="d.csv"
+    )
+    html = page(login(client, personas, "owner").get(dataset.get_absolute_url()))
+    figure = json.loads(
+        html.split('id="label-chart-data" type="application/json">')[1].split("<")[0]
+    )
+    assert figure["data"][0]["x"] == ["0", "1"] and figure["data"][0]["y"] == [20, 10]
+
+
+def test_deleting_a_dataset_asks_first_then_removes_its_predictions(
+    client, personas, use_case, dataset, predictions
+):
+    login(client, personas, "data_scientist")
+    url = reverse("registry:dataset_delete", args=[use_case.slug, dataset.pk])
+    html = page(client.get(url))
+    assert "Delete the dataset “holdout”?" in html and "1 prediction set " in html
+    response = client.post(url)
+    assert response.status_code == 302
+    assert response.url == reverse("registry:datasets", args=[use_case.slug])
+    assert not EvaluationDataset.objects.exists() and not PredictionSet.objects.exists()
+    assert not StoredTable.objects.exists()
+    assert AuditEvent.objects.filter(verb="dataset.deleted").count() == 1
+
+
+# Evaluations
+
+
+def test_evaluating_from_the_version_page_queues_it_and_opens_its_page(
+    client, personas, use_case, version, dataset, predictions, django_capture_on_commit_callbacks
+):
+    login(client, personas, "data_scientist")
+    url = reverse("registry:evaluation_start", args=[use_case.slug, version.version])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url, {"dataset": dataset.pk})
+    evaluation = Evaluation.objects.get()
+    assert response.status_code == 302 and response.url == evaluation.get_absolute_url()
+    assert evaluation.status == Evaluation.Status.QUEUED
+    assert len(callbacks) == 1  # the Celery task, sent once the row is committed
+    html = page(client.get(response.url))
+    assert 'hx-trigger="every 1s"' in html and "<progress" in html and "Queued" in html
+
+
+def test_an_evaluation_without_predictions_is_refused_on_the_version_page(
+    client, personas, use_case, version, dataset
+):
+    login(client, personas, "data_scientist")
+    url = reverse("registry:evaluation_start", args=[use_case.slug, version.version])
+    html = page(client.post(url, {"dataset": dataset.pk}))
+    assert "Upload version 1.4.0&#x27;s predictions for “holdout” first." in html
+    assert not Evaluation.objects.exists()
+
+
+def test_the_polled_status_is_a_fragment_that_stops_polling_once_finished(
+    client, personas, use_case, version, dataset, predictions
+):
+    evaluation = evaluations.start_evaluation(
+        version, by=personas["data_scientist"], dataset=dataset
+    )
+    login(client, personas, "viewer")
+    fragment = page(client.get(evaluation.get_absolute_url(), headers=HTMX))
+    assert fragment.lstrip().startswith('<div id="evaluation-status"')
+    assert "<html" not in fragment and "<nav" not in fragment
+    assert 'hx-trigger="every 1s"' in fragment and 'value="0"' in fragment
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="running", progress=40)
+    fragment = page(client.get(evaluation.get_absolute_url(), headers=HTMX))
+    assert 'value="40"' in fragment and "40 %" in fragment and "Running" in fragment
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="queued", progress=0)
+    evaluations.run_evaluation(evaluation.pk)
+    fragment = page(client.get(evaluation.get_absolute_url(), headers=HTMX))
+    assert "hx-trigger" not in fragment
+    assert "Succeeded" in fragment and 'id="metrics-table"' in fragment
+    assert 'data-chart="chart-predicted-actual"' in fragment
+
+
+def test_a_failed_evaluation_shows_its_error(
+    client, personas, use_case, version, dataset, predictions
+):
+    evaluation = evaluations.start_evaluation(
+        version, by=personas["data_scientist"], dataset=dataset
+    )
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        status="failed", error="The labels are all empty."
+    )
+    html = page(login(client, personas, "data_scientist").get(evaluation.get_absolute_url()))
+    assert "Failed" in html and "The labels are all empty." in html
+    assert "hx-trigger" not in html and "Run again" in html
+
+
+def test_a_succeeded_evaluation_shows_metrics_gates_value_segments_and_charts(
+    client, personas, evaluation
+):
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    metrics = html.split('id="metrics-table"')[1].split("</table>")[0]
+    for name in ("MAE", "RMSE", "MAPE", "WAPE", "Bias"):
+        assert f">{name}<" in metrics
+    mae = evaluation.results["overall"]["mae"]
+    assert f"{mae['value']:.4g}" in metrics
+    mape = evaluation.results["overall"]["mape"]["value"]
+    assert f"{mape * 100:.1f} %" in metrics.split(">MAPE<")[1]  # a fraction, shown in %
+    gates = html.split('id="gates-table"')[1].split("</table>")[0]
+    assert "Forecast error" in gates and "Pass" in gates
+    assert 'id="business-value"' in html and "EUR" in html
+    segments = html.split('id="segments-table"')[1].split("</table>")[0]
+    assert all(store in segments for store in STORES)
+    for chart in ("predicted-actual", "residuals", "segments"):
+        assert f'data-chart="chart-{chart}"' in html
+        assert f'id="chart-{chart}" type="application/json"' in html
+    assert "vendor/plotly.min.js" in html and "Run again" not in html  # a viewer
+    assert "<script>" not in html
+
+
+def test_running_again_requeues_the_same_evaluation(client, personas, use_case, evaluation):
+    login(client, personas, "data_scientist")
+    url = reverse("registry:evaluation_rerun", args=[use_case.slug, evaluation.pk])
+    response = client.post(url)
+    assert response.status_code == 302 and response.url == evaluation.get_absolute_url()
+    assert Evaluation.objects.get().status == Evaluation.Status.QUEUED
+    response = client.post(url)  # while it is queued: refused, and said so
+    html = page(client.get(response.url))
+    assert "already queued or running" in html
+    assert Evaluation.objects.count() == 1
+
+
+def test_the_leaderboard_ranks_versions_per_dataset_by_the_gating_kpi(
+    client, personas, use_case, evaluation, version, dataset, scientist
+):
+    better = registering.register_version(use_case, by=scientist, version="1.5.0")
+    upload_predictions(better, dataset, scientist, error=0.5)
+    run(better, dataset, scientist)
+    worse = registering.register_version(use_case, by=scientist, version="1.3.0")
+    upload_predictions(worse, dataset, scientist, error=4.0)
+    run(worse, dataset, scientist)
+    html = page(
+        login(client, personas, "viewer").get(reverse("registry:evaluations", args=[use_case.slug]))
+    )
+    board = html.split('id="leaderboard"')[1].split("</section>")[0]
+    assert "Ranked by <strong>MAE</strong>" in board and "“Forecast error”" in board
+    assert board.index("1.5.0") < board.index("1.4.0") < board.index("1.3.0")
+    assert "1 / 1 passed" in board and "0 / 1 passed" in board
+
+
+def test_without_kpis_the_leaderboard_ranks_by_the_task_types_usual_metric(
+    client, personas, use_case, predictions, version, dataset, scientist
+):
+    run(version, dataset, scientist)
+    html = page(
+        login(client, personas, "viewer").get(reverse("registry:evaluations", args=[use_case.slug]))
+    )
+    assert "Ranked by <strong>MAE</strong>" in html and "no KPI gates promotion" in html
+
+
+def test_the_evaluations_tab_explains_itself_when_empty(client, personas, use_case):
+    html = page(
+        login(client, personas, "viewer").get(reverse("registry:evaluations", args=[use_case.slug]))
+    )
+    assert "No finished evaluation yet" in html and "No evaluations yet" in html
+
+
+# The evaluation page from hand-built results that follow docs/evaluation-results.md: every
+# task type, null metrics, gates that fail or were not measured, a champion comparison.
+
+
+def estimate(value, spread: float = 0.02) -> dict:
+    if value is None:
+        return {"value": None, "low": None, "high": None}
+    return {"value": value, "low": value - spread, "high": value + spread}
+
+
+BINARY_METRICS = {
+    "accuracy": 0.87,
+    "precision": 0.65,
+    "recall": 0.75,
+    "f1": 0.696,
+    "roc_auc": 0.912,
+    "pr_auc": 0.71,
+    "log_loss": None,  # scores that are not probabilities: undefined
+    "brier": None,
+}
+
+
+def binary_results(*, comparison: bool = False) -> dict:
+    thresholds = [i / 20 for i in range(21)]
+    return {
+        "task_type": "binary",
+        "rows": 5000,
+        "overall": {k: estimate(v) for k, v in BINARY_METRICS.items()}
+        | {"business_value": estimate(41250.0, 2500)},
+        "segments": {
+            name: {
+                "rows": rows,
+                "metrics": {
+                    k: estimate(None if v is None else v - shift) for k, v in BINARY_METRICS.items()
+                }
+                | {"business_value": estimate(rows * 8.0, 900)},
+            }
+            for name, rows, shift in (("retail", 3800, 0.0), ("business", 1200, 0.08))
+        },
+        "business_value": {
+            "total": estimate(41250.0, 2500),
+            "per_row": estimate(8.25, 0.5),
+            "threshold": 0.5,
+            "best_threshold": 0.35,
+            "best_total": 48900.0,
+        },
+        "confusion_matrix": {"labels": ["0", "1"], "matrix": [[3600, 400], [250, 750]]},
+        "comparison": {
+            "roc_auc": {
+                "challenger": 0.912,
+                "champion": 0.881,
+                "difference": 0.031,
+                "low": 0.02,
+                "high": 0.042,
+                "p_value": 0.0004,
+            },
+            "precision": {
+                "challenger": 0.65,
+                "champion": 0.66,
+                "difference": -0.01,
+                "low": -0.04,
+                "high": 0.02,
+                "p_value": 0.41,
+            },
+            "log_loss": {
+                "challenger": None,
+                "champion": None,
+                "difference": None,
+                "low": None,
+                "high": None,
+                "p_value": None,
+            },
+        }
+        if comparison
+        else None,
+        "charts": {
+            "roc": {"fpr": [0, 0.05, 0.1, 0.3, 1], "tpr": [0, 0.5, 0.75, 0.92, 1]},
+            "pr": {"recall": [0, 0.5, 0.75, 1], "precision": [1, 0.8, 0.65, 0.2]},
+            "calibration": {
+                "predicted": [0.05, 0.25, 0.5, 0.75, 0.95],
+                "observed": [0.04, 0.2, 0.55, 0.7, 0.97],
+                "rows": [2000, 1200, 800, 600, 400],
+            },
+            "value_by_threshold": {
+                "threshold": thresholds,
+                # best at 0.35 (48,900), 41,250 at the 0.5 used: as business_value says
+                "total": [48900 - 340000 * (t - 0.35) ** 2 for t in thresholds],
+            },
+        },
+        "method": {
+            "intervals": "percentile bootstrap",
+            "confidence": 0.95,
+            "resamples": 1000,
+            "seed": 0,
+            "scheme": "rows",
+        },
+    }
+
+
+def multiclass_results() -> dict:
+    metrics = {"accuracy": 0.81, "precision": 0.78, "recall": 0.76, "f1": 0.77, "log_loss": None}
+    return {
+        "task_type": "multiclass",
+        "rows": 900,
+        "overall": {k: estimate(v) for k, v in metrics.items()},
+        "segments": {},
+        "business_value": None,
+        "confusion_matrix": {
+            "labels": ["bronze", "silver", "gold"],
+            "matrix": [[280, 15, 5], [30, 240, 30], [10, 40, 250]],
+        },
+        "comparison": None,
+        "charts": {},
+        "method": {},
+    }
+
+
+@pytest.fixture
+def churn(personas):
+    """A binary use case, its members as in the `use_case` fixture, with KPIs and a value model."""
+    from tests.factories import MemberFactory
+
+    use_case = UseCaseFactory(
+        slug="churn", title="Churn", owner=personas["owner"], task_type="binary", feature_schema=[]
+    )
+    MemberFactory(use_case=use_case, user=personas["viewer"], role="viewer")
+    MemberFactory(use_case=use_case, user=personas["data_scientist"], role="data_scientist")
+    KPIFactory(
+        use_case=use_case,
+        name="Ranking quality",
+        metric="roc_auc",
+        direction="higher",
+        target=0.9,
+        gate_threshold=0.85,
+    )
+    KPIFactory(
+        use_case=use_case,
+        name="Precision on business clients",
+        metric="precision",
+        direction="higher",
+        target=0.8,
+        gate_threshold=0.7,
+        segment="business",
+        gate_mode="bound",
+    )
+    KPIFactory(
+        use_case=use_case,
+        name="Calibration",
+        metric="log_loss",
+        direction="lower",
+        target=0.3,
+        gate_threshold=0.4,
+        is_gating=False,
+    )
+    ValueModelFactory(
+        use_case=use_case,
+        currency="EUR",
+        value_true_positive="120",
+        value_true_negative="0",
+        cost_false_positive="15",
+        cost_false_negative="90",
+        cost_per_unit_under=None,
+        cost_per_unit_over=None,
+    )
+    return use_case
+
+
+def finished_evaluation(use_case, by, results: dict, *, version: str = "2.0.0", champion=None):
+    """A succeeded evaluation with `results` and the gates the service derives from them."""
+    content = b"id,label\n" + b"".join(f"r{i},{i % 2}\n".encode() for i in range(10))
+    dataset = registering.upload_dataset(
+        use_case, by=by, name=f"holdout {version}", source=io.BytesIO(content), filename="d.csv"
+    )
+    model_version = registering.register_version(use_case, by=by, version=version)
+    gates = evaluations.kpi_gates(use_case, results) if results else []
+    gating = [gate["passed"] for gate in gates if gate["is_gating"]]
+    return Evaluation.objects.create(
+        use_case=use_case,
+        model_version=model_version,
+        dataset=dataset,
+        requested_by=by,
+        status=Evaluation.Status.SUCCEEDED,
+        progress=100,
+        results=results,
+        gates=gates,
+        passed_gates=all(g is True for g in gating) if gating else None,
+        threshold=0.5 if results.get("task_type") == "binary" else None,
+        finished_at=timezone.now(),
+        champion=champion,
+        worker_seconds=1.234,
+    )
+
+
+def figure(html: str, chart_id: str) -> dict:
+    return json.loads(
+        html.split(f'id="{chart_id}" type="application/json">')[1].split("</script>")[0]
+    )
+
+
+def test_a_binary_evaluation_draws_roc_precision_recall_calibration_and_confusion_matrix(
+    client, personas, churn
+):
+    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_results())
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    for chart in (
+        "roc",
+        "precision-recall",
+        "calibration",
+        "confusion-matrix",
+        "value-by-threshold",
+        "segments",
+    ):
+        assert f'data-chart="chart-{chart}"' in html
+    assert 'data-chart="chart-predicted-actual"' not in html  # regression only
+    confusion = figure(html, "chart-confusion-matrix")["data"][0]
+    assert confusion["type"] == "heatmap" and confusion["z"] == [[3600, 400], [250, 750]]
+    assert "True positives" in str(confusion["text"])
+    roc = figure(html, "chart-roc")["data"][0]
+    assert roc["x"] == [0, 0.05, 0.1, 0.3, 1] and "AUC 0.912" in roc["name"]
+    segments = figure(html, "chart-segments")
+    bars = [trace for trace in segments["data"] if trace["type"] == "bar"]
+    shown = [trace for trace in bars if trace.get("visible") is not False]
+    assert [trace["name"] for trace in shown] == ["ROC AUC"]  # the first gating KPI's metric
+    assert shown[0]["x"] == ["business", "retail"] and "error_y" in shown[0]
+    metrics = html.split('id="metrics-table"')[1].split("</table>")[0]
+    assert ">ROC AUC<" in metrics and "0.912" in metrics and "0.892 – 0.932" in metrics
+
+
+def test_the_business_value_shows_the_total_and_the_best_threshold(client, personas, churn):
+    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_results())
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    value = html.split('id="business-value"')[1].split("</section>")[0]
+    assert "41,250 EUR" in value and "8.25 EUR" in value and "38,750 EUR – 43,750 EUR" in value
+    assert "Best threshold" in value and "0.35" in value and "48,900 EUR" in value
+    assert "would add an estimated <strong>7,650 EUR</strong>" in value
+    curve = figure(html, "chart-value-by-threshold")["data"]
+    assert [trace["name"] for trace in curve[1:]] == [
+        "Threshold used: 0.50",
+        "Best threshold: 0.35",
+    ]
+
+
+def test_undefined_metrics_show_a_dash_and_unmeasured_gates_say_why(client, personas, churn):
+    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_results())
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    metrics = html.split('id="metrics-table"')[1].split("</table>")[0]
+    log_loss = metrics.split(">Log loss<")[1].split("</tr>")[0]
+    assert "—" in log_loss and "None" not in metrics
+    gates = html.split('id="gates-table"')[1].split("</table>")[0]
+    calibration = gates.split("Calibration")[1].split("</tr>")[0]
+    # not gating, so it blocks nothing; undefined, so it is neither a pass nor a fail
+    assert "Not measured" in calibration and "not measured on this data" in calibration
+    assert "Fail" not in calibration
+    assert "informational" in calibration
+    ranking = gates.split("Ranking quality")[1].split("</tr>")[0]
+    assert "Pass" in ranking and "ROC AUC ≥ 0.850" in ranking
+    business = gates.split("Precision on business clients")[1].split("</tr>")[0]
+    # 0.57 ± 0.02 on the business segment: its lower bound misses 0.7
+    assert "Fail" in business and "segment business" in business
+    assert "worse end of the 95 % interval" in business
+    assert "1 of 2 fails" in html and "Promotion is blocked" in html
+
+
+def test_the_champion_comparison_shows_difference_interval_p_value_and_verdict(
+    client, personas, churn
+):
+    scientist = personas["data_scientist"]
+    champion = registering.register_version(churn, by=scientist, version="1.0.0")
+    ModelVersion.objects.filter(pk=champion.pk).update(stage="production")
+    evaluation = finished_evaluation(
+        churn, scientist, binary_results(comparison=True), champion=champion
+    )
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    table = html.split('id="comparison-table"')[1].split("</table>")[0]
+    assert "Compared with production (v1.0.0)" in html
+    roc = table.split(">ROC AUC<")[1].split("</tr>")[0]
+    assert "0.881" in roc and "+0.031" in roc and "+0.020 to +0.042" in roc
+    assert "&lt; 0.001" in roc and "Better" in roc
+    precision = table.split(">Precision<")[1].split("</tr>")[0]
+    assert "−0.010" in precision and "0.410" in precision and "No clear difference" in precision
+    assert "—" in table.split(">Log loss<")[1].split("</tr>")[0]
+
+
+def test_a_multiclass_evaluation_draws_its_confusion_matrix_without_business_value(
+    client, personas
+):
+    use_case = UseCaseFactory(owner=personas["owner"], task_type="multiclass", feature_schema=[])
+    evaluation = finished_evaluation(use_case, personas["owner"], multiclass_results())
+    html = page(login(client, personas, "owner").get(evaluation.get_absolute_url()))
+    assert 'data-chart="chart-confusion-matrix"' in html and 'data-chart="chart-roc"' not in html
+    assert figure(html, "chart-confusion-matrix")["data"][0]["x"] == ["bronze", "silver", "gold"]
+    assert ">F1 (macro)<" in html and 'id="business-value"' not in html
+    assert 'id="segments-table"' not in html
+    assert "No KPI gates promotion" in html
+
+
+def test_an_evaluation_with_empty_results_still_shows_its_page(client, personas, churn):
+    evaluation = finished_evaluation(churn, personas["data_scientist"], {})
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    assert "No metrics were stored for this evaluation" in html
+    assert "Succeeded" in html and "The use case had no KPIs when this evaluation ran" in html
+
+
+def test_the_figures_leave_out_charts_whose_data_is_missing():
+    from registry import charts
+
+    results = binary_results()
+    results["charts"] = {"roc": None, "pr": {"recall": [0, 1], "precision": [1]}}
+    results["confusion_matrix"] = None
+    results["segments"] = {"a": {"rows": 3, "metrics": {"roc_auc": None}}}
+    figures = charts.evaluation_figures("binary", results)
+    assert figures["performance"] == [] and figures["value"] is None
+    assert figures["segments"]["id"] == "chart-segments"
+    assert charts.evaluation_figures("regression", {}) == {
+        "performance": [],
+        "value": None,
+        "segments": None,
+    }
+
+
+# Use case form: the decision threshold of binary classification
+
+
+def test_a_binary_use_case_edits_its_decision_threshold(client, personas):
+    use_case = UseCaseFactory(owner=personas["owner"], task_type="binary", feature_schema=[])
+    login(client, personas, "owner")
+    url = reverse("usecases:edit", args=[use_case.slug])
+    form = page(client.get(url))
+    assert 'data-task-types="binary"' in form and 'value="0.5"' in form
+    data = {
+        "title": use_case.title,
+        "task_type": "binary",
+        "priority": "medium",
+        "risk_tier": "low",
+        "feature_schema": "[]",
+        "owner": "olivia",
+    }
+    html = page(client.post(url, data | {"decision_threshold": "1.5"}))
+    assert "less than or equal to 1" in html
+    assert client.post(url, data | {"decision_threshold": "0.35"}).status_code == 302
+    use_case.refresh_from_db()
+    assert use_case.decision_threshold == 0.35
+    assert "Decision threshold" in page(client.get(use_case.get_absolute_url()))
+
+
+def test_a_regression_use_case_ignores_the_threshold_input(client, personas, use_case):
+    login(client, personas, "owner")
+    data = {
+        "title": use_case.title,
+        "task_type": "regression",
+        "priority": "medium",
+        "risk_tier": "low",
+        "feature_schema": "[]",
+        "owner": "olivia",
+        "decision_threshold": "7",
+    }
+    response = client.post(reverse("usecases:edit", args=[use_case.slug]), data)
+    assert response.status_code == 302
+    use_case.refresh_from_db()
+    assert use_case.decision_threshold == 0.5
+
+
+# Query counts: 3 or 30 rows cost the same
+
+
+def queries(client, url: str, **kwargs) -> int:
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url, **kwargs)
+    assert response.status_code == 200
+    return len(context)
+
+
+def add_versions(use_case, dataset, by, n: int) -> None:
+    """Versions with predictions on `dataset` and a finished evaluation (rows, not runs)."""
+    for _ in range(n):
+        number = ModelVersion.objects.filter(use_case=use_case).count()
+        version = registering.register_version(use_case, by=by, version=f"0.{number}")
+        upload_predictions(version, dataset, by)
+        Evaluation.objects.create(
+            use_case=use_case,
+            model_version=version,
+            dataset=dataset,
+            requested_by=by,
+            status=Evaluation.Status.SUCCEEDED,
+            results={"overall": {"mae": {"value": number, "low": 0, "high": number + 1}}},
+            gates=[{"name": "MAE", "is_gating": True, "passed": number % 2 == 0}],
+            passed_gates=number % 2 == 0,
+        )
+
+
+def test_registry_pages_cost_the_same_queries_for_3_or_30_versions(
+    client, personas, use_case, dataset, scientist
+):
+    login(client, personas, "viewer")
+    urls = [
+        reverse("registry:versions", args=[use_case.slug]),
+        reverse("registry:evaluations", args=[use_case.slug]),
+        reverse("registry:datasets", args=[use_case.slug]),
+        dataset.get_absolute_url(),
+    ]
+    add_versions(use_case, dataset, scientist, 3)
+    few = [queries(client, url) for url in urls]
+    add_versions(use_case, dataset, scientist, 27)
+    assert [queries(client, url) for url in urls] == few
+
+
+def test_the_version_page_costs_the_same_queries_for_3_or_30_datasets(
+    client, personas, use_case, version, scientist
+):
+    login(client, personas, "data_scientist")
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            dataset = upload_dataset(
+                use_case, scientist, f"d{EvaluationDataset.objects.count()}", 5
+            )
+            upload_predictions(version, dataset, scientist, rows=5)
+            evaluations.start_evaluation(version, by=scientist, dataset=dataset)
+
+    add(3)
+    few = queries(client, version.get_absolute_url())
+    add(27)
+    assert queries(client, version.get_absolute_url()) == few
+
+
+def test_the_evaluation_page_costs_the_same_queries_whatever_the_segments(
+    client, personas, use_case, scientist, evaluation
+):
+    login(client, personas, "viewer")
+    few = queries(client, evaluation.get_absolute_url())
+    few_htmx = queries(client, evaluation.get_absolute_url(), headers=HTMX)
+    many = registering.register_version(use_case, by=scientist, version="9.0")
+    lines = ["id,store,price,label,segment"] + [
+        f"r{i},S01,1.5,{label(i)},store-{i % 30}" for i in range(1, 121)
+    ]
+    dataset = registering.upload_dataset(
+        use_case,
+        by=scientist,
+        name="30 stores",
+        source=io.BytesIO("\n".join(lines).encode()),
+        filename="d.csv",
+    )
+    registering.upload_predictions(
+        many,
+        by=scientist,
+        dataset=dataset,
+        source=io.BytesIO(predictions_csv(120)),
+        filename="p.csv",
+    )
+    other = run(many, dataset, scientist)
+    assert len(other.results["segments"]) == 30
+    assert queries(client, other.get_absolute_url()) == few
+    assert queries(client, other.get_absolute_url(), headers=HTMX) == few_htmx
