@@ -17,7 +17,7 @@ In the same run, on the same arrays in memory:
   minutes), timed on 50 resamples and scaled to 1,000.
 
 Accuracy: the interval ends of the service's method (batch-means bootstrap over 2,000 random
-buckets, first-order expansion for ROC AUC and PR AUC; see usecases/metrics.py) are
+buckets, first-order expansion for ROC AUC and PR AUC; see registry/metrics.py) are
 compared with a plain bootstrap's. The error is stated as a share of the plain interval's
 width, next to the Monte-Carlo noise of the plain bootstrap itself (two plain bootstraps
 with different seeds). Regression: 1,000,000 rows, 1,000 plain resamples of MAE, RMSE,

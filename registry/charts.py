@@ -508,7 +508,7 @@ def evaluation_figures(
     data = results.get("charts") or {}
     labels = metric_labels or {}
     performance: list[dict | None] = []
-    if task_type in ("regression", "forecasting"):
+    if task_type == "regression":
         performance += [
             _predicted_actual(data.get("scatter") or {}),
             _residuals(data.get("residuals") or {}),

@@ -63,7 +63,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-TaskType = Literal["regression", "forecasting", "binary", "multiclass"]
+TaskType = Literal["regression", "binary", "multiclass"]  # usecases.catalogue.TaskType
 Direction = Literal["higher", "lower"]
 GateMode = Literal["point", "bound"]
 
@@ -273,7 +273,7 @@ def evaluate(
     business value, chart data and, given the champion's outputs on the same rows, the paired
     differences. Raises ValueError on malformed input.
 
-    Regression/forecasting: `y_pred` are the predicted values. Binary: labels are 0/1 (or
+    Regression (forecasts too): `y_pred` are the predicted values. Binary: labels are 0/1 (or
     booleans); the positive-class score is `proba` (must lie in [0, 1]), else `score` (any
     real; log loss and Brier only when it lies in [0, 1]), else `y_pred`; a row is predicted
     positive when its score ≥ `threshold`. Multiclass: `y_pred` are labels (or the argmax of
@@ -376,13 +376,9 @@ class _Progress:
 
 
 def _task_type(task_type: str) -> str:
-    if task_type in ("regression", "forecasting"):
-        return "regression"
-    if task_type in ("binary", "multiclass"):
+    if task_type in ("regression", "binary", "multiclass"):
         return task_type
-    raise ValueError(
-        f"Unknown task type “{task_type}”: use regression, forecasting, binary or multiclass."
-    )
+    raise ValueError(f"Unknown task type “{task_type}”: use regression, binary or multiclass.")
 
 
 def _as_array(name: str, values: Any, *, ndim: int = 1) -> np.ndarray:

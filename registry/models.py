@@ -52,6 +52,19 @@ class ModelVersion(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # What a data scientist describes a version with; the name is set once, at registration.
+    EDITABLE_FIELDS = (
+        "description",
+        "artifact_uri",
+        "git_commit",
+        "mlflow_run_id",
+        "framework",
+        "parameters",
+        "training_data_ref",
+        "tags",
+    )
+    INPUT_FIELDS = ("version", *EDITABLE_FIELDS)
+
     objects = RegistryQuerySet.as_manager()
 
     class Meta:

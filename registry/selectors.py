@@ -9,8 +9,8 @@ from django.db.models.functions import Cast, Coalesce
 
 from portal.formatting import format_money, format_p_value, natural_key
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet
-from usecases.catalogue import format_difference, format_metric
-from usecases.models import KPI, LOWER_IS_BETTER, Metric, UseCase, ValueModel
+from usecases.catalogue import LOWER_IS_BETTER, Metric, format_difference, format_metric
+from usecases.models import KPI, UseCase, ValueModel
 
 # Precision, recall and F1 of a multiclass evaluation are macro averages (the results contract).
 MACRO_AVERAGED = {Metric.PRECISION, Metric.RECALL, Metric.F1}

@@ -36,11 +36,12 @@ from tables.casts import (
 from tables.io import MAX_BYTES, MAX_ROWS, open_table, parquet_bytes
 from tables.report import MAX_PROBLEMS, Problem, Report, TableRejected, plural_s
 from tables.rules import RuleChecks, RuleSpec
+from usecases.catalogue import TaskType
 
 HISTOGRAM_BINS = 30
 PROBABILITY_SUM_TOLERANCE = 0.01
 
-TASK_TYPES = ("regression", "binary", "multiclass")
+TASK_TYPES = tuple(TaskType.values)
 LABEL_TYPES: dict[str, pa.DataType] = {
     "regression": pa.float64(),
     "binary": pa.int64(),

@@ -26,14 +26,10 @@ from registry.forms import (
 from registry.models import Evaluation, ModelVersion, PredictionSet
 from registry.services import evaluations, registering
 from usecases.models import UseCase
-from usecases.permissions import Action, allowed_actions, get_use_case_for
+from usecases.permissions import Action, get_use_case_for, page_context
 
 # Problems listed on a rejected upload's report; the counts per rule cover them all.
 REPORTED_PROBLEMS = 100
-
-
-def _context(request, use_case: UseCase, **extra) -> dict:
-    return {"use_case": use_case, "allowed": allowed_actions(request.user, use_case), **extra}
 
 
 def _action(request) -> Action:
@@ -55,7 +51,7 @@ def versions(request: HtmxRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Version {version.version} is registered.")
             return redirect(version)
     page = page_of(request, selectors.version_rows(use_case))
-    context = _context(request, use_case, page=page, form=form)
+    context = page_context(request, use_case, page=page, form=form)
     return render(request, "registry/versions.html", context)
 
 
@@ -83,7 +79,7 @@ def _render_version(request, use_case: UseCase, version: ModelVersion, **forms) 
     evaluated = {e.dataset_id: e for e in version.evaluations.defer("results").order_by()}
     for prediction_set in prediction_sets:
         prediction_set.evaluation = evaluated.get(prediction_set.dataset_id)
-    context = _context(
+    context = page_context(
         request,
         use_case,
         version=version,
@@ -170,7 +166,7 @@ def datasets(request: HtmxRequest, slug: str) -> HttpResponse:
             messages.success(request, f"“{dataset.name}” is stored: {dataset.row_count:,} rows.")
             return redirect(dataset)
     page = page_of(request, selectors.dataset_rows(use_case))
-    context = _context(request, use_case, page=page, form=form, reported=REPORTED_PROBLEMS)
+    context = page_context(request, use_case, page=page, form=form, reported=REPORTED_PROBLEMS)
     return render(request, "registry/datasets.html", context)
 
 
@@ -186,7 +182,7 @@ def dataset_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     evaluated = {e.model_version_id: e for e in dataset.evaluations.defer("results").order_by()}
     for prediction_set in prediction_sets:
         prediction_set.evaluation = evaluated.get(prediction_set.model_version_id)
-    context = _context(
+    context = page_context(
         request,
         use_case,
         dataset=dataset,
@@ -208,7 +204,7 @@ def dataset_delete(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
         "prediction_set_count": dataset.prediction_sets.count(),
         "evaluation_count": dataset.evaluations.count(),
     }
-    context = _context(request, use_case, dataset=dataset, **counts)
+    context = page_context(request, use_case, dataset=dataset, **counts)
     return render(request, "registry/dataset_delete.html", context)
 
 
@@ -220,7 +216,7 @@ def evaluations_overview(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)
     rows = selectors.evaluation_rows(use_case)
     page = page_of(request, rows)
-    context = _context(request, use_case, page=page, **selectors.leaderboard(use_case))
+    context = page_context(request, use_case, page=page, **selectors.leaderboard(use_case))
     return render(request, "registry/evaluations.html", context)
 
 
@@ -234,7 +230,7 @@ def evaluation_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     template = "registry/evaluation_detail.html"
     if request.htmx:
         template += "#evaluation-status"  # only the polled fragment (results once finished)
-    context = _context(request, use_case, evaluation=evaluation)
+    context = page_context(request, use_case, evaluation=evaluation)
     if evaluation.status == Evaluation.Status.SUCCEEDED:
         report = selectors.evaluation_report(evaluation)
         context["report"] = report

@@ -1,5 +1,5 @@
 """Statistics of review campaigns: intervals, agreement and the pairwise test. Pure numpy and
-scipy, no ORM (as usecases/metrics.py).
+scipy, no ORM (as registry/metrics.py).
 
 Every function answers None where its figure is undefined (no data, or a zero denominator),
 never NaN: callers show a dash, and JSON has no NaN. The tests check each figure against

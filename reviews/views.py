@@ -29,7 +29,7 @@ from reviews.models import Review, ReviewCampaign, ReviewSlot
 from reviews.services import campaigns as campaign_services
 from reviews.services import reviewing
 from usecases.models import UseCase
-from usecases.permissions import Action, allowed_actions, get_use_case_for
+from usecases.permissions import Action, get_use_case_for, page_context
 
 # Keys of the review screen (static/js/review.js reads them from data-key attributes).
 VERDICT_KEYS = {"correct": "1", "incorrect": "2", "unsure": "3"}
@@ -38,10 +38,6 @@ PREFERENCE_KEYS = {"a": "A", "b": "B", "equal": "E"}
 # The experts' newest remarks on a version shown on its page; the CSV export has them all.
 FEEDBACK_SHOWN = 20
 TAG_KEYS = "456789"  # the first six reason tags; the others are toggled by click
-
-
-def _context(request, use_case: UseCase, **extra) -> dict:
-    return {"use_case": use_case, "allowed": allowed_actions(request.user, use_case), **extra}
 
 
 def _campaign(use_case: UseCase, pk: int) -> ReviewCampaign:
@@ -69,7 +65,7 @@ def campaigns(request: HtmxRequest, slug: str) -> HttpResponse:
     rows = with_review_counts(
         use_case.campaigns.select_related("model_version", "other_version", "created_by")
     )
-    context = _context(
+    context = page_context(
         request,
         use_case,
         page=page_of(request, rows),
@@ -120,7 +116,7 @@ def campaign_results(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     for row in campaign_progress["reviewers"]:
         row["minutes"] = row["seconds"] / 60
         row["seconds_per_item"] = row["seconds"] / row["reviewed"] if row["reviewed"] else None
-    context = _context(
+    context = page_context(
         request,
         use_case,
         campaign=campaign,
@@ -214,7 +210,7 @@ def _render_workspace(
         slot = _slots(campaign).get(pk=slot.pk)
     campaign_progress = progress.campaign_progress(campaign)
     mine = [r for r in campaign_progress["reviewers"] if r["reviewer_id"] == request.user.pk]
-    context = _context(
+    context = page_context(
         request,
         use_case,
         campaign=campaign,

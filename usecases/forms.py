@@ -14,7 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from portal.web import DateInput, Form
-from usecases.models import KPI, METRIC_TASK_TYPES, DataQualityRule, Metric, Role, UseCase
+from usecases.catalogue import METRIC_TASK_TYPES, Metric
+from usecases.models import KPI, DataQualityRule, Role, UseCase
 from usecases.services import validation
 
 FEATURE_SCHEMA_EXAMPLE = json.dumps(

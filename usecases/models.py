@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
+from usecases.catalogue import Metric, TaskType
+
 
 class Role(models.TextChoices):
     """Per-use-case roles (DESIGN.md); what each may do is in permissions.py alone."""
@@ -54,10 +56,7 @@ class UseCase(models.Model):
         MEDIUM = "medium", "Medium"
         HIGH = "high", "High"
 
-    class TaskType(models.TextChoices):
-        REGRESSION = "regression", "Regression / forecasting"
-        BINARY = "binary", "Binary classification"
-        MULTICLASS = "multiclass", "Multiclass classification"
+    TaskType = TaskType  # the catalogue's, so UseCase.TaskType reads as before
 
     slug = models.SlugField(max_length=80, unique=True)
     title = models.CharField(max_length=200)
@@ -157,54 +156,6 @@ class UseCaseMember(models.Model):
         return f"{self.user} ({self.get_role_display()}) on {self.use_case}"
 
 
-class Metric(models.TextChoices):
-    """The metric catalogue (DESIGN.md); which task types each applies to is below."""
-
-    MAE = "mae", "MAE"
-    RMSE = "rmse", "RMSE"
-    MAPE = "mape", "MAPE"
-    WAPE = "wape", "WAPE"
-    BIAS = "bias", "Bias"
-    ACCURACY = "accuracy", "Accuracy"
-    PRECISION = "precision", "Precision"
-    RECALL = "recall", "Recall"
-    F1 = "f1", "F1"
-    ROC_AUC = "roc_auc", "ROC AUC"
-    PR_AUC = "pr_auc", "PR AUC"
-    LOG_LOSS = "log_loss", "Log loss"
-    BRIER = "brier", "Brier score"
-    BUSINESS_VALUE = "business_value", "Business value"
-
-
-_R, _B, _M = UseCase.TaskType.REGRESSION, UseCase.TaskType.BINARY, UseCase.TaskType.MULTICLASS
-METRIC_TASK_TYPES: dict[str, set[str]] = {
-    Metric.MAE: {_R},
-    Metric.RMSE: {_R},
-    Metric.MAPE: {_R},
-    Metric.WAPE: {_R},
-    Metric.BIAS: {_R},
-    Metric.ACCURACY: {_B, _M},
-    Metric.PRECISION: {_B, _M},
-    Metric.RECALL: {_B, _M},
-    Metric.F1: {_B, _M},
-    Metric.ROC_AUC: {_B},
-    Metric.PR_AUC: {_B},
-    Metric.LOG_LOSS: {_B, _M},
-    Metric.BRIER: {_B},
-    Metric.BUSINESS_VALUE: {_R, _B, _M},
-}
-# Errors and losses: lower is better. Bias is best at zero; its KPI compares |bias|.
-LOWER_IS_BETTER = {
-    Metric.MAE,
-    Metric.RMSE,
-    Metric.MAPE,
-    Metric.WAPE,
-    Metric.BIAS,
-    Metric.LOG_LOSS,
-    Metric.BRIER,
-}
-
-
 class KPI(models.Model):
     class Direction(models.TextChoices):
         HIGHER = "higher", "Higher is better"
@@ -245,6 +196,15 @@ class KPI(models.Model):
 
 
 class ValueModel(models.Model):
+    CLASSIFICATION_FIELDS = (
+        "value_true_positive",
+        "value_true_negative",
+        "cost_false_positive",
+        "cost_false_negative",
+    )
+    REGRESSION_FIELDS = ("cost_per_unit_under", "cost_per_unit_over")
+    INPUT_FIELDS = ("currency", *CLASSIFICATION_FIELDS, *REGRESSION_FIELDS, "notes")
+
     """How a prediction turns into money; the fields used depend on the task type."""
 
     use_case = models.OneToOneField(UseCase, on_delete=models.CASCADE, related_name="value_model")

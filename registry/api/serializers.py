@@ -46,15 +46,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "version",
-            "description",
-            "artifact_uri",
-            "git_commit",
-            "mlflow_run_id",
-            "framework",
-            "parameters",
-            "training_data_ref",
-            "tags",
+            *ModelVersion.INPUT_FIELDS,
             "stage",
             "traffic_percent",
             "registered_by",
@@ -90,17 +82,7 @@ class ModelVersionInput(serializers.ModelSerializer):
 
     class Meta:
         model = ModelVersion
-        fields = [
-            "version",
-            "description",
-            "artifact_uri",
-            "git_commit",
-            "mlflow_run_id",
-            "framework",
-            "parameters",
-            "training_data_ref",
-            "tags",
-        ]
+        fields = list(ModelVersion.INPUT_FIELDS)
 
 
 class ModelVersionUpdateInput(ModelVersionInput):

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +32,9 @@ from registry.models import Evaluation, EvaluationDataset, ModelVersion, Predict
 from tables import io as table_io
 from usecases.services import audit
 from usecases.services.usecases import lock
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +58,9 @@ class EvaluationBusy(Exception):
 
 
 @transaction.atomic
-def start_evaluation(model_version: ModelVersion, *, by, dataset: EvaluationDataset) -> Evaluation:
+def start_evaluation(
+    model_version: ModelVersion, *, by: User, dataset: EvaluationDataset
+) -> Evaluation:
     """Queue (or re-queue) the evaluation of `model_version` on `dataset`; one per pair."""
     use_case = lock(model_version.use_case)
     if dataset.use_case_id != use_case.pk:

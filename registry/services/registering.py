@@ -1,15 +1,15 @@
 """Writes to the model registry: versions, evaluation datasets and prediction sets.
 
-Uploads are parsed and validated completely (registry/uploads.py and tables/) before anything is written;
-the rows then go in as one Parquet blob in the same transaction as their metadata and audit
-event, so a bad or interrupted upload leaves nothing behind.
+Uploads are parsed and validated completely (registry/uploads.py and tables/) before
+anything is written; the rows then go in as one Parquet blob in the same transaction as
+their metadata and audit event, so a bad or interrupted upload leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from django.db import IntegrityError, transaction
 
@@ -22,29 +22,13 @@ from usecases.models import UseCase
 from usecases.services import audit
 from usecases.services.usecases import apply_changes, lock
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
-VERSION_FIELDS = (
-    "version",
-    "description",
-    "artifact_uri",
-    "git_commit",
-    "mlflow_run_id",
-    "framework",
-    "parameters",
-    "training_data_ref",
-    "tags",
-)
-VERSION_EDITABLE = (
-    "description",
-    "artifact_uri",
-    "git_commit",
-    "mlflow_run_id",
-    "framework",
-    "parameters",
-    "training_data_ref",
-    "tags",
-)
+VERSION_FIELDS = ModelVersion.INPUT_FIELDS
+VERSION_EDITABLE = ModelVersion.EDITABLE_FIELDS
 
 
 def _check_version_fields(fields: dict) -> None:
@@ -62,7 +46,7 @@ def _check_version_fields(fields: dict) -> None:
 
 
 @transaction.atomic
-def register_version(use_case: UseCase, *, by, version: str, **fields) -> ModelVersion:
+def register_version(use_case: UseCase, *, by: User, version: str, **fields) -> ModelVersion:
     """Register a model version (unique per use case); it starts in the registered stage."""
     use_case = lock(use_case)
     fields = {k: v for k, v in fields.items() if k in VERSION_FIELDS}
@@ -89,7 +73,7 @@ def register_version(use_case: UseCase, *, by, version: str, **fields) -> ModelV
 
 
 @transaction.atomic
-def update_version(model_version: ModelVersion, *, by, **changes) -> ModelVersion:
+def update_version(model_version: ModelVersion, *, by: User, **changes) -> ModelVersion:
     """Edit a version's description and metadata; the version name and stage stay."""
     use_case = lock(model_version.use_case)
     unknown = set(changes) - set(VERSION_EDITABLE)
@@ -133,7 +117,13 @@ def rule_specs(use_case: UseCase) -> list[rules.RuleSpec]:
 
 
 def upload_dataset(
-    use_case: UseCase, *, by, name: str, source: BinaryIO, filename: str, description: str = ""
+    use_case: UseCase,
+    *,
+    by: User,
+    name: str,
+    source: BinaryIO,
+    filename: str,
+    description: str = "",
 ) -> EvaluationDataset:
     """Validate a CSV/Parquet file against the schema and rules, then store it whole or not
     at all; raises report.TableRejected with the report for a bad file."""
@@ -190,7 +180,12 @@ def dataset_ids(dataset: EvaluationDataset):
 
 
 def upload_predictions(
-    model_version: ModelVersion, *, by, dataset: EvaluationDataset, source: BinaryIO, filename: str
+    model_version: ModelVersion,
+    *,
+    by: User,
+    dataset: EvaluationDataset,
+    source: BinaryIO,
+    filename: str,
 ) -> PredictionSet:
     """Validate a version's predictions for every row of `dataset` and store them aligned to
     it, replacing earlier ones for the same pair; raises report.TableRejected if bad."""
@@ -237,7 +232,7 @@ def upload_predictions(
 
 
 @transaction.atomic
-def delete_dataset(dataset: EvaluationDataset, *, by) -> None:
+def delete_dataset(dataset: EvaluationDataset, *, by: User) -> None:
     """Delete a dataset with its prediction sets and evaluations."""
     use_case = lock(dataset.use_case)
     tables = [dataset.table_id, *dataset.prediction_sets.values_list("table_id", flat=True)]

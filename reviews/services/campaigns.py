@@ -28,6 +28,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -39,6 +40,9 @@ from reviews.models import ReviewCampaign, ReviewItem, ReviewSlot
 from usecases.models import UseCase
 from usecases.services import audit
 from usecases.services.usecases import lock
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -403,7 +407,7 @@ def sample_predictions(
 def create_campaign(
     use_case: UseCase,
     *,
-    by,
+    by: User,
     name: str,
     model_version,
     mode: str = "single",
@@ -535,7 +539,7 @@ def create_campaign(
 
 
 @transaction.atomic
-def close_campaign(campaign: ReviewCampaign, *, by) -> ReviewCampaign:
+def close_campaign(campaign: ReviewCampaign, *, by: User) -> ReviewCampaign:
     """Close the campaign: no more claims or reviews; the reviews given stay."""
     lock(campaign.use_case)
     campaign = ReviewCampaign.objects.select_for_update().get(pk=campaign.pk)

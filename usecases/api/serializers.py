@@ -156,17 +156,7 @@ class ValueModelSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ValueModel
-        fields = [
-            "currency",
-            "value_true_positive",
-            "value_true_negative",
-            "cost_false_positive",
-            "cost_false_negative",
-            "cost_per_unit_under",
-            "cost_per_unit_over",
-            "notes",
-            "updated_at",
-        ]
+        fields = [*ValueModel.INPUT_FIELDS, "updated_at"]
         read_only_fields = ["updated_at"]
         extra_kwargs = {
             "currency": {"default": "EUR"},

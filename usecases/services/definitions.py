@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db import IntegrityError, transaction
 
 from portal.errors import InvalidInput
 from usecases.models import KPI, DataQualityRule, UseCase, ValueModel
 from usecases.services import audit, validation
 from usecases.services.usecases import apply_changes, lock
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 KPI_FIELDS = (
     "name",
@@ -19,12 +24,7 @@ KPI_FIELDS = (
     "gate_mode",
     "segment",
 )
-VALUE_MODEL_FIELDS = (
-    "currency",
-    *validation.CLASSIFICATION_VALUE_FIELDS,
-    *validation.REGRESSION_VALUE_FIELDS,
-    "notes",
-)
+VALUE_MODEL_FIELDS = ValueModel.INPUT_FIELDS
 RULE_FIELDS = ("field", "kind", "params", "severity", "description")
 
 
@@ -48,7 +48,7 @@ def _check_kpi(use_case: UseCase, kpi: KPI) -> None:
 
 
 @transaction.atomic
-def create_kpi(use_case: UseCase, *, by, **fields) -> KPI:
+def create_kpi(use_case: UseCase, *, by: User, **fields) -> KPI:
     """Add a KPI; the direction defaults to the metric's natural one."""
     use_case = lock(use_case)
     fields.setdefault("direction", validation.default_direction(fields.get("metric", "")))
@@ -66,7 +66,7 @@ def create_kpi(use_case: UseCase, *, by, **fields) -> KPI:
 
 
 @transaction.atomic
-def update_kpi(kpi: KPI, *, by, **changes) -> KPI:
+def update_kpi(kpi: KPI, *, by: User, **changes) -> KPI:
     use_case = lock(kpi.use_case)
     kpi = KPI.objects.get(pk=kpi.pk)
     before, after = apply_changes(kpi, {k: v for k, v in changes.items() if k in KPI_FIELDS})
@@ -80,7 +80,7 @@ def update_kpi(kpi: KPI, *, by, **changes) -> KPI:
 
 
 @transaction.atomic
-def delete_kpi(kpi: KPI, *, by) -> None:
+def delete_kpi(kpi: KPI, *, by: User) -> None:
     use_case = lock(kpi.use_case)
     audit.record(
         actor=by,
@@ -93,7 +93,7 @@ def delete_kpi(kpi: KPI, *, by) -> None:
 
 
 @transaction.atomic
-def save_value_model(use_case: UseCase, *, by, **fields) -> ValueModel:
+def save_value_model(use_case: UseCase, *, by: User, **fields) -> ValueModel:
     """Create or replace the use case's value model (fields for its task type are required)."""
     use_case = lock(use_case)
     fields = {k: v for k, v in fields.items() if k in VALUE_MODEL_FIELDS}
@@ -126,7 +126,7 @@ RULE_CLASH = "This field already has a rule of that kind; edit it instead."
 
 
 @transaction.atomic
-def create_rule(use_case: UseCase, *, by, **fields) -> DataQualityRule:
+def create_rule(use_case: UseCase, *, by: User, **fields) -> DataQualityRule:
     use_case = lock(use_case)
     rule = DataQualityRule(use_case=use_case, **fields)
     _clean_rule(use_case, rule)
@@ -142,7 +142,7 @@ def create_rule(use_case: UseCase, *, by, **fields) -> DataQualityRule:
 
 
 @transaction.atomic
-def update_rule(rule: DataQualityRule, *, by, **changes) -> DataQualityRule:
+def update_rule(rule: DataQualityRule, *, by: User, **changes) -> DataQualityRule:
     use_case = lock(rule.use_case)
     rule = DataQualityRule.objects.get(pk=rule.pk)
     if "params" in changes or "kind" in changes or "field" in changes:
@@ -169,7 +169,7 @@ def update_rule(rule: DataQualityRule, *, by, **changes) -> DataQualityRule:
 
 
 @transaction.atomic
-def delete_rule(rule: DataQualityRule, *, by) -> None:
+def delete_rule(rule: DataQualityRule, *, by: User) -> None:
     use_case = lock(rule.use_case)
     audit.record(
         actor=by,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
@@ -12,6 +13,9 @@ from usecases import tasks
 from usecases.models import Role, UseCase, UseCaseMember
 from usecases.services import audit, validation
 from usecases.services.errors import MembershipError, PhaseError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +70,9 @@ def apply_changes(instance, changes: dict) -> tuple[dict, dict]:
 
 
 @transaction.atomic
-def create_use_case(*, by, slug: str = "", phase: str = UseCase.Phase.IDEA, **fields) -> UseCase:
+def create_use_case(
+    *, by: User, slug: str = "", phase: str = UseCase.Phase.IDEA, **fields
+) -> UseCase:
     """Create a use case owned by `owner` (default: `by`), who becomes its owner member."""
     fields.setdefault("owner", by)
     fields["feature_schema"] = validation.check_feature_schema(fields.get("feature_schema") or [])
@@ -84,7 +90,7 @@ def create_use_case(*, by, slug: str = "", phase: str = UseCase.Phase.IDEA, **fi
 
 
 @transaction.atomic
-def update_use_case(use_case: UseCase, *, by, **changes) -> UseCase:
+def update_use_case(use_case: UseCase, *, by: User, **changes) -> UseCase:
     """Change the definition fields; the new owner becomes an owner member."""
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
@@ -119,7 +125,7 @@ def _ensure_owner_member(use_case: UseCase, user) -> None:
 
 
 @transaction.atomic
-def change_phase(use_case: UseCase, *, by, phase: str, note: str = "") -> UseCase:
+def change_phase(use_case: UseCase, *, by: User, phase: str, note: str = "") -> UseCase:
     """Move the use case to `phase` (any phase; moving is a decision, recorded with its note)."""
     if phase not in UseCase.Phase.values:
         raise InvalidInput(f"“{phase}” is not a phase.")
@@ -135,7 +141,7 @@ def change_phase(use_case: UseCase, *, by, phase: str, note: str = "") -> UseCas
 
 
 @transaction.atomic
-def delete_use_case(use_case: UseCase, *, by) -> None:
+def delete_use_case(use_case: UseCase, *, by: User) -> None:
     """Delete the use case and what hangs off it; its audit history stays."""
     fresh = lock(use_case)
     audit.record(actor=by, verb="usecase.deleted", target=fresh, before=audit.snapshot(fresh))
@@ -143,7 +149,7 @@ def delete_use_case(use_case: UseCase, *, by) -> None:
 
 
 @transaction.atomic
-def add_member(use_case: UseCase, *, by, user, role: str) -> UseCaseMember:
+def add_member(use_case: UseCase, *, by: User, user, role: str) -> UseCaseMember:
     """Give `user` a role on the use case; one membership per user."""
     fresh = lock(use_case)
     if role not in Role.values:
@@ -180,7 +186,7 @@ def _check_keeps_an_owner(member: UseCaseMember) -> None:
 
 
 @transaction.atomic
-def change_member_role(member: UseCaseMember, *, by, role: str) -> UseCaseMember:
+def change_member_role(member: UseCaseMember, *, by: User, role: str) -> UseCaseMember:
     """Change a member's role; the last owner cannot stop being one."""
     if role not in Role.values:
         raise InvalidInput(f"“{role}” is not a role.")
@@ -205,7 +211,7 @@ def change_member_role(member: UseCaseMember, *, by, role: str) -> UseCaseMember
 
 
 @transaction.atomic
-def remove_member(member: UseCaseMember, *, by) -> None:
+def remove_member(member: UseCaseMember, *, by: User) -> None:
     """Remove a membership; the last owner cannot be removed."""
     lock(member.use_case)
     member = UseCaseMember.objects.select_related("user", "use_case").get(pk=member.pk)

@@ -10,26 +10,16 @@ import re
 from decimal import Decimal
 
 from portal.errors import InvalidFields, InvalidInput
-from usecases.models import (
-    KPI,
+from usecases.catalogue import (
+    FEATURE_TYPES,
     LOWER_IS_BETTER,
     METRIC_TASK_TYPES,
-    DataQualityRule,
+    UNIT_INTERVAL_METRICS,
     Metric,
-    UseCase,
 )
+from usecases.models import KPI, DataQualityRule, UseCase, ValueModel
 
-FEATURE_TYPES = ("number", "integer", "string", "boolean", "category", "datetime")
 FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-UNIT_INTERVAL_METRICS = {
-    Metric.ACCURACY,
-    Metric.PRECISION,
-    Metric.RECALL,
-    Metric.F1,
-    Metric.ROC_AUC,
-    Metric.PR_AUC,
-    Metric.BRIER,
-}
 # Columns every dataset has besides the features; rules may name them too.
 RESERVED_COLUMNS = ("label", "prediction", "score", "segment")
 
@@ -110,13 +100,8 @@ def check_kpi(
         )
 
 
-CLASSIFICATION_VALUE_FIELDS = (
-    "value_true_positive",
-    "value_true_negative",
-    "cost_false_positive",
-    "cost_false_negative",
-)
-REGRESSION_VALUE_FIELDS = ("cost_per_unit_under", "cost_per_unit_over")
+CLASSIFICATION_VALUE_FIELDS = ValueModel.CLASSIFICATION_FIELDS
+REGRESSION_VALUE_FIELDS = ValueModel.REGRESSION_FIELDS
 
 
 def check_value_model(use_case: UseCase, values: dict) -> None:

@@ -8,9 +8,9 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from demo.management.commands import _demo_data, _demo_reviews
 from registry.models import ModelVersion
 from registry.services import evaluations, registering
-from demo.management.commands import _demo_data, _demo_reviews
 from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role, UseCase
 from usecases.services import definitions, usecases
 
