@@ -223,7 +223,7 @@ def profile_batch(use_case, rows: list[dict]) -> None:
     """Where one batch's server time goes: the service's steps, timed in this process."""
     from django.db import connection, transaction
 
-    from predictions.services import ingest
+    from predictions.services import quality, store, validate
 
     body = orjson.dumps(rows)
     version = new_version(use_case, "profile")
@@ -231,20 +231,20 @@ def profile_batch(use_case, rows: list[dict]) -> None:
         row["version"] = version.version
     body = orjson.dumps(rows)
     versions = {version.version: version.pk}
-    ingest._rule_violations(
-        use_case, ingest._validate_predictions(rows[:10], use_case, versions, ingest._Problems())
+    quality.rule_violations(
+        use_case, validate.validate_predictions(rows[:10], use_case, versions, validate.Problems())
     )  # warm up
     t0 = time.perf_counter()
     parsed = orjson.loads(body)
     t1 = time.perf_counter()
-    problems = ingest._Problems()
-    valid = ingest._validate_predictions(parsed, use_case, versions, problems)
+    problems = validate.Problems()
+    valid = validate.validate_predictions(parsed, use_case, versions, problems)
     t2 = time.perf_counter()
-    ingest._rule_violations(use_case, valid)
+    quality.rule_violations(use_case, valid)
     t3 = time.perf_counter()
-    keep = ingest._first_of_each(valid.version_ids, valid.request_ids)
+    keep = store.first_of_each(valid.version_ids, valid.request_ids)
     with transaction.atomic():
-        ingest._insert_postgresql(use_case, valid, keep)
+        store.insert_postgresql(use_case, valid, keep)
     t4 = time.perf_counter()
     connection.close()
     n = len(rows)

@@ -11,7 +11,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from predictions.models import Prediction
-from predictions.services import ingest
+from predictions.services import ingest, parse
 from registry.models import ModelVersion
 from reviews.api.campaigns import ReviewInput
 from tables import report
@@ -189,7 +189,7 @@ def test_a_body_that_is_not_a_json_array_is_a_clear_400(api, versions):
 
 
 def test_an_oversized_batch_is_refused_with_413(api, versions, monkeypatch):
-    monkeypatch.setattr(ingest, "MAX_ROWS", 3)
+    monkeypatch.setattr(parse, "MAX_ROWS", 3)  # the limit lives where it is enforced
     response = post(api("data_scientist"), [row(n) for n in range(4)])
     assert response.status_code == 413
     assert "more than the limit of 3" in response.json()["detail"]
