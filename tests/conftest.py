@@ -1,11 +1,18 @@
 import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tests.factories import (
+    CHURN_VALUE_MODEL,
     KPIFactory,
     MemberFactory,
     RuleFactory,
@@ -130,6 +137,137 @@ def newcomer(db):
     return UserFactory(username="nina")
 
 
+def expected_status(who: str, allowed: set[str], ok: int) -> int:
+    """The API's answer to `who`: `ok` if allowed, else 401 anonymous, 404 to an outsider
+    (who must not learn that the use case exists), 403 to a member without the right."""
+    if who == "anonymous":
+        return 401
+    if who == "outsider":
+        return 404
+    return ok if who in allowed else 403
+
+
+def queries_for(client, url: str, expected_rows: int) -> int:
+    """The queries an API list costs, checking it answered 200 with `expected_rows` rows."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == expected_rows
+    return len(captured)
+
+
 def fields_in(response) -> set[str]:
     """The fields an error body names."""
     return {item.get("field") for item in response.json().get("errors", [])}
+
+
+@pytest.fixture
+def churn(personas):
+    """A binary use case, its members as in the `use_case` fixture, with KPIs and a value model
+    (factories.CHURN_VALUE_MODEL, in EUR): ROC AUC ≥ 0.85 gates, so does precision on the
+    business segment (on the interval's worse end), log loss informs only."""
+    use_case = UseCaseFactory(
+        slug="churn", title="Churn", owner=personas["owner"], task_type="binary", feature_schema=[]
+    )
+    MemberFactory(use_case=use_case, user=personas["viewer"], role="viewer")
+    MemberFactory(use_case=use_case, user=personas["data_scientist"], role="data_scientist")
+    KPIFactory(
+        use_case=use_case,
+        name="Ranking quality",
+        metric="roc_auc",
+        direction="higher",
+        target=0.9,
+        gate_threshold=0.85,
+    )
+    KPIFactory(
+        use_case=use_case,
+        name="Precision on business clients",
+        metric="precision",
+        direction="higher",
+        target=0.8,
+        gate_threshold=0.7,
+        segment="business",
+        gate_mode="bound",
+    )
+    KPIFactory(
+        use_case=use_case,
+        name="Calibration",
+        metric="log_loss",
+        direction="lower",
+        target=0.3,
+        gate_threshold=0.4,
+        is_gating=False,
+    )
+    ValueModelFactory(
+        use_case=use_case,
+        currency="EUR",
+        **{name: str(value) for name, value in CHURN_VALUE_MODEL.items()},
+        cost_per_unit_under=None,
+        cost_per_unit_over=None,
+    )
+    return use_case
+
+
+def database_url() -> str:
+    """The test database as a DATABASE_URL, for processes started by a test."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@dataclass(frozen=True)
+class Worker:
+    queue: str  # send tasks here: no other worker consumes it
+    outbox: Path  # the e-mails it sends, as files
+    process: subprocess.Popen
+
+
+@pytest.fixture
+def worker(tmp_path):
+    """A real `celery -A portal worker` process (one slot) on a fresh queue of its own,
+    against the test database; its e-mails land as files in `worker.outbox`. Needs
+    @pytest.mark.django_db(transaction=True) so the worker sees the test's rows."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "EMAIL_URL": f"filemail:///{outbox}",  # four slashes: an absolute path
+        "SECRET_KEY": "tests-only-not-secret",
+    }
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"{queue}@%h",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).parent.parent,
+    )
+    yield Worker(queue=queue, outbox=outbox, process=process)
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    print((tmp_path / "worker.log").read_text()[-4000:])

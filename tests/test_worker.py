@@ -1,80 +1,27 @@
 """A round trip through a real Celery worker process and the configured broker.
 
 The broker is whatever CELERY_BROKER_URL says (Redis in CI, the embedded filesystem broker
-locally); the worker is `celery -A portal worker`, started here on a queue of its own so no
-other worker steals the messages, against the test database.
+locally); the worker is `celery -A portal worker`, started by the `worker` fixture
+(tests/conftest.py) on a queue of its own so no other worker steals the messages, against the
+test database.
 """
 
 import os
 import subprocess
-import sys
 import time
-import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
-from django.db import connection
 
-from tests.factories import MemberFactory, UseCaseFactory
-from usecases.models import UseCaseMember
+from registry.models import Evaluation
+from registry.services import registering
+from registry.tasks import run_evaluation_task
+from tests.factories import MemberFactory, UseCaseFactory, evaluation_dataset, prediction_set
+from usecases.models import AuditEvent, UseCaseMember
 from usecases.tasks import send_welcome_task
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-@pytest.fixture
-def worker(tmp_path):
-    """A worker process consuming a fresh queue; its e-mails land as files in `outbox`."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    outbox = tmp_path / "outbox"
-    outbox.mkdir()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "EMAIL_URL": f"filemail:///{outbox}",  # four slashes: an absolute path
-        "SECRET_KEY": "tests-only-not-secret",
-    }
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--queues",
-            queue,
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"{queue}@%h",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).parent.parent,
-    )
-    yield queue, outbox
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-    print((tmp_path / "worker.log").read_text()[-3000:])
 
 
 def mails_in(outbox: Path) -> list[str]:
@@ -96,7 +43,7 @@ def wait_for_mails(outbox: Path, count: int, timeout: float = 90) -> list[str]:
 def test_a_real_worker_sends_the_welcome_mail_once_even_when_the_message_is_delivered_twice(
     worker,
 ):
-    queue, outbox = worker
+    queue, outbox = worker.queue, worker.outbox
     use_case = UseCaseFactory(title="Shelf replenishment")
     first = MemberFactory(use_case=use_case, user__email="first@example.com")
     second = MemberFactory(use_case=use_case, user__email="second@example.com")
@@ -121,58 +68,8 @@ def child_pids(parent: int) -> list[int]:
     return [int(pid) for pid in result.stdout.split()]
 
 
-@pytest.fixture
-def evaluation_worker(tmp_path):
-    """A worker on a queue of its own, with its process handle for killing its child."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DATABASE_URL": database_url(), "SECRET_KEY": "tests-only-not-secret"}
-    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--queues",
-            queue,
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"{queue}@%h",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).parent.parent,
-    )
-    yield queue, process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-    print((tmp_path / "worker.log").read_text()[-4000:])
-
-
-def test_a_worker_killed_mid_evaluation_leads_to_one_rerun_and_exactly_one_result(
-    evaluation_worker, personas
-):
-    import numpy as np
-
-    from registry.models import Evaluation
-    from registry.services import registering
-    from tests.registry.test_evaluations import make_dataset, make_predictions
-    from usecases.models import AuditEvent
-    from registry.tasks import run_evaluation_task
-
-    queue, worker_process = evaluation_worker
+def test_a_worker_killed_mid_evaluation_leads_to_one_rerun_and_exactly_one_result(worker, personas):
+    queue = worker.queue
     rng = np.random.default_rng(3)
     # A binary evaluation of 1,000,000 rows and 20 segments computes for about 2 s: the kill
     # below lands in the middle of it (the test fails on attempts if it came too late).
@@ -180,9 +77,11 @@ def test_a_worker_killed_mid_evaluation_leads_to_one_rerun_and_exactly_one_resul
     y = rng.random(n) < 0.3
     use_case = UseCaseFactory(feature_schema=[], task_type="binary")
     scientist = personas["data_scientist"]
-    dataset = make_dataset(use_case, scientist, y.astype(int), (np.arange(n) % 20).astype(str))
+    dataset = evaluation_dataset(
+        use_case, scientist, y.astype(int), (np.arange(n) % 20).astype(str)
+    )
     version = registering.register_version(use_case, by=scientist, version="1.0")
-    make_predictions(version, dataset, scientist, score=np.clip(0.3 * y + rng.random(n), 0, 1))
+    prediction_set(version, dataset, scientist, score=np.clip(0.3 * y + rng.random(n), 0, 1))
     evaluation = Evaluation.objects.create(
         use_case=use_case, model_version=version, dataset=dataset, requested_by=scientist
     )
@@ -192,7 +91,7 @@ def test_a_worker_killed_mid_evaluation_leads_to_one_rerun_and_exactly_one_resul
     while Evaluation.objects.get(pk=evaluation.pk).progress < 20:  # data loaded, computing
         assert time.monotonic() < deadline, "the worker never started the evaluation"
         time.sleep(0.02)
-    (child,) = child_pids(worker_process.pid)
+    (child,) = child_pids(worker.process.pid)
     os.kill(child, 9)  # SIGKILL: no cleanup, no acknowledgement
 
     while Evaluation.objects.get(pk=evaluation.pk).status in ("queued", "running"):

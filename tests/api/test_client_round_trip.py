@@ -6,10 +6,10 @@ from knox.models import AuthToken
 
 from quorum_client import Client
 from quorum_client.errors import QuorumError
+from registry import tasks
 from registry.models import Evaluation, EvaluationDataset
 from registry.services import evaluations
-from tests.registry.test_api import dataset_csv, predictions_csv
-from registry import tasks
+from tests.factories import dataset_csv, predictions_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ admin does everything. Anonymous callers get 401, outsiders 404 on anything unde
 
 import pytest
 
-from tests.conftest import PERSONAS
+from tests.conftest import PERSONAS, expected_status
 from tests.factories import UseCaseFactory
 from usecases.models import UseCase
 
@@ -79,14 +79,6 @@ ENDPOINTS = [
     ("member-delete", "delete", f"{UC}/members/{{member}}/", None, OWNERS, 204),
     ("audit-event-list", "get", f"{UC}/audit-events/", None, READERS, 200),
 ]
-
-
-def expected_status(who: str, allowed: set[str], ok: int) -> int:
-    if who == "anonymous":
-        return 401
-    if who == "outsider":
-        return 404  # must not learn that the use case exists
-    return ok if who in allowed else 403
 
 
 @pytest.mark.parametrize("who", PERSONAS)

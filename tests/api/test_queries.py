@@ -1,9 +1,8 @@
 """A list costs the same number of SQL queries whatever its length (no N+1)."""
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
+from tests.conftest import queries_for
 from tests.factories import (
     KPIFactory,
     MemberFactory,
@@ -14,14 +13,6 @@ from tests.factories import (
 from usecases.services import usecases
 
 UC = "/api/v1/usecases/demand-forecast"
-
-
-def queries_for(client, url: str, expected_rows: int) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == expected_rows
-    return len(captured)
 
 
 @pytest.mark.parametrize("who", ["owner", "manager"])  # membership filter vs. see-all

@@ -4,7 +4,7 @@ evaluation and watches it finish; a viewer reads a classification evaluation's c
 Celery is not eager here and no worker runs, so the evaluation task's `delay` is replaced by
 a thread of this process that plays the worker: it waits a moment (the page shows the queued
 evaluation and polls), then runs the same service a worker runs, against the same database.
-Screenshots land in test-results/, as in test_browser.py.
+Screenshots land in test-results/ (tests/e2e/conftest.py).
 """
 
 import io
@@ -15,20 +15,18 @@ import numpy as np
 import pytest
 from django.db import connection
 
+from registry import tasks
 from registry.models import Evaluation, ModelVersion
 from registry.services import evaluations, registering
-from tests.e2e import test_browser
-from tests.factories import KPIFactory, ValueModelFactory
-from tests.registry import test_views as test_registry_views
-from tests.registry.test_views import binary_results, finished_evaluation
-from registry import tasks
+from tests.e2e.conftest import log_in, shot
+from tests.factories import (
+    KPIFactory,
+    ValueModelFactory,
+    binary_evaluation_results,
+    finished_evaluation,
+)
 
 pytestmark = pytest.mark.e2e
-
-# Fixtures and helpers shared with test_browser.py and the registry page tests.
-browser, page = test_browser.browser, test_browser.page
-churn = test_registry_views.churn
-log_in, shot = test_browser.log_in, test_browser.shot
 
 STORES = ("store-01", "store-02", "store-03", "store-04")
 WORKER_DELAY_SECONDS = 1.5  # long enough to see the queued page poll
@@ -61,8 +59,9 @@ def predictions_csv(rows, *, noise: float, bias: float = 0.0, seed: int = 1) -> 
 
 
 @pytest.fixture
-def worker(monkeypatch):
-    """Replace the task's `delay` by a thread that runs the evaluation a moment later."""
+def worker_thread(monkeypatch):
+    """Replace the task's `delay` by a thread that runs the evaluation a moment later (not
+    the real worker process of tests/conftest.py's `worker`: see the module's docstring)."""
     runs: list[threading.Thread] = []
     failures: list[BaseException] = []
 
@@ -87,7 +86,7 @@ def worker(monkeypatch):
 
 
 def test_a_data_scientist_uploads_predictions_evaluates_and_watches_it_finish(
-    live_server, page, personas, use_case, worker, tmp_path
+    live_server, page, personas, use_case, worker_thread, tmp_path
 ):
     scientist = personas["data_scientist"]
     KPIFactory(use_case=use_case, name="Forecast error", metric="mae", target=4, gate_threshold=6)
@@ -137,7 +136,7 @@ def test_a_data_scientist_uploads_predictions_evaluates_and_watches_it_finish(
     page.evaluate("window.quorumNoReload = true")  # a full page load would forget it
 
     page.wait_for_selector("#metrics-table", timeout=90_000)
-    assert worker == [], worker
+    assert worker_thread == [], worker_thread
     for chart in ("predicted-actual", "residuals", "segments"):
         page.wait_for_selector(f"[data-chart='chart-{chart}'] .main-svg")
     assert page.evaluate("window.quorumNoReload") is True  # htmx swapped the results in
@@ -179,7 +178,7 @@ def test_a_viewer_reads_a_classification_evaluation_and_picks_the_segment_metric
     champion = registering.register_version(churn, by=scientist, version="1.0.0")
     ModelVersion.objects.filter(pk=champion.pk).update(stage=ModelVersion.Stage.PRODUCTION)
     evaluation = finished_evaluation(
-        churn, scientist, binary_results(comparison=True), champion=champion
+        churn, scientist, binary_evaluation_results(champion=True), champion=champion
     )
     log_in(page, live_server, personas["viewer"].username)
     page.goto(f"{live_server.url}{evaluation.get_absolute_url()}")

@@ -1,19 +1,15 @@
 """Human review in headless Chromium: an expert reviews three items with the keyboard only,
 without a page load between them, and watches the campaign's progress move; blind pairwise
-by keyboard. Screenshots land in test-results/, as in test_browser.py."""
+by keyboard. Screenshots land in test-results/ (tests/e2e/conftest.py)."""
 
 import pytest
 
 from reviews.models import Review
 from reviews.services import campaigns
-from tests.e2e import test_browser
-from tests.reviews.test_pages import add_predictions, make_version
+from tests.e2e.conftest import RESULTS, log_in, shot
+from tests.factories import log_forecasts, make_version
 
 pytestmark = pytest.mark.e2e
-
-# Fixtures and helpers shared with test_browser.py.
-browser, page = test_browser.browser, test_browser.page
-log_in, shot = test_browser.log_in, test_browser.shot
 
 FEATURES = [
     {"name": "store", "type": "category", "description": "Store id"},
@@ -26,7 +22,7 @@ def forecast(use_case, personas):
     use_case.feature_schema = FEATURES
     use_case.save(update_fields=["feature_schema"])
     version = make_version(use_case, "2.1", personas["data_scientist"])
-    add_predictions(version, 40)
+    log_forecasts(version, 40)
     return use_case, version
 
 
@@ -117,7 +113,7 @@ def test_an_expert_reviews_three_items_by_keyboard_and_sees_the_progress_move(
     shot(page, "review-campaigns-tab")
     page.goto(f"{live_server.url}{version.get_absolute_url()}")
     page.wait_for_selector("#feedback >> text=Rain all week in this store.")
-    page.locator("#feedback").screenshot(path=str(test_browser.RESULTS / "version-feedback.png"))
+    page.locator("#feedback").screenshot(path=str(RESULTS / "version-feedback.png"))
     assert page.external_requests == []
     assert page.errors == []
 
@@ -125,7 +121,7 @@ def test_an_expert_reviews_three_items_by_keyboard_and_sees_the_progress_move(
 def test_blind_pairwise_by_keyboard_until_all_done(live_server, page, personas, forecast):
     use_case, version = forecast
     other = make_version(use_case, "2.2", personas["data_scientist"])
-    add_predictions(other, 40, seed=2)
+    log_forecasts(other, 40, seed=2)
     campaign = campaigns.create_campaign(
         use_case,
         by=personas["expert"],

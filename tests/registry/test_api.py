@@ -5,14 +5,21 @@ the worker calls it)."""
 import io
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from registry import uploads
 from registry.api import views as registry_views
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet, StoredTable
 from registry.services import evaluations, registering
 from tests.conftest import fields_in
-from tests.factories import UseCaseFactory
+from tests.factories import (
+    UseCaseFactory,
+    csv_upload,
+    dataset_csv,
+    predictions_csv,
+    register_version,
+    upload_dataset,
+    upload_predictions,
+)
 from usecases.models import AuditEvent
 
 UC = "/api/v1/usecases/demand-forecast"
@@ -27,53 +34,6 @@ VERSION_BODY = {
     "training_data_ref": "warehouse.sales_2024_2025",
     "tags": {"team": "forecasting", "champion": False},
 }
-
-
-# Rows for the `use_case` fixture: features store (category) and price (number), a numeric
-# label (regression) and a segment.
-def dataset_csv(rows: int = 6, *, bad: dict[int, dict] | None = None) -> bytes:
-    """A valid CSV of `rows` rows; `bad` replaces cells of some (1-based) rows."""
-    lines = ["id,store,price,label,segment"]
-    for n in range(1, rows + 1):
-        row = {
-            "id": f"r{n}",
-            "store": f"S0{n % 3 + 1}",
-            "price": f"{1 + n / 10:.2f}",
-            "label": f"{10 + n}",
-            "segment": f"S0{n % 3 + 1}",
-        }
-        row.update((bad or {}).get(n, {}))
-        lines.append(",".join(row.values()))
-    return ("\n".join(lines) + "\n").encode()
-
-
-def predictions_csv(ids, *, score: bool = False) -> bytes:
-    header = "id,prediction,score" if score else "id,prediction"
-    lines = [header] + [
-        f"{i},{10.5 + n}" + (f",{0.5:.1f}" if score else "") for n, i in enumerate(ids)
-    ]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def upload_file(content: bytes, name: str = "holdout.csv") -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, content, content_type="text/csv")
-
-
-def make_version(use_case, by, version: str = "1.4.0") -> ModelVersion:
-    return registering.register_version(use_case, by=by, version=version)
-
-
-def make_dataset(use_case, by, name: str = "holdout", rows: int = 6) -> EvaluationDataset:
-    return registering.upload_dataset(
-        use_case, by=by, name=name, source=io.BytesIO(dataset_csv(rows)), filename=f"{name}.csv"
-    )
-
-
-def make_predictions(version, dataset, by) -> PredictionSet:
-    ids = [f"r{n}" for n in range(1, dataset.row_count + 1)]
-    return registering.upload_predictions(
-        version, by=by, dataset=dataset, source=io.BytesIO(predictions_csv(ids)), filename="p.csv"
-    )
 
 
 def stored_counts() -> tuple[int, int, int]:
@@ -95,17 +55,17 @@ def scientist(personas):
 
 @pytest.fixture
 def version(use_case, scientist):
-    return make_version(use_case, scientist)
+    return register_version(use_case, scientist)
 
 
 @pytest.fixture
 def dataset(use_case, scientist):
-    return make_dataset(use_case, scientist)
+    return upload_dataset(use_case, scientist)
 
 
 @pytest.fixture
 def predictions(version, dataset, scientist):
-    return make_predictions(version, dataset, scientist)
+    return upload_predictions(version, dataset, scientist)
 
 
 # Versions
@@ -175,7 +135,7 @@ def test_a_version_name_unfit_for_urls_gets_the_rule_with_its_percent_sign(api, 
 def test_versions_are_listed_newest_first_with_their_latest_evaluation(
     api, use_case, scientist, version, dataset, predictions
 ):
-    make_version(use_case, scientist, "1.5.0")
+    register_version(use_case, scientist, "1.5.0")
     evaluation = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
     response = api("viewer").get(f"{UC}/versions/")
     assert response.status_code == 200
@@ -234,7 +194,7 @@ def test_unknown_version_is_a_404(api, version):
 
 def test_versions_of_another_use_case_are_not_reachable_through_this_one(api, personas):
     other = UseCaseFactory(slug="churn", owner=personas["owner"])
-    make_version(other, personas["owner"], "7.0")
+    register_version(other, personas["owner"], "7.0")
     assert api("owner").get(f"{UC}/versions/7.0/").status_code == 404
     assert api("owner").get("/api/v1/usecases/churn/versions/7.0/").status_code == 200
 
@@ -245,7 +205,7 @@ def test_versions_of_another_use_case_are_not_reachable_through_this_one(api, pe
 def test_uploading_a_valid_csv_stores_the_dataset_with_its_row_count(api, use_case):
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout 2026-Q3", "description": "Q3", "file": upload_file(dataset_csv(6))},
+        {"name": "holdout 2026-Q3", "description": "Q3", "file": csv_upload(dataset_csv(6))},
         format="multipart",
     )
     assert response.status_code == 201, response.content
@@ -278,7 +238,7 @@ def test_a_bad_file_is_a_400_listing_its_rows_and_stores_nothing(api, use_case, 
     before = stored_counts()
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": upload_file(dataset_csv(6, bad=bad))},
+        {"name": "holdout", "file": csv_upload(dataset_csv(6, bad=bad))},
         format="multipart",
     )
     assert response.status_code == 400, response.content
@@ -298,7 +258,7 @@ def test_a_bad_file_is_a_400_listing_its_rows_and_stores_nothing(api, use_case, 
 )
 def test_a_file_without_usable_rows_is_a_400_and_stores_nothing(api, use_case, content):
     response = api("data_scientist").post(
-        f"{UC}/datasets/", {"name": "holdout", "file": upload_file(content)}, format="multipart"
+        f"{UC}/datasets/", {"name": "holdout", "file": csv_upload(content)}, format="multipart"
     )
     assert response.status_code == 400, response.content
     body = response.json()
@@ -309,7 +269,7 @@ def test_a_file_without_usable_rows_is_a_400_and_stores_nothing(api, use_case, c
 
 def test_an_empty_file_is_reported_against_the_file_field(api, use_case):
     response = api("data_scientist").post(
-        f"{UC}/datasets/", {"name": "holdout", "file": upload_file(b"")}, format="multipart"
+        f"{UC}/datasets/", {"name": "holdout", "file": csv_upload(b"")}, format="multipart"
     )
     assert response.status_code == 400
     assert response.json() == {
@@ -326,7 +286,7 @@ def test_a_wrong_label_type_is_a_400_naming_the_label(api, personas):
     labelled = b"id,store,price,label\nc1,S01,1.0,1\nc2,S01,1.0,maybe\nc3,S02,2.0,0\n"
     response = api("owner").post(
         "/api/v1/usecases/churn/datasets/",
-        {"name": "holdout", "file": upload_file(labelled)},
+        {"name": "holdout", "file": csv_upload(labelled)},
         format="multipart",
     )
     assert response.status_code == 400, response.content
@@ -339,7 +299,7 @@ def test_a_wrong_label_type_is_a_400_naming_the_label(api, personas):
 def test_a_file_with_missing_columns_is_a_400_saying_which(api, use_case):
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": upload_file(b"id,price,label\nr1,1.0,3\n")},
+        {"name": "holdout", "file": csv_upload(b"id,price,label\nr1,1.0,3\n")},
         format="multipart",
     )
     assert response.status_code == 400
@@ -351,7 +311,7 @@ def test_a_file_with_missing_columns_is_a_400_saying_which(api, use_case):
 def test_a_file_in_another_format_is_a_400(api, use_case):
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": upload_file(dataset_csv(), "holdout.xlsx")},
+        {"name": "holdout", "file": csv_upload(dataset_csv(), "holdout.xlsx")},
         format="multipart",
     )
     assert response.status_code == 400, response.content
@@ -361,7 +321,7 @@ def test_a_file_in_another_format_is_a_400(api, use_case):
 def test_a_dataset_name_is_unique_per_use_case(api, dataset):
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": upload_file(dataset_csv())},
+        {"name": "holdout", "file": csv_upload(dataset_csv())},
         format="multipart",
     )
     assert response.status_code == 400
@@ -385,7 +345,7 @@ def test_a_file_over_the_limit_is_a_413_and_stores_nothing(api, use_case, monkey
     monkeypatch.setattr(registry_views, "MAX_FILE_BYTES", 100)
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": upload_file(dataset_csv(20))},
+        {"name": "holdout", "file": csv_upload(dataset_csv(20))},
         format="multipart",
     )
     assert response.status_code == 413
@@ -401,7 +361,7 @@ def test_a_file_over_the_row_limit_is_a_413_and_stores_nothing(api, use_case, mo
     )
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": upload_file(dataset_csv(6))},
+        {"name": "holdout", "file": csv_upload(dataset_csv(6))},
         format="multipart",
     )
     assert response.status_code == 413, response.content
@@ -421,7 +381,7 @@ def test_a_body_too_large_for_any_allowed_file_is_refused_before_it_is_read(
     monkeypatch.setattr(registry_views.MultiPartParser, "parse", lambda *args: read.append(1) or {})
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": upload_file(dataset_csv(20))},
+        {"name": "holdout", "file": csv_upload(dataset_csv(20))},
         format="multipart",
     )
     assert response.status_code == 413
@@ -448,7 +408,7 @@ def test_uploading_predictions_for_every_row_of_a_dataset(api, version, dataset)
     ids = [f"r{n}" for n in range(1, 7)]
     response = api("data_scientist").post(
         f"{UC}/versions/1.4.0/predictions/",
-        {"dataset": dataset.pk, "file": upload_file(predictions_csv(ids), "p.csv")},
+        {"dataset": dataset.pk, "file": csv_upload(predictions_csv(ids), "p.csv")},
         format="multipart",
     )
     assert response.status_code == 201, response.content
@@ -480,7 +440,7 @@ def test_predictions_whose_ids_do_not_match_the_dataset_are_a_400_and_store_noth
     before = stored_counts()
     response = api("data_scientist").post(
         f"{UC}/versions/1.4.0/predictions/",
-        {"dataset": dataset.pk, "file": upload_file(predictions_csv(ids), "p.csv")},
+        {"dataset": dataset.pk, "file": csv_upload(predictions_csv(ids), "p.csv")},
         format="multipart",
     )
     assert response.status_code == 400, response.content
@@ -494,7 +454,7 @@ def test_missing_prediction_ids_are_named_in_the_report(api, version, dataset):
     ids = ["r1", "r2", "r3", "r4"]
     response = api("data_scientist").post(
         f"{UC}/versions/1.4.0/predictions/",
-        {"dataset": dataset.pk, "file": upload_file(predictions_csv(ids), "p.csv")},
+        {"dataset": dataset.pk, "file": csv_upload(predictions_csv(ids), "p.csv")},
         format="multipart",
     )
     assert response.status_code == 400
@@ -505,10 +465,10 @@ def test_predictions_for_a_dataset_of_another_use_case_are_a_400_naming_dataset(
     api, personas, version
 ):
     other = UseCaseFactory(slug="churn", owner=personas["owner"])
-    foreign = make_dataset(other, personas["owner"], "theirs")
+    foreign = upload_dataset(other, personas["owner"], "theirs")
     response = api("owner").post(
         f"{UC}/versions/1.4.0/predictions/",
-        {"dataset": foreign.pk, "file": upload_file(predictions_csv(["r1"]), "p.csv")},
+        {"dataset": foreign.pk, "file": csv_upload(predictions_csv(["r1"]), "p.csv")},
         format="multipart",
     )
     assert response.status_code == 400
@@ -521,7 +481,7 @@ def test_a_regression_models_predictions_take_no_score_column(api, version, data
     ids = [f"r{n}" for n in range(1, 7)]
     response = api("data_scientist").post(
         f"{UC}/versions/1.4.0/predictions/",
-        {"dataset": dataset.pk, "file": upload_file(predictions_csv(ids, score=True), "p.csv")},
+        {"dataset": dataset.pk, "file": csv_upload(predictions_csv(ids, score=True), "p.csv")},
         format="multipart",
     )
     assert response.status_code == 400
@@ -537,11 +497,11 @@ def test_a_classifiers_predictions_may_carry_a_score(api, personas):
     dataset = registering.upload_dataset(
         churn, by=owner, name="holdout", source=io.BytesIO(labelled.encode()), filename="h.csv"
     )
-    make_version(churn, owner, "1.0")
+    register_version(churn, owner, "1.0")
     scored = "id,prediction,score\n" + "".join(f"c{n},{n % 2},0.{n}\n" for n in range(4))
     response = api("owner").post(
         "/api/v1/usecases/churn/versions/1.0/predictions/",
-        {"dataset": dataset.pk, "file": upload_file(scored.encode(), "p.csv")},
+        {"dataset": dataset.pk, "file": csv_upload(scored.encode(), "p.csv")},
         format="multipart",
     )
     assert response.status_code == 201, response.content
@@ -552,7 +512,7 @@ def test_uploading_predictions_again_replaces_the_first_set(api, version, datase
     ids = [f"r{n}" for n in range(1, 7)]
     response = api("data_scientist").post(
         f"{UC}/versions/1.4.0/predictions/",
-        {"dataset": dataset.pk, "file": upload_file(predictions_csv(ids), "retrained.csv")},
+        {"dataset": dataset.pk, "file": csv_upload(predictions_csv(ids), "retrained.csv")},
         format="multipart",
     )
     assert response.status_code == 201
@@ -656,8 +616,8 @@ def test_an_evaluation_of_an_unknown_version_or_dataset_is_a_400_naming_it(
 def test_evaluations_are_listed_newest_first_and_filtered(
     api, use_case, scientist, version, dataset, predictions
 ):
-    other_version = make_version(use_case, scientist, "2.0")
-    make_predictions(other_version, dataset, scientist)
+    other_version = register_version(use_case, scientist, "2.0")
+    upload_predictions(other_version, dataset, scientist)
     first = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
     second = evaluations.start_evaluation(other_version, by=scientist, dataset=dataset)
     Evaluation.objects.filter(pk=first.pk).update(status="failed", error="Out of memory")
@@ -735,9 +695,9 @@ def test_an_evaluation_run_by_the_worker_shows_its_results(
 
 def test_evaluations_of_another_use_case_are_404_here(api, personas, use_case):
     other = UseCaseFactory(slug="churn", owner=personas["owner"])
-    foreign_dataset = make_dataset(other, personas["owner"], "theirs")
-    foreign_version = make_version(other, personas["owner"], "1.0")
-    make_predictions(foreign_version, foreign_dataset, personas["owner"])
+    foreign_dataset = upload_dataset(other, personas["owner"], "theirs")
+    foreign_version = register_version(other, personas["owner"], "1.0")
+    upload_predictions(foreign_version, foreign_dataset, personas["owner"])
     evaluation = evaluations.start_evaluation(
         foreign_version, by=personas["owner"], dataset=foreign_dataset
     )

@@ -7,20 +7,17 @@ admin). The expert and the manager read only. Anonymous 401, outsiders 404.
 """
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from registry.models import Evaluation
 from registry.services import evaluations
-from tests.api.test_permissions import expected_status
-from tests.conftest import PERSONAS
-from tests.registry.test_api import (
+from tests.conftest import PERSONAS, expected_status, queries_for
+from tests.factories import (
+    csv_upload,
     dataset_csv,
-    make_dataset,
-    make_predictions,
-    make_version,
     predictions_csv,
-    upload_file,
+    register_version,
+    upload_dataset,
+    upload_predictions,
 )
 
 READERS = {"viewer", "data_scientist", "expert", "owner", "manager", "admin"}
@@ -37,12 +34,12 @@ def json(body):
 
 
 def new_dataset(ids):
-    return {"name": "fresh", "file": upload_file(dataset_csv(4))}, "multipart"
+    return {"name": "fresh", "file": csv_upload(dataset_csv(4))}, "multipart"
 
 
 def new_predictions(ids):
     rows = [f"r{n}" for n in range(1, 7)]
-    return {"dataset": ids["dataset"], "file": upload_file(predictions_csv(rows))}, "multipart"
+    return {"dataset": ids["dataset"], "file": csv_upload(predictions_csv(rows))}, "multipart"
 
 
 # (endpoint id, method, path, body, who may, status when allowed). Paths may name {dataset}
@@ -90,10 +87,10 @@ def registry(use_case, personas):
     """Versions 1.4.0 and 2.0 with predictions on the dataset "holdout"; 1.4.0's evaluation
     on it is queued."""
     scientist = personas["data_scientist"]
-    dataset = make_dataset(use_case, scientist)
-    versions = [make_version(use_case, scientist, name) for name in ("1.4.0", "2.0")]
+    dataset = upload_dataset(use_case, scientist)
+    versions = [register_version(use_case, scientist, name) for name in ("1.4.0", "2.0")]
     for version in versions:
-        make_predictions(version, dataset, scientist)
+        upload_predictions(version, dataset, scientist)
     evaluation = evaluations.start_evaluation(versions[0], by=scientist, dataset=dataset)
     return {"dataset": dataset.pk, "evaluation": evaluation.pk}
 
@@ -111,19 +108,11 @@ def test_registry_endpoint_answers_each_persona_as_its_role_allows(
     assert response.status_code == expected_status(who, allowed, ok), response.content
 
 
-def queries_for(client, url: str, expected_rows: int) -> int:
-    with CaptureQueriesContext(connection) as captured:
-        response = client.get(url)
-    assert response.status_code == 200
-    assert len(response.json()["results"]) == expected_rows
-    return len(captured)
-
-
 def add_evaluated_versions(use_case, dataset, user, n: int) -> None:
     """n more versions, each with an evaluation on `dataset` (rows made directly: what is
     counted is the listing, not the uploads)."""
     for _ in range(n):
-        version = make_version(use_case, user, f"0.{use_case.versions.count() + 1}")
+        version = register_version(use_case, user, f"0.{use_case.versions.count() + 1}")
         Evaluation.objects.create(
             use_case=use_case, model_version=version, dataset=dataset, requested_by=user
         )
@@ -134,7 +123,7 @@ def test_listing_versions_or_evaluations_costs_the_same_queries_for_3_or_30(
     api, use_case, personas, path
 ):
     scientist = personas["data_scientist"]
-    dataset = make_dataset(use_case, scientist)
+    dataset = upload_dataset(use_case, scientist)
     client = api("viewer")
     add_evaluated_versions(use_case, dataset, scientist, 3)
     few = queries_for(client, f"{UC}/{path}", 3)
@@ -145,8 +134,8 @@ def test_listing_versions_or_evaluations_costs_the_same_queries_for_3_or_30(
 def test_listing_datasets_costs_the_same_queries_for_3_or_30(api, use_case, personas):
     client = api("viewer")
     for n in range(3):
-        make_dataset(use_case, personas["data_scientist"], f"holdout {n}", rows=2)
+        upload_dataset(use_case, personas["data_scientist"], f"holdout {n}", rows=2)
     few = queries_for(client, f"{UC}/datasets/", 3)
     for n in range(3, 30):
-        make_dataset(use_case, personas["owner"], f"holdout {n}", rows=2)
+        upload_dataset(use_case, personas["owner"], f"holdout {n}", rows=2)
     assert queries_for(client, f"{UC}/datasets/", 30) == few

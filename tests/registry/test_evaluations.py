@@ -2,63 +2,19 @@
 service is called as the worker calls it; tests/test_worker.py covers the real worker)."""
 
 import datetime
-import hashlib
 import io
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.utils import timezone
 from sklearn import metrics as skm
 
 from portal.errors import DomainError
-from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet, StoredTable
+from registry.models import Evaluation, ModelVersion, PredictionSet
 from registry.services import evaluations, registering
-from tests.factories import KPIFactory, UseCaseFactory
+from tests.factories import KPIFactory, UseCaseFactory, evaluation_dataset, prediction_set
 from usecases.models import AuditEvent
-
-
-def stored(table: pa.Table) -> StoredTable:
-    sink = io.BytesIO()
-    pq.write_table(table, sink)
-    data = sink.getvalue()
-    return StoredTable.objects.create(
-        parquet=data, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest()
-    )
-
-
-def make_dataset(use_case, user, y_true, segments=None, name="holdout") -> EvaluationDataset:
-    columns = {"id": pa.array([f"r{i}" for i in range(len(y_true))]), "label": pa.array(y_true)}
-    if segments is not None:
-        columns["segment"] = pa.array(segments)
-    return EvaluationDataset.objects.create(
-        use_case=use_case,
-        name=name,
-        file_format="parquet",
-        row_count=len(y_true),
-        columns=list(columns),
-        has_segment=segments is not None,
-        table=stored(pa.table(columns)),
-        uploaded_by=user,
-    )
-
-
-def make_predictions(version, dataset, user, prediction=None, score=None, **extra) -> PredictionSet:
-    columns = {name: pa.array(values) for name, values in extra.items()}
-    if prediction is not None:
-        columns["prediction"] = pa.array(prediction)
-    if score is not None:
-        columns["score"] = pa.array(score)
-    return PredictionSet.objects.create(
-        use_case=version.use_case,
-        model_version=version,
-        dataset=dataset,
-        row_count=dataset.row_count,
-        has_score=score is not None,
-        table=stored(pa.table(columns)),
-        uploaded_by=user,
-    )
 
 
 @pytest.fixture
@@ -68,9 +24,9 @@ def regression(use_case, personas):
     y = rng.gamma(4, 5, 2000)
     stores = np.array(["S01", "S02", "S03", "S04"])[rng.integers(0, 4, 2000)]
     scientist = personas["data_scientist"]
-    dataset = make_dataset(use_case, scientist, y, stores.tolist())
+    dataset = evaluation_dataset(use_case, scientist, y, stores.tolist())
     version = registering.register_version(use_case, by=scientist, version="1.0")
-    make_predictions(version, dataset, scientist, prediction=y + rng.normal(0, 2, 2000))
+    prediction_set(version, dataset, scientist, prediction=y + rng.normal(0, 2, 2000))
     KPIFactory(use_case=use_case, name="MAE", metric="mae", target=1.5, gate_threshold=2.5)
     return {"dataset": dataset, "version": version, "y": y, "by": scientist}
 
@@ -197,9 +153,9 @@ def test_a_failing_run_marks_the_evaluation_failed_with_the_message(
     use_case, personas, django_capture_on_commit_callbacks
 ):
     scientist = personas["data_scientist"]
-    dataset = make_dataset(use_case, scientist, [1.0, 2.0, 3.0])
+    dataset = evaluation_dataset(use_case, scientist, [1.0, 2.0, 3.0])
     version = registering.register_version(use_case, by=scientist, version="bad")
-    make_predictions(version, dataset, scientist, prediction=[1.0, float("nan"), 2.0])
+    prediction_set(version, dataset, scientist, prediction=[1.0, float("nan"), 2.0])
     with django_capture_on_commit_callbacks(execute=False):
         evaluation = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
     with pytest.raises(ValueError):
@@ -215,7 +171,7 @@ def test_the_production_version_is_compared_on_the_same_rows(
     champion = regression["version"]
     ModelVersion.objects.filter(pk=champion.pk).update(stage="production")
     challenger = registering.register_version(champion.use_case, by=regression["by"], version="2.0")
-    make_predictions(
+    prediction_set(
         challenger, regression["dataset"], regression["by"], prediction=regression["y"] + 0.5
     )
     with django_capture_on_commit_callbacks(execute=False):
@@ -241,7 +197,7 @@ def test_multiclass_probabilities_are_read_per_class_and_the_champion_aligned_by
     truth = rng.integers(0, 3, 1500)
     use_case = UseCaseFactory(task_type="multiclass", feature_schema=[])
     scientist = personas["data_scientist"]
-    dataset = make_dataset(use_case, scientist, classes[truth].tolist())
+    dataset = evaluation_dataset(use_case, scientist, classes[truth].tolist())
 
     def probabilities(strength):
         proba = rng.dirichlet(np.ones(3), 1500)
@@ -252,7 +208,7 @@ def test_multiclass_probabilities_are_read_per_class_and_the_champion_aligned_by
     champion = registering.register_version(use_case, by=scientist, version="1.0")
     ModelVersion.objects.filter(pk=champion.pk).update(stage="production")
     # The champion's file lists its class columns in another order than the challenger's.
-    make_predictions(
+    prediction_set(
         champion,
         dataset,
         scientist,
@@ -260,7 +216,7 @@ def test_multiclass_probabilities_are_read_per_class_and_the_champion_aligned_by
         **{f"proba_{classes[j]}": champion_proba[:, j] for j in (2, 0, 1)},
     )
     challenger = registering.register_version(use_case, by=scientist, version="2.0")
-    make_predictions(
+    prediction_set(
         challenger,
         dataset,
         scientist,
@@ -349,9 +305,9 @@ def test_rows_without_a_segment_form_a_segment_of_their_own(
 ):
     scientist = personas["data_scientist"]
     y = np.arange(40, dtype=float)
-    dataset = make_dataset(use_case, scientist, y, ["north"] * 20 + ["south"] * 19 + [None])
+    dataset = evaluation_dataset(use_case, scientist, y, ["north"] * 20 + ["south"] * 19 + [None])
     version = registering.register_version(use_case, by=scientist, version="1.0")
-    make_predictions(version, dataset, scientist, prediction=y + 1)
+    prediction_set(version, dataset, scientist, prediction=y + 1)
     with django_capture_on_commit_callbacks(execute=False):
         evaluation = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
     evaluations.run_evaluation(evaluation.pk)

@@ -50,7 +50,7 @@ def value(result, key):
 def test_regression_metrics_equal_scikit_learn_overall_and_per_segment():
     actual, predicted, segments = regression_data(3000)
     result = metrics.evaluate(
-        "forecasting", actual, predicted, segments=segments, value_model=COSTS, n_resamples=50
+        "regression", actual, predicted, segments=segments, value_model=COSTS, n_resamples=50
     ).to_dict()
 
     def expected(a, p):

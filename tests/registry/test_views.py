@@ -5,67 +5,39 @@ import io
 import json
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.template.defaultfilters import floatformat
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils.html import escape
 
+from portal.formatting import format_money, format_p_value
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet, StoredTable
 from registry.services import evaluations, registering
 from tests.conftest import login
-from tests.factories import KPIFactory, UseCaseFactory, ValueModelFactory
+from tests.factories import (
+    STORES,
+    KPIFactory,
+    UseCaseFactory,
+    ValueModelFactory,
+    binary_evaluation_results,
+    csv_upload,
+    finished_evaluation,
+    holdout_csv,
+    holdout_label,
+    holdout_predictions_csv,
+    upload_holdout,
+    upload_holdout_predictions,
+)
+from usecases.catalogue import format_difference, format_metric
 from usecases.models import AuditEvent
 
 HTMX = {"HX-Request": "true"}
-STORES = ("S01", "S02", "S03")
 
 
 def page(response) -> str:
     assert response.status_code == 200, response.status_code
     return response.content.decode()
-
-
-def label(i: int) -> float:
-    return 10 + (i * 7) % 13
-
-
-def dataset_csv(rows: int = 60, *, bad_price_rows=(), header="id,store,price,label,segment"):
-    """A dataset for the `use_case` fixture (store: category, price: number; regression)."""
-    lines = [header]
-    for i in range(1, rows + 1):
-        store = STORES[i % 3]
-        price = "cheap" if i in bad_price_rows else f"{1 + i % 7}.5"
-        lines.append(f"r{i},{store},{price},{label(i)},{store}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def predictions_csv(rows: int = 60, *, error: float = 1.5, skip=()) -> bytes:
-    lines = ["id,prediction"]
-    for i in range(1, rows + 1):
-        if i not in skip:
-            lines.append(f"r{i},{label(i) + (error if i % 2 else -error / 2)}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def csv_file(content: bytes, name: str = "data.csv") -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, content, content_type="text/csv")
-
-
-def upload_dataset(use_case, by, name: str = "holdout", rows: int = 60) -> EvaluationDataset:
-    return registering.upload_dataset(
-        use_case, by=by, name=name, source=io.BytesIO(dataset_csv(rows)), filename=f"{name}.csv"
-    )
-
-
-def upload_predictions(version, dataset, by, rows: int = 60, error: float = 1.5):
-    return registering.upload_predictions(
-        version,
-        by=by,
-        dataset=dataset,
-        source=io.BytesIO(predictions_csv(rows, error=error)),
-        filename="predictions.csv",
-    )
 
 
 def run(version, dataset, by) -> Evaluation:
@@ -84,7 +56,7 @@ def scientist(personas):
 
 @pytest.fixture
 def dataset(use_case, scientist):
-    return upload_dataset(use_case, scientist)
+    return upload_holdout(use_case, scientist)
 
 
 @pytest.fixture
@@ -102,7 +74,7 @@ def version(use_case, scientist):
 
 @pytest.fixture
 def predictions(version, dataset, scientist):
-    return upload_predictions(version, dataset, scientist)
+    return upload_holdout_predictions(version, dataset, scientist)
 
 
 @pytest.fixture
@@ -209,7 +181,9 @@ def test_uploading_predictions_stores_them_for_the_chosen_dataset(
 ):
     login(client, personas, "data_scientist")
     url = reverse("registry:prediction_upload", args=[use_case.slug, version.version])
-    response = client.post(url, {"dataset": dataset.pk, "file": csv_file(predictions_csv())})
+    response = client.post(
+        url, {"dataset": dataset.pk, "file": csv_upload(holdout_predictions_csv())}
+    )
     assert response.status_code == 302 and response.url == version.get_absolute_url()
     prediction_set = PredictionSet.objects.get(model_version=version)
     assert (prediction_set.dataset, prediction_set.row_count) == (dataset, 60)
@@ -221,8 +195,8 @@ def test_predictions_missing_ids_are_reported_and_not_stored(
 ):
     login(client, personas, "data_scientist")
     url = reverse("registry:prediction_upload", args=[use_case.slug, version.version])
-    content = predictions_csv(skip=(7, 9))
-    html = page(client.post(url, {"dataset": dataset.pk, "file": csv_file(content)}))
+    content = holdout_predictions_csv(skip=(7, 9))
+    html = page(client.post(url, {"dataset": dataset.pk, "file": csv_upload(content)}))
     report = html.split('id="rejection-report"')[1].split("</section>")[0]
     assert "The file was not stored" in report
     assert "r7" in report and "r9" in report
@@ -247,7 +221,11 @@ def test_a_data_scientist_uploads_a_csv_dataset(client, personas, use_case):
     login(client, personas, "data_scientist")
     response = client.post(
         reverse("registry:datasets", args=[use_case.slug]),
-        {"name": "holdout 2026-Q3", "description": "Last quarter", "file": csv_file(dataset_csv())},
+        {
+            "name": "holdout 2026-Q3",
+            "description": "Last quarter",
+            "file": csv_upload(holdout_csv()),
+        },
     )
     dataset = EvaluationDataset.objects.get(use_case=use_case)
     assert response.status_code == 302 and response.url == dataset.get_absolute_url()
@@ -265,11 +243,11 @@ def test_a_data_scientist_uploads_a_csv_dataset(client, personas, use_case):
 
 def test_a_bad_csv_is_reported_row_by_row_and_nothing_is_stored(client, personas, use_case):
     login(client, personas, "data_scientist")
-    content = dataset_csv(bad_price_rows=(2, 5))
+    content = holdout_csv(bad_price_rows=(2, 5))
     html = page(
         client.post(
             reverse("registry:datasets", args=[use_case.slug]),
-            {"name": "holdout", "file": csv_file(content)},
+            {"name": "holdout", "file": csv_upload(content)},
         )
     )
     report = html.split('id="rejection-report"')[1].split("</section>")[0]
@@ -285,11 +263,11 @@ def test_a_bad_csv_is_reported_row_by_row_and_nothing_is_stored(client, personas
 
 def test_a_file_with_wrong_columns_is_refused_with_a_message(client, personas, use_case):
     login(client, personas, "data_scientist")
-    content = dataset_csv(header="id,shop,price,label,segment")
+    content = holdout_csv(header="id,shop,price,label,segment")
     html = page(
         client.post(
             reverse("registry:datasets", args=[use_case.slug]),
-            {"name": "holdout", "file": csv_file(content)},
+            {"name": "holdout", "file": csv_upload(content)},
         )
     )
     assert "“store”" in html and "“shop”" in html
@@ -301,7 +279,7 @@ def test_a_dataset_name_is_unique_within_a_use_case(client, personas, use_case, 
     html = page(
         client.post(
             reverse("registry:datasets", args=[use_case.slug]),
-            {"name": "holdout", "file": csv_file(dataset_csv())},
+            {"name": "holdout", "file": csv_upload(holdout_csv())},
         )
     )
     assert "already has a dataset named “holdout”" in html
@@ -313,7 +291,7 @@ def test_the_dataset_list_shows_counts_and_an_empty_state(client, personas, use_
     url = reverse("registry:datasets", args=[use_case.slug])
     html = page(client.get(url))
     assert "No evaluation datasets yet" in html and 'id="dataset-form"' not in html
-    upload_dataset(use_case, personas["data_scientist"])
+    upload_holdout(use_case, personas["data_scientist"])
     row = page(client.get(url)).split('id="dataset-table"')[1]
     assert "holdout" in row and ">60<" in row and ">5<" in row
 
@@ -322,7 +300,7 @@ def test_the_dataset_page_shows_rule_warnings(client, personas, use_case):
     from tests.factories import RuleFactory
 
     RuleFactory(use_case=use_case, field="price", params={"min": 0, "max": 3}, severity="warning")
-    dataset = upload_dataset(use_case, personas["data_scientist"])
+    dataset = upload_holdout(use_case, personas["data_scientist"])
     html = page(login(client, personas, "viewer").get(dataset.get_absolute_url()))
     table = html.split('id="violation-table"')[1].split("</table>")[0]
     assert "price between 0 and 3" in table and "Warning" in table
@@ -461,10 +439,10 @@ def test_the_leaderboard_ranks_versions_per_dataset_by_the_gating_kpi(
     client, personas, use_case, evaluation, version, dataset, scientist
 ):
     better = registering.register_version(use_case, by=scientist, version="1.5.0")
-    upload_predictions(better, dataset, scientist, error=0.5)
+    upload_holdout_predictions(better, dataset, scientist, error=0.5)
     run(better, dataset, scientist)
     worse = registering.register_version(use_case, by=scientist, version="1.3.0")
-    upload_predictions(worse, dataset, scientist, error=4.0)
+    upload_holdout_predictions(worse, dataset, scientist, error=4.0)
     run(worse, dataset, scientist)
     html = page(
         login(client, personas, "viewer").get(reverse("registry:evaluations", args=[use_case.slug]))
@@ -492,103 +470,16 @@ def test_the_evaluations_tab_explains_itself_when_empty(client, personas, use_ca
     assert "No finished evaluation yet" in html and "No evaluations yet" in html
 
 
-# The evaluation page from hand-built results that follow docs/evaluation-results.md: every
-# task type, null metrics, gates that fail or were not measured, a champion comparison.
+# The evaluation page from results that follow docs/evaluation-results.md: a binary evaluation
+# computed by the metrics engine (tests/factories.py), a hand-built multiclass one, null
+# metrics, gates that fail or were not measured, a champion comparison. The page must show
+# the stored figures, formatted as everywhere else.
 
 
 def estimate(value, spread: float = 0.02) -> dict:
     if value is None:
         return {"value": None, "low": None, "high": None}
     return {"value": value, "low": value - spread, "high": value + spread}
-
-
-BINARY_METRICS = {
-    "accuracy": 0.87,
-    "precision": 0.65,
-    "recall": 0.75,
-    "f1": 0.696,
-    "roc_auc": 0.912,
-    "pr_auc": 0.71,
-    "log_loss": None,  # scores that are not probabilities: undefined
-    "brier": None,
-}
-
-
-def binary_results(*, comparison: bool = False) -> dict:
-    thresholds = [i / 20 for i in range(21)]
-    return {
-        "task_type": "binary",
-        "rows": 5000,
-        "overall": {k: estimate(v) for k, v in BINARY_METRICS.items()}
-        | {"business_value": estimate(41250.0, 2500)},
-        "segments": {
-            name: {
-                "rows": rows,
-                "metrics": {
-                    k: estimate(None if v is None else v - shift) for k, v in BINARY_METRICS.items()
-                }
-                | {"business_value": estimate(rows * 8.0, 900)},
-            }
-            for name, rows, shift in (("retail", 3800, 0.0), ("business", 1200, 0.08))
-        },
-        "business_value": {
-            "total": estimate(41250.0, 2500),
-            "per_row": estimate(8.25, 0.5),
-            "threshold": 0.5,
-            "best_threshold": 0.35,
-            "best_total": 48900.0,
-        },
-        "confusion_matrix": {"labels": ["0", "1"], "matrix": [[3600, 400], [250, 750]]},
-        "comparison": {
-            "roc_auc": {
-                "challenger": 0.912,
-                "champion": 0.881,
-                "difference": 0.031,
-                "low": 0.02,
-                "high": 0.042,
-                "p_value": 0.0004,
-            },
-            "precision": {
-                "challenger": 0.65,
-                "champion": 0.66,
-                "difference": -0.01,
-                "low": -0.04,
-                "high": 0.02,
-                "p_value": 0.41,
-            },
-            "log_loss": {
-                "challenger": None,
-                "champion": None,
-                "difference": None,
-                "low": None,
-                "high": None,
-                "p_value": None,
-            },
-        }
-        if comparison
-        else None,
-        "charts": {
-            "roc": {"fpr": [0, 0.05, 0.1, 0.3, 1], "tpr": [0, 0.5, 0.75, 0.92, 1]},
-            "pr": {"recall": [0, 0.5, 0.75, 1], "precision": [1, 0.8, 0.65, 0.2]},
-            "calibration": {
-                "predicted": [0.05, 0.25, 0.5, 0.75, 0.95],
-                "observed": [0.04, 0.2, 0.55, 0.7, 0.97],
-                "rows": [2000, 1200, 800, 600, 400],
-            },
-            "value_by_threshold": {
-                "threshold": thresholds,
-                # best at 0.35 (48,900), 41,250 at the 0.5 used: as business_value says
-                "total": [48900 - 340000 * (t - 0.35) ** 2 for t in thresholds],
-            },
-        },
-        "method": {
-            "intervals": "percentile bootstrap",
-            "confidence": 0.95,
-            "resamples": 1000,
-            "seed": 0,
-            "scheme": "rows",
-        },
-    }
 
 
 def multiclass_results() -> dict:
@@ -609,92 +500,25 @@ def multiclass_results() -> dict:
     }
 
 
-@pytest.fixture
-def churn(personas):
-    """A binary use case, its members as in the `use_case` fixture, with KPIs and a value model."""
-    from tests.factories import MemberFactory
-
-    use_case = UseCaseFactory(
-        slug="churn", title="Churn", owner=personas["owner"], task_type="binary", feature_schema=[]
-    )
-    MemberFactory(use_case=use_case, user=personas["viewer"], role="viewer")
-    MemberFactory(use_case=use_case, user=personas["data_scientist"], role="data_scientist")
-    KPIFactory(
-        use_case=use_case,
-        name="Ranking quality",
-        metric="roc_auc",
-        direction="higher",
-        target=0.9,
-        gate_threshold=0.85,
-    )
-    KPIFactory(
-        use_case=use_case,
-        name="Precision on business clients",
-        metric="precision",
-        direction="higher",
-        target=0.8,
-        gate_threshold=0.7,
-        segment="business",
-        gate_mode="bound",
-    )
-    KPIFactory(
-        use_case=use_case,
-        name="Calibration",
-        metric="log_loss",
-        direction="lower",
-        target=0.3,
-        gate_threshold=0.4,
-        is_gating=False,
-    )
-    ValueModelFactory(
-        use_case=use_case,
-        currency="EUR",
-        value_true_positive="120",
-        value_true_negative="0",
-        cost_false_positive="15",
-        cost_false_negative="90",
-        cost_per_unit_under=None,
-        cost_per_unit_over=None,
-    )
-    return use_case
-
-
-def finished_evaluation(use_case, by, results: dict, *, version: str = "2.0.0", champion=None):
-    """A succeeded evaluation with `results` and the gates the service derives from them."""
-    content = b"id,label\n" + b"".join(f"r{i},{i % 2}\n".encode() for i in range(10))
-    dataset = registering.upload_dataset(
-        use_case, by=by, name=f"holdout {version}", source=io.BytesIO(content), filename="d.csv"
-    )
-    model_version = registering.register_version(use_case, by=by, version=version)
-    gates = evaluations.kpi_gates(use_case, results) if results else []
-    gating = [gate["passed"] for gate in gates if gate["is_gating"]]
-    return Evaluation.objects.create(
-        use_case=use_case,
-        model_version=model_version,
-        dataset=dataset,
-        requested_by=by,
-        status=Evaluation.Status.SUCCEEDED,
-        progress=100,
-        results=results,
-        gates=gates,
-        passed_gates=all(g is True for g in gating) if gating else None,
-        threshold=0.5 if results.get("task_type") == "binary" else None,
-        finished_at=timezone.now(),
-        champion=champion,
-        worker_seconds=1.234,
-    )
-
-
 def figure(html: str, chart_id: str) -> dict:
     return json.loads(
         html.split(f'id="{chart_id}" type="application/json">')[1].split("</script>")[0]
     )
 
 
+def interval(metric: str, entry: dict, currency: str = "") -> str:
+    """An estimate's 95 % interval as the metrics table shows it."""
+    low, high = (
+        format_metric(metric, entry[end], currency, like=entry["value"]) for end in ("low", "high")
+    )
+    return f"{low} – {high}"
+
+
 def test_a_binary_evaluation_draws_roc_precision_recall_calibration_and_confusion_matrix(
     client, personas, churn
 ):
-    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_results())
+    results = binary_evaluation_results()
+    evaluation = finished_evaluation(churn, personas["data_scientist"], results)
     html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
     for chart in (
         "roc",
@@ -707,35 +531,58 @@ def test_a_binary_evaluation_draws_roc_precision_recall_calibration_and_confusio
         assert f'data-chart="chart-{chart}"' in html
     assert 'data-chart="chart-predicted-actual"' not in html  # regression only
     confusion = figure(html, "chart-confusion-matrix")["data"][0]
-    assert confusion["type"] == "heatmap" and confusion["z"] == [[3600, 400], [250, 750]]
+    assert confusion["type"] == "heatmap"
+    assert confusion["z"] == results["confusion_matrix"]["matrix"]
     assert "True positives" in str(confusion["text"])
+    roc_auc = results["overall"]["roc_auc"]
     roc = figure(html, "chart-roc")["data"][0]
-    assert roc["x"] == [0, 0.05, 0.1, 0.3, 1] and "AUC 0.912" in roc["name"]
+    assert roc["x"] == results["charts"]["roc"]["fpr"]
+    assert f"AUC {format_metric('roc_auc', roc_auc['value'])}" in roc["name"]
     segments = figure(html, "chart-segments")
     bars = [trace for trace in segments["data"] if trace["type"] == "bar"]
     shown = [trace for trace in bars if trace.get("visible") is not False]
     assert [trace["name"] for trace in shown] == ["ROC AUC"]  # the first gating KPI's metric
-    assert shown[0]["x"] == ["business", "retail"] and "error_y" in shown[0]
+    assert shown[0]["x"] == ["business", "retail"] == sorted(results["segments"])
+    assert "error_y" in shown[0]
     metrics = html.split('id="metrics-table"')[1].split("</table>")[0]
-    assert ">ROC AUC<" in metrics and "0.912" in metrics and "0.892 – 0.932" in metrics
+    row = metrics.split(">ROC AUC<")[1].split("</tr>")[0]
+    assert format_metric("roc_auc", roc_auc["value"]) in row
+    assert interval("roc_auc", roc_auc) in row
 
 
 def test_the_business_value_shows_the_total_and_the_best_threshold(client, personas, churn):
-    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_results())
+    results = binary_evaluation_results()
+    business = results["business_value"]
+    total, per_row, best = business["total"], business["per_row"], business["best_total"]
+    assert best > total["value"]  # the data leaves money on the table at threshold 0.5
+    evaluation = finished_evaluation(churn, personas["data_scientist"], results)
     html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
     value = html.split('id="business-value"')[1].split("</section>")[0]
-    assert "41,250 EUR" in value and "8.25 EUR" in value and "38,750 EUR – 43,750 EUR" in value
-    assert "Best threshold" in value and "0.35" in value and "48,900 EUR" in value
-    assert "would add an estimated <strong>7,650 EUR</strong>" in value
+    assert format_money(total["value"], "EUR") in value
+    assert format_money(per_row["value"], "EUR") in value
+    assert interval("business_value", total, "EUR") in value
+    assert interval("business_value", per_row, "EUR") in value
+    assert "Best threshold" in value and format_money(best, "EUR") in value
+    assert floatformat(business["best_threshold"], "-3") in value
+    gain = format_money(best - total["value"], "EUR")
+    assert f"would add an estimated <strong>{gain}</strong>" in value
     curve = figure(html, "chart-value-by-threshold")["data"]
+    assert curve[0]["x"] == results["charts"]["value_by_threshold"]["threshold"]
     assert [trace["name"] for trace in curve[1:]] == [
         "Threshold used: 0.50",
-        "Best threshold: 0.35",
+        f"Best threshold: {business['best_threshold']:.2f}",
     ]
 
 
 def test_undefined_metrics_show_a_dash_and_unmeasured_gates_say_why(client, personas, churn):
-    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_results())
+    results = binary_evaluation_results(probabilities=False)
+    assert results["overall"]["log_loss"]["value"] is None  # scores that are not probabilities
+    roc_auc = results["overall"]["roc_auc"]["value"]
+    business_precision = results["segments"]["business"]["metrics"]["precision"]
+    # the data passes the ROC AUC gate (≥ 0.85) and fails the business precision gate: the
+    # lower end of its interval misses 0.7
+    assert roc_auc >= 0.85 and business_precision["low"] < 0.7
+    evaluation = finished_evaluation(churn, personas["data_scientist"], results)
     html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
     metrics = html.split('id="metrics-table"')[1].split("</table>")[0]
     log_loss = metrics.split(">Log loss<")[1].split("</tr>")[0]
@@ -748,30 +595,42 @@ def test_undefined_metrics_show_a_dash_and_unmeasured_gates_say_why(client, pers
     assert "informational" in calibration
     ranking = gates.split("Ranking quality")[1].split("</tr>")[0]
     assert "Pass" in ranking and "ROC AUC ≥ 0.850" in ranking
+    assert format_metric("roc_auc", roc_auc) in ranking
     business = gates.split("Precision on business clients")[1].split("</tr>")[0]
-    # 0.57 ± 0.02 on the business segment: its lower bound misses 0.7
     assert "Fail" in business and "segment business" in business
     assert "worse end of the 95 % interval" in business
+    assert interval("precision", business_precision) in business
     assert "1 of 2 fails" in html and "Promotion is blocked" in html
 
 
 def test_the_champion_comparison_shows_difference_interval_p_value_and_verdict(
     client, personas, churn
 ):
+    results = binary_evaluation_results(probabilities=False, champion=True)
+    roc_auc, precision = results["comparison"]["roc_auc"], results["comparison"]["precision"]
+    # the champion ranks clearly worse and flags about as precisely
+    assert roc_auc["low"] > 0
+    assert precision["low"] < 0 < precision["high"] and precision["p_value"] >= 0.05
     scientist = personas["data_scientist"]
     champion = registering.register_version(churn, by=scientist, version="1.0.0")
     ModelVersion.objects.filter(pk=champion.pk).update(stage="production")
-    evaluation = finished_evaluation(
-        churn, scientist, binary_results(comparison=True), champion=champion
-    )
+    evaluation = finished_evaluation(churn, scientist, results, champion=champion)
     html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
     table = html.split('id="comparison-table"')[1].split("</table>")[0]
     assert "Compared with production (v1.0.0)" in html
-    roc = table.split(">ROC AUC<")[1].split("</tr>")[0]
-    assert "0.881" in roc and "+0.031" in roc and "+0.020 to +0.042" in roc
-    assert "&lt; 0.001" in roc and "Better" in roc
-    precision = table.split(">Precision<")[1].split("</tr>")[0]
-    assert "−0.010" in precision and "0.410" in precision and "No clear difference" in precision
+    for metric, label, verdict in (
+        ("roc_auc", "ROC AUC", "Better"),
+        ("precision", "Precision", "No clear difference"),
+    ):
+        entry = results["comparison"][metric]
+        row = table.split(f">{label}<")[1].split("</tr>")[0]
+        difference = entry["difference"]
+        low, high = (
+            format_difference(metric, entry[end], like=difference) for end in ("low", "high")
+        )
+        assert format_metric(metric, entry["champion"]) in row
+        assert format_difference(metric, difference) in row and f"{low} to {high}" in row
+        assert escape(format_p_value(entry["p_value"])) in row and verdict in row
     assert "—" in table.split(">Log loss<")[1].split("</tr>")[0]
 
 
@@ -798,7 +657,7 @@ def test_an_evaluation_with_empty_results_still_shows_its_page(client, personas,
 def test_the_figures_leave_out_charts_whose_data_is_missing():
     from registry import charts
 
-    results = binary_results()
+    results = binary_evaluation_results()
     results["charts"] = {"roc": None, "pr": {"recall": [0, 1], "precision": [1]}}
     results["confusion_matrix"] = None
     results["segments"] = {"a": {"rows": 3, "metrics": {"roc_auc": None}}}
@@ -869,7 +728,7 @@ def add_versions(use_case, dataset, by, n: int) -> None:
     for _ in range(n):
         number = ModelVersion.objects.filter(use_case=use_case).count()
         version = registering.register_version(use_case, by=by, version=f"0.{number}")
-        upload_predictions(version, dataset, by)
+        upload_holdout_predictions(version, dataset, by)
         Evaluation.objects.create(
             use_case=use_case,
             model_version=version,
@@ -905,10 +764,10 @@ def test_the_version_page_costs_the_same_queries_for_3_or_30_datasets(
 
     def add(n: int) -> None:
         for _ in range(n):
-            dataset = upload_dataset(
+            dataset = upload_holdout(
                 use_case, scientist, f"d{EvaluationDataset.objects.count()}", 5
             )
-            upload_predictions(version, dataset, scientist, rows=5)
+            upload_holdout_predictions(version, dataset, scientist, rows=5)
             evaluations.start_evaluation(version, by=scientist, dataset=dataset)
 
     add(3)
@@ -925,7 +784,7 @@ def test_the_evaluation_page_costs_the_same_queries_whatever_the_segments(
     few_htmx = queries(client, evaluation.get_absolute_url(), headers=HTMX)
     many = registering.register_version(use_case, by=scientist, version="9.0")
     lines = ["id,store,price,label,segment"] + [
-        f"r{i},S01,1.5,{label(i)},store-{i % 30}" for i in range(1, 121)
+        f"r{i},S01,1.5,{holdout_label(i)},store-{i % 30}" for i in range(1, 121)
     ]
     dataset = registering.upload_dataset(
         use_case,
@@ -938,7 +797,7 @@ def test_the_evaluation_page_costs_the_same_queries_whatever_the_segments(
         many,
         by=scientist,
         dataset=dataset,
-        source=io.BytesIO(predictions_csv(120)),
+        source=io.BytesIO(holdout_predictions_csv(120)),
         filename="p.csv",
     )
     other = run(many, dataset, scientist)

@@ -12,12 +12,12 @@ from django.urls import reverse
 from registry.models import Evaluation
 from registry.services import evaluations, registering
 from tests.conftest import PERSONAS, login
-from tests.registry.test_views import (
-    csv_file,
-    dataset_csv,
-    predictions_csv,
-    upload_dataset,
-    upload_predictions,
+from tests.factories import (
+    csv_upload,
+    holdout_csv,
+    holdout_predictions_csv,
+    upload_holdout,
+    upload_holdout_predictions,
 )
 from usecases.models import AuditEvent
 
@@ -36,9 +36,9 @@ def registry_rows(use_case, personas):
     """A version with predictions on a dataset and a finished evaluation (not run: the
     matrix needs rows, not metrics)."""
     scientist = personas["data_scientist"]
-    dataset = upload_dataset(use_case, scientist, rows=10)
+    dataset = upload_holdout(use_case, scientist, rows=10)
     version = registering.register_version(use_case, by=scientist, version="1.4.0")
-    upload_predictions(version, dataset, scientist, rows=10)
+    upload_holdout_predictions(version, dataset, scientist, rows=10)
     evaluation = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
     Evaluation.objects.filter(pk=evaluation.pk).update(status=Evaluation.Status.SUCCEEDED)
     return {"dataset": dataset, "version": version, "evaluation": evaluation}
@@ -95,9 +95,9 @@ def write_body(name: str, rows) -> dict:
     if name == "registry:versions":
         return {"version": "2.0.0"}
     if name == "registry:datasets":
-        return {"name": "another", "file": csv_file(dataset_csv(10))}
+        return {"name": "another", "file": csv_upload(holdout_csv(10))}
     if name == "registry:prediction_upload":
-        return {"dataset": rows["dataset"].pk, "file": csv_file(predictions_csv(10))}
+        return {"dataset": rows["dataset"].pk, "file": csv_upload(holdout_predictions_csv(10))}
     if name == "registry:evaluation_start":
         return {"dataset": rows["dataset"].pk}
     return {}
@@ -157,9 +157,11 @@ def test_rows_of_another_use_case_are_not_found_through_this_one(
         other,
         by=personas["owner"],
         name="theirs",
-        source=io.BytesIO(dataset_csv(10)),
+        source=io.BytesIO(holdout_csv(10)),
         filename="d.csv",
     )
     upload = url("registry:prediction_upload", use_case, registry_rows)
-    html = client.post(upload, {"dataset": dataset.pk, "file": csv_file(predictions_csv(10))})
+    html = client.post(
+        upload, {"dataset": dataset.pk, "file": csv_upload(holdout_predictions_csv(10))}
+    )
     assert "Select a valid choice" in html.content.decode()

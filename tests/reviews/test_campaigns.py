@@ -11,7 +11,7 @@ from portal.errors import DomainError, InvalidInput
 from predictions.models import Prediction
 from reviews.models import ReviewCampaign, ReviewItem, ReviewSlot
 from reviews.services import campaigns
-from tests.reviews.campaign_data import T0, api_client, make_predictions, make_version
+from tests.factories import T0, log_predictions, make_version
 from usecases.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +59,8 @@ class FixedStart(random.Random):
 def test_uniform_sample_has_the_size_asked_and_distinct_predictions_of_the_version(
     use_case, personas, v1, v2
 ):
-    make_predictions(v1, 200)
-    make_predictions(v2, 200, first=1000)
+    log_predictions(v1, 200)
+    log_predictions(v2, 200, first=1000)
     campaign = create(use_case, personas, model_version=v1, sample_size=50, reviewers_per_item=3)
     picked = sampled(campaign)
     assert campaign.item_count == 50 == len({p.pk for p in picked})
@@ -72,7 +72,7 @@ def test_uniform_sample_has_the_size_asked_and_distinct_predictions_of_the_versi
 
 
 def test_uniform_positions_are_shuffled_not_in_random_key_order(use_case, personas, v1):
-    make_predictions(v1, 300)
+    log_predictions(v1, 300)
     campaign = create(use_case, personas, model_version=v1, sample_size=100)
     keys = [
         item.prediction.random_key
@@ -84,7 +84,7 @@ def test_uniform_positions_are_shuffled_not_in_random_key_order(use_case, person
 def test_uniform_sample_wraps_around_the_end_of_the_random_key_index(
     use_case, personas, v1, monkeypatch
 ):
-    rows = make_predictions(v1, 100)
+    rows = log_predictions(v1, 100)
     monkeypatch.setattr(campaigns.random, "SystemRandom", lambda: FixedStart(0.999999))
     campaign = create(use_case, personas, model_version=v1, sample_size=10)
     # 10 drawn from the run of RUN_FACTOR × 10 keys that follows the start, wrapping around.
@@ -94,7 +94,7 @@ def test_uniform_sample_wraps_around_the_end_of_the_random_key_index(
 
 
 def test_uniform_sample_covers_the_whole_range_over_many_campaigns(use_case, personas, v1):
-    make_predictions(v1, 400)
+    log_predictions(v1, 400)
     seen = Counter()
     for n in range(20):
         campaign = create(use_case, personas, name=f"c{n}", model_version=v1, sample_size=20)
@@ -104,14 +104,14 @@ def test_uniform_sample_covers_the_whole_range_over_many_campaigns(use_case, per
 
 
 def test_fewer_predictions_than_asked_samples_them_all(use_case, personas, v1):
-    make_predictions(v1, 7)
+    log_predictions(v1, 7)
     campaign = create(use_case, personas, model_version=v1, sample_size=50)
     assert campaign.item_count == 7
     assert campaign.sample_size == 50
 
 
 def test_time_window_limits_the_sample(use_case, personas, v1):
-    make_predictions(v1, 100)  # one per hour from T0
+    log_predictions(v1, 100)  # one per hour from T0
     start, end = T0 + datetime.timedelta(hours=10), T0 + datetime.timedelta(hours=30)
     campaign = create(
         use_case, personas, model_version=v1, sample_size=50, window_start=start, window_end=end
@@ -121,7 +121,7 @@ def test_time_window_limits_the_sample(use_case, personas, v1):
 
 
 def test_empty_window_is_a_clear_error(use_case, personas, v1):
-    make_predictions(v1, 10)
+    log_predictions(v1, 10)
     with pytest.raises(InvalidInput, match="no predictions in this time window"):
         create(use_case, personas, model_version=v1, window_start=T0 + datetime.timedelta(days=9))
 
@@ -135,13 +135,13 @@ def test_version_without_predictions_is_a_clear_error(use_case, personas, v1):
 
 
 def test_stratified_sample_is_proportional_per_segment(use_case, personas, v1):
-    make_predictions(v1, 1000, segments={"north": 600, "south": 300, "east": 100})
+    log_predictions(v1, 1000, segments={"north": 600, "south": 300, "east": 100})
     campaign = create(use_case, personas, model_version=v1, strategy="stratified", sample_size=100)
     assert Counter(p.segment for p in sampled(campaign)) == {"north": 60, "south": 30, "east": 10}
 
 
 def test_stratified_sample_takes_at_least_one_from_a_tiny_segment(use_case, personas, v1):
-    make_predictions(v1, 1002, segments={"big": 1000, "tiny": 2})
+    log_predictions(v1, 1002, segments={"big": 1000, "tiny": 2})
     campaign = create(use_case, personas, model_version=v1, strategy="stratified", sample_size=20)
     counts = Counter(p.segment for p in sampled(campaign))
     assert counts == {"big": 19, "tiny": 1}
@@ -151,7 +151,7 @@ def test_stratified_estimates_shares_from_a_slice_and_still_finds_rare_segments(
     use_case, personas, v1, monkeypatch
 ):
     monkeypatch.setattr(campaigns, "STRATA_PROBE", 300)
-    make_predictions(v1, 2001, segments={"a": 1500, "b": 500, "rare": 1})
+    log_predictions(v1, 2001, segments={"a": 1500, "b": 500, "rare": 1})
     campaign = create(use_case, personas, model_version=v1, strategy="stratified", sample_size=40)
     counts = Counter(p.segment for p in sampled(campaign))
     assert sum(counts.values()) == 40
@@ -160,7 +160,7 @@ def test_stratified_estimates_shares_from_a_slice_and_still_finds_rare_segments(
 
 
 def test_more_segments_than_items_is_a_clear_error(use_case, personas, v1):
-    make_predictions(v1, 30, segments={f"s{n}": 3 for n in range(10)})
+    log_predictions(v1, 30, segments={f"s{n}": 3 for n in range(10)})
     with pytest.raises(InvalidInput, match="10 segments"):
         create(use_case, personas, model_version=v1, strategy="stratified", sample_size=5)
 
@@ -169,7 +169,7 @@ def test_more_segments_than_items_is_a_clear_error(use_case, personas, v1):
 
 
 def test_lowest_confidence_takes_the_least_confident_predictions(use_case, personas, v1):
-    rows = make_predictions(v1, 200)
+    rows = log_predictions(v1, 200)
     campaign = create(
         use_case, personas, model_version=v1, strategy="lowest_confidence", sample_size=15
     )
@@ -178,7 +178,7 @@ def test_lowest_confidence_takes_the_least_confident_predictions(use_case, perso
 
 
 def test_lowest_confidence_without_confidences_is_a_clear_error(use_case, personas, v1):
-    make_predictions(v1, 20, confidence=False)
+    log_predictions(v1, 20, confidence=False)
     with pytest.raises(InvalidInput, match="no confidence"):
         create(use_case, personas, model_version=v1, strategy="lowest_confidence")
 
@@ -187,14 +187,14 @@ def test_largest_error_takes_the_largest_errors_among_predictions_with_outcomes(
     use_case, personas, v1
 ):
     errors = [None if n % 3 == 0 else (n * 37 % 101) / 100 for n in range(150)]
-    rows = make_predictions(v1, 150, errors=errors)
+    rows = log_predictions(v1, 150, errors=errors)
     campaign = create(use_case, personas, model_version=v1, strategy="largest_error")
     largest = sorted((p for p in rows if p.error is not None), key=lambda p: -p.error)[:10]
     assert sorted(p.error for p in sampled(campaign)) == sorted(p.error for p in largest)
 
 
 def test_largest_error_without_outcomes_is_a_clear_error(use_case, personas, v1):
-    make_predictions(v1, 20)
+    log_predictions(v1, 20)
     with pytest.raises(InvalidInput, match="(?i)no outcomes are known"):
         create(use_case, personas, model_version=v1, strategy="largest_error")
 
@@ -208,9 +208,9 @@ def test_disagreement_picks_the_requests_where_the_versions_disagree_most(
     use_case.task_type = "binary"  # scores are what two classifiers disagree on
     use_case.save(update_fields=["task_type"])
     scores = [0.1 + 0.8 * n / 300 for n in range(300)]
-    make_predictions(v1, 300, scores=scores)
+    log_predictions(v1, 300, scores=scores)
     other = [s + (0.5 if n % 30 == 0 else 0.01) for n, s in enumerate(scores)]
-    make_predictions(v2, 300, scores=[min(s, 0.999) for s in other])
+    log_predictions(v2, 300, scores=[min(s, 0.999) for s in other])
     campaign = create(
         use_case, personas, model_version=v2, other_version=v1, strategy="disagreement"
     )
@@ -222,7 +222,7 @@ def test_disagreement_picks_the_requests_where_the_versions_disagree_most(
 
 
 def test_disagreement_needs_the_other_version(use_case, personas, v1):
-    make_predictions(v1, 20)
+    log_predictions(v1, 20)
     with pytest.raises(InvalidInput, match="(?i)disagreement sampling needs"):
         create(use_case, personas, model_version=v1, strategy="disagreement")
 
@@ -230,8 +230,8 @@ def test_disagreement_needs_the_other_version(use_case, personas, v1):
 def test_pairwise_items_pair_the_same_request_of_both_versions_in_a_stored_random_order(
     use_case, personas, v1, v2
 ):
-    make_predictions(v1, 300)
-    make_predictions(v2, 300, first=150)  # requests r150…r299 in common
+    log_predictions(v1, 300)
+    log_predictions(v2, 300, first=150)  # requests r150…r299 in common
     campaign = create(
         use_case, personas, model_version=v2, other_version=v1, mode="pairwise", sample_size=200
     )
@@ -247,8 +247,8 @@ def test_pairwise_items_pair_the_same_request_of_both_versions_in_a_stored_rando
 
 @pytest.mark.parametrize("strategy", ["stratified", "lowest_confidence", "largest_error"])
 def test_pairwise_works_with_every_strategy(use_case, personas, v1, v2, strategy):
-    make_predictions(v1, 60, errors=[0.5] * 60)
-    make_predictions(v2, 60, first=30, errors=[0.1 * (n % 9) for n in range(60)])
+    log_predictions(v1, 60, errors=[0.5] * 60)
+    log_predictions(v2, 60, first=30, errors=[0.1 * (n % 9) for n in range(60)])
     campaign = create(
         use_case,
         personas,
@@ -263,8 +263,8 @@ def test_pairwise_works_with_every_strategy(use_case, personas, v1, v2, strategy
 
 
 def test_pairwise_needs_two_versions_with_requests_in_common(use_case, personas, v1, v2):
-    make_predictions(v1, 10)
-    make_predictions(v2, 10, first=100)
+    log_predictions(v1, 10)
+    log_predictions(v2, 10, first=100)
     with pytest.raises(InvalidInput, match="(?i)blind pairwise review compares two versions"):
         create(use_case, personas, model_version=v2, mode="pairwise")
     with pytest.raises(InvalidInput, match="no request in common"):
@@ -292,7 +292,7 @@ def test_pairwise_needs_two_versions_with_requests_in_common(use_case, personas,
 def test_invalid_campaigns_are_refused_with_a_clear_message(
     use_case, personas, v1, options, message
 ):
-    make_predictions(v1, 10)
+    log_predictions(v1, 10)
     with pytest.raises(InvalidInput, match=message):
         create(use_case, personas, **{"model_version": "1.0", **options})
     assert not ReviewCampaign.objects.exists()
@@ -302,13 +302,13 @@ def test_version_of_another_use_case_is_refused(use_case, personas, v1):
     from tests.factories import UseCaseFactory
 
     elsewhere = make_version(UseCaseFactory(), "1.0", personas["owner"])
-    make_predictions(elsewhere, 10)
+    log_predictions(elsewhere, 10)
     with pytest.raises(InvalidInput, match="another use case"):
         create(use_case, personas, model_version=elsewhere)
 
 
 def test_create_and_close_are_audited_and_closing_twice_is_refused(use_case, personas, v1):
-    make_predictions(v1, 10)
+    log_predictions(v1, 10)
     campaign = create(use_case, personas, model_version=v1, reason_tags=["unit", "unit", "late"])
     assert campaign.reason_tags == ["unit", "late"]
     campaigns.close_campaign(campaign, by=personas["owner"])
@@ -328,13 +328,8 @@ BODY = {"name": "April check", "model_version": "1.0", "sample_size": 5, "reason
 
 
 @pytest.fixture
-def api(personas):
-    return lambda who: api_client(personas, who)
-
-
-@pytest.fixture
 def campaign(use_case, personas, v1):
-    make_predictions(v1, 30)
+    log_predictions(v1, 30)
     return create(use_case, personas, model_version=v1, reviewers_per_item=2)
 
 
@@ -436,7 +431,7 @@ def test_campaign_list_costs_the_same_queries_for_many_campaigns(
 
 
 def test_items_and_slots_are_all_or_nothing(use_case, personas, v1, monkeypatch):
-    make_predictions(v1, 10)
+    log_predictions(v1, 10)
 
     def fail(*args, **kwargs):
         raise RuntimeError("disk full")
@@ -475,7 +470,7 @@ def test_stratified_sampling_counts_only_segments_with_rows_in_the_window(
 
     from predictions.models import Prediction
 
-    rows = make_predictions(v1, 120)
+    rows = log_predictions(v1, 120)
     now = timezone.now()
     old, recent = rows[:100], rows[100:]
     for n, prediction in enumerate(old):  # ten segments that only old predictions have

@@ -15,8 +15,7 @@ from reviews import progress
 from reviews.models import Review, ReviewerProgress, ReviewSlot
 from reviews.services import campaigns, reviewing
 from reviews.services.reviewing import ClaimError
-from tests.factories import MemberFactory, UserFactory
-from tests.reviews.campaign_data import api_client, make_predictions, make_version
+from tests.factories import MemberFactory, UserFactory, log_predictions, make_version
 from usecases.models import Role
 
 
@@ -45,7 +44,7 @@ def new_campaign(use_case, personas, version, *, items=6, per_item=1, **options)
 
 @pytest.fixture
 def campaign(db, use_case, personas, v1):
-    make_predictions(v1, 40)
+    log_predictions(v1, 40)
     return new_campaign(use_case, personas, v1, items=6, per_item=2)
 
 
@@ -98,7 +97,7 @@ def test_two_reviewers_hold_different_slots(campaign, personas):
 def test_quota_is_never_exceeded_and_no_reviewer_gets_an_item_twice(
     use_case, personas, v1, experts
 ):
-    make_predictions(v1, 50)
+    log_predictions(v1, 50)
     campaign = new_campaign(use_case, personas, v1, items=20, per_item=3)
     rng = random.Random(3)
     active = list(experts)
@@ -162,7 +161,7 @@ def test_a_review_after_the_lease_is_refused_once_someone_else_took_the_item(cam
 
 @pytest.mark.django_db
 def test_skipped_item_goes_to_others_and_comes_back_after_wrapping_around(use_case, personas, v1):
-    make_predictions(v1, 10)
+    log_predictions(v1, 10)
     campaign = new_campaign(use_case, personas, v1, items=3)
     expert, owner = personas["expert"], personas["owner"]
     skipped = reviewing.claim_next(campaign, reviewer=expert)
@@ -242,8 +241,8 @@ def test_a_review_marks_the_slot_done_and_counts_in_progress(campaign, personas)
 
 @pytest.mark.django_db
 def test_pairwise_preference_is_resolved_to_the_version_shown(use_case, personas, v1, v2):
-    make_predictions(v1, 30)
-    make_predictions(v2, 30)
+    log_predictions(v1, 30)
+    log_predictions(v2, 30)
     campaign = new_campaign(
         use_case, personas, v2, items=30, other_version=v1, mode="pairwise", per_item=3
     )
@@ -265,8 +264,8 @@ def test_pairwise_preference_is_resolved_to_the_version_shown(use_case, personas
 
 @pytest.mark.django_db
 def test_pairwise_review_needs_a_preference_not_a_verdict(use_case, personas, v1, v2):
-    make_predictions(v1, 5)
-    make_predictions(v2, 5)
+    log_predictions(v1, 5)
+    log_predictions(v2, 5)
     campaign = new_campaign(use_case, personas, v2, items=5, other_version=v1, mode="pairwise")
     slot = reviewing.claim_next(campaign, reviewer=personas["expert"])
     with pytest.raises(InvalidInput, match="preference"):
@@ -312,7 +311,7 @@ def test_campaign_progress_costs_one_query_however_many_reviewers(
 def test_open_campaigns_are_those_the_user_may_review_with_work_left(
     use_case, personas, v1, django_assert_num_queries
 ):
-    make_predictions(v1, 20)
+    log_predictions(v1, 20)
     active = new_campaign(use_case, personas, v1, items=2)
     finished = new_campaign(use_case, personas, v1, items=1)
     review_all(finished, personas["owner"])
@@ -348,8 +347,8 @@ URL = "/api/v1/usecases/demand-forecast/review-campaigns"
         ("admin", 200),
     ],
 )
-def test_who_may_claim_and_review(campaign, personas, who, status):
-    client = api_client(personas, who)
+def test_who_may_claim_and_review(api, campaign, personas, who, status):
+    client = api(who)
     claim = client.post(f"{URL}/{campaign.pk}/claim")
     assert claim.status_code == status
     if status != 200:
@@ -368,8 +367,8 @@ def test_who_may_claim_and_review(campaign, personas, who, status):
 
 
 @pytest.mark.django_db
-def test_claim_answers_204_when_nothing_is_left(campaign, personas):
-    client = api_client(personas, "expert")
+def test_claim_answers_204_when_nothing_is_left(api, campaign, personas):
+    client = api("expert")
     for _ in range(6):
         slot = client.post(f"{URL}/{campaign.pk}/claim").json()["slot"]
         body = {"slot": slot, "verdict": "correct"}
@@ -379,12 +378,12 @@ def test_claim_answers_204_when_nothing_is_left(campaign, personas):
 
 @pytest.mark.django_db
 def test_pairwise_claim_shows_a_and_b_in_the_stored_order_without_versions(
-    use_case, personas, v1, v2
+    api, use_case, personas, v1, v2
 ):
-    make_predictions(v1, 10, seed=1)
-    make_predictions(v2, 10, seed=2)
+    log_predictions(v1, 10, seed=1)
+    log_predictions(v2, 10, seed=2)
     campaign = new_campaign(use_case, personas, v2, items=10, other_version=v1, mode="pairwise")
-    client = api_client(personas, "expert")
+    client = api("expert")
     item = client.post(f"{URL}/{campaign.pk}/claim").json()
     assert "prediction" not in item
 
@@ -415,8 +414,8 @@ def test_pairwise_claim_shows_a_and_b_in_the_stored_order_without_versions(
 
 
 @pytest.mark.django_db
-def test_review_of_an_unclaimed_or_expired_slot_is_409(campaign, personas):
-    client = api_client(personas, "expert")
+def test_review_of_an_unclaimed_or_expired_slot_is_409(api, campaign, personas):
+    client = api("expert")
     item = client.post(f"{URL}/{campaign.pk}/claim").json()
     other = ReviewSlot.objects.filter(campaign=campaign).exclude(pk=item["slot"]).first()
     response = client.post(
@@ -432,8 +431,8 @@ def test_review_of_an_unclaimed_or_expired_slot_is_409(campaign, personas):
 
 
 @pytest.mark.django_db
-def test_release_puts_the_item_back(campaign, personas):
-    client = api_client(personas, "expert")
+def test_release_puts_the_item_back(api, campaign, personas):
+    client = api("expert")
     item = client.post(f"{URL}/{campaign.pk}/claim").json()
     response = client.post(f"{URL}/{campaign.pk}/release", {"slot": item["slot"]}, format="json")
     assert response.status_code == 204
@@ -442,11 +441,11 @@ def test_release_puts_the_item_back(campaign, personas):
 
 @pytest.mark.django_db
 def test_claim_then_review_costs_the_same_queries_late_in_a_campaign(
-    use_case, personas, v1, django_assert_max_num_queries
+    api, use_case, personas, v1, django_assert_max_num_queries
 ):
-    make_predictions(v1, 200)
+    log_predictions(v1, 200)
     campaign = new_campaign(use_case, personas, v1, items=100, per_item=1)
-    client = api_client(personas, "expert")
+    client = api("expert")
 
     def one_round():
         item = client.post(f"{URL}/{campaign.pk}/claim").json()
@@ -469,7 +468,7 @@ def test_claim_then_review_costs_the_same_queries_late_in_a_campaign(
 @pytest.mark.django_db(transaction=True)
 def test_twenty_reviewers_at_once_never_exceed_a_quota_and_lose_no_review(use_case, personas):
     v1 = make_version(use_case, "1.0", personas["owner"])
-    make_predictions(v1, 300)
+    log_predictions(v1, 300)
     campaign = new_campaign(use_case, personas, v1, items=60, per_item=3)
     reviewers = [UserFactory(username=f"reviewer{n:02d}") for n in range(20)]
     start = threading.Barrier(len(reviewers))
@@ -511,7 +510,7 @@ def test_twenty_reviewers_at_once_never_exceed_a_quota_and_lose_no_review(use_ca
 
 @pytest.mark.django_db
 def test_a_skipped_item_needing_two_reviews_does_not_come_straight_back(use_case, personas, v1):
-    make_predictions(v1, 10)
+    log_predictions(v1, 10)
     campaign = new_campaign(use_case, personas, v1, items=5, per_item=2)
     expert = personas["expert"]
     skipped = reviewing.claim_next(campaign, reviewer=expert)

@@ -2,7 +2,6 @@
 and its htmx fragment, the results page, the inbox and the version page's feedback."""
 
 import datetime
-import random
 import re
 
 import pytest
@@ -11,42 +10,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from predictions.models import Prediction
-from registry.models import ModelVersion
 from reviews.models import Review, ReviewCampaign, ReviewSlot
 from reviews.services import campaigns, reviewing
 from tests.conftest import login
+from tests.factories import log_forecasts, make_version
 from usecases.models import UseCase
 
 FEATURES = [
     {"name": "store", "type": "category", "description": "Store id"},
     {"name": "price", "type": "number", "description": "Shelf price (EUR)"},
 ]
-
-
-def add_predictions(version: ModelVersion, n: int, *, seed: int = 1, prefix: str = "r"):
-    """n logged predictions of `version`, request ids r0…, two segments, outcomes on half."""
-    rng = random.Random(seed)
-    now = timezone.now()
-    Prediction.objects.bulk_create(
-        Prediction(
-            use_case_id=version.use_case_id,
-            model_version=version,
-            request_id=f"{prefix}{i}",
-            predicted_at=now - datetime.timedelta(minutes=i),
-            features={"store": f"S0{i % 3}", "price": round(1 + rng.random() * 4, 2)},
-            prediction=round(10 + rng.random() * 30, 1),
-            segment="north" if i % 2 else "south",
-            random_key=rng.random(),
-            outcome=20.0 if i % 2 else None,
-            error=abs(20.0 - 10) if i % 2 else None,
-        )
-        for i in range(n)
-    )
-
-
-def make_version(use_case: UseCase, name: str, by) -> ModelVersion:
-    return ModelVersion.objects.create(use_case=use_case, version=name, registered_by=by)
 
 
 @pytest.fixture
@@ -59,7 +32,7 @@ def forecast(use_case):
 @pytest.fixture
 def version(forecast, personas):
     version = make_version(forecast, "2.1", personas["data_scientist"])
-    add_predictions(version, 30)
+    log_forecasts(version, 30)
     return version
 
 
@@ -79,7 +52,7 @@ def campaign(forecast, version, personas):
 @pytest.fixture
 def pairwise(forecast, version, personas):
     other = make_version(forecast, "2.2", personas["data_scientist"])
-    add_predictions(other, 30, seed=2)
+    log_forecasts(other, 30, seed=2)
     return campaigns.create_campaign(
         forecast,
         by=personas["expert"],

@@ -12,8 +12,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from knox.models import AuthToken
-from rest_framework.test import APIClient
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.proportion import proportion_confint
@@ -473,18 +471,6 @@ def test_charts_show_acceptance_by_segment_with_error_bars_and_verdicts_by_tag(
 
 
 # API ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def api(personas):
-    def client_for(who) -> APIClient:
-        client = APIClient()
-        if who != "anonymous":
-            _, token = AuthToken.objects.create(personas[who])
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        return client
-
-    return client_for
 
 
 def url(campaign, what: str) -> str:

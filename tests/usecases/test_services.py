@@ -2,7 +2,6 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from portal.errors import InvalidInput
 
 from portal.errors import InvalidInput
 from tests.factories import MemberFactory, UseCaseFactory, UserFactory
