@@ -4,7 +4,6 @@ the error responses each kind of action documents (the docs pages are in api_pag
 """
 
 from django.core.exceptions import RequestDataTooBig
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -71,11 +70,17 @@ def _item(field: str, message) -> dict:
     return item
 
 
+def invalid_input_detail(first: dict) -> str:
+    """The sentence of a 400 for invalid input, naming its first bad field."""
+    where = f"{first['field']}: " if first.get("field") else ""
+    return f"Invalid input. {where}{first['message']}"
+
+
 def domain_error_response(error: DomainError) -> Response:
     """A service's refusal as the one error body, with the status its class carries."""
     detail = error.message
     if error.field and error.status_code == 400:  # worded as DRF's own field errors are
-        detail = f"Invalid input. {error.field}: {error.message}"
+        detail = invalid_input_detail({"field": error.field, "message": error.message})
     body = {"detail": detail, "code": error.code}
     items = error.error_items()
     if items:
@@ -90,16 +95,13 @@ def exception_handler(exc, context):
         return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DomainError):
         return domain_error_response(exc)
-    if isinstance(exc, DjangoValidationError):
-        exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
     if isinstance(exc, ValidationError):
         errors = _flatten(exc.detail)
         first = errors[0] if errors else {"message": "Invalid input."}
-        where = f"{first['field']}: " if "field" in first else ""
-        response.data = {"detail": f"Invalid input. {where}{first['message']}", "errors": errors}
+        response.data = {"detail": invalid_input_detail(first), "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"])}
     return response

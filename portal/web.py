@@ -46,20 +46,13 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
-def add_service_error(form: forms.Form, error: DomainError) -> None:
-    """Each field error of `error` beside its field when the form has it, else on top."""
-    items = error.error_items() or [{"message": error.message}]
-    for item in items:
-        field = item.get("field") or ""
-        pick = getattr(form, "field_for_error", None)  # a form may route a field elsewhere
-        name = pick(field) if pick else (field if field in form.fields else None)
-        message = item["message"]
-        if "row" in item and item["row"] is not None:
-            message = f"Row {item['row']}: {message}"
-        form.add_error(name, message)
+def add_service_error(form: Form, error: DomainError) -> None:
+    """Each field error of `error` beside the input it concerns, else on top of the form."""
+    for item in error.error_items() or [{"message": error.message}]:
+        form.add_error(form.field_for_error(item.get("field") or ""), item["message"])
 
 
-def call_service(form: forms.Form, service, /, *args, **kwargs):
+def call_service(form: Form, service, /, *args, **kwargs):
     """Run `service`; a DomainError becomes errors on `form` and the result is None."""
     try:
         return service(*args, **kwargs)

@@ -37,10 +37,10 @@ from usecases.forms import (
 from usecases.models import Role, UseCase, ValueModel
 from usecases.permissions import (
     Action,
-    allowed_actions,
     can,
     can_create_use_case,
     get_use_case_for,
+    page_context,
 )
 from usecases.services import definitions, tokens, usecases
 
@@ -117,16 +117,16 @@ def _detail_context(request, use_case: UseCase, **extra) -> dict:
         use_case.members.select_related("user"),
         key=lambda m: (ROLE_RANK[m.role], m.user.get_username()),
     )
-    return {
-        "use_case": use_case,
-        "allowed": allowed_actions(request.user, use_case),
-        "kpis": use_case.kpis.order_by("name"),
-        "rules": use_case.data_quality_rules.order_by("field", "kind"),
-        "value_model": ValueModel.objects.filter(use_case=use_case).first(),
-        "members": members,
-        "phase_form": PhaseForm(initial={"phase": use_case.phase}),
+    return page_context(
+        request,
+        use_case,
+        kpis=use_case.kpis.order_by("name"),
+        rules=use_case.data_quality_rules.order_by("field", "kind"),
+        value_model=ValueModel.objects.filter(use_case=use_case).first(),
+        members=members,
+        phase_form=PhaseForm(initial={"phase": use_case.phase}),
         **extra,
-    }
+    )
 
 
 def _render_detail(request, use_case: UseCase, **extra) -> HttpResponse:
@@ -198,12 +198,7 @@ def use_case_delete(request: HtmxRequest, slug: str) -> HttpResponse:
 def history(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)
     page = page_of(request, selectors.use_case_history(use_case))
-    context = {
-        "use_case": use_case,
-        "allowed": allowed_actions(request.user, use_case),
-        "page": page,
-        "events": _history_rows(page),
-    }
+    context = page_context(request, use_case, page=page, events=_history_rows(page))
     return render(request, "usecases/history.html", context)
 
 
@@ -255,14 +250,14 @@ def _history_rows(events) -> list[dict]:
 
 
 def _render_members(request, use_case: UseCase, **extra) -> HttpResponse:
-    context = {
-        "use_case": use_case,
-        "allowed": allowed_actions(request.user, use_case),
-        "members": use_case.members.select_related("user").order_by("user__username"),
-        "roles": Role.choices,
-        "add_form": MemberAddForm(),
+    context = page_context(
+        request,
+        use_case,
+        members=use_case.members.select_related("user").order_by("user__username"),
+        roles=Role.choices,
+        add_form=MemberAddForm(),
         **extra,
-    }
+    )
     return render(request, "usecases/members.html", context)
 
 

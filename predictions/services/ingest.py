@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 
@@ -65,6 +66,9 @@ from predictions.services.validate import (
     validate_predictions,
 )
 from usecases.models import UseCase
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -128,7 +132,7 @@ class OutcomeResult:
 def log_predictions(
     use_case: UseCase,
     *,
-    by,
+    by: User,
     rows: list | None = None,
     body: bytes | None = None,
     content_type: str = "application/json",
@@ -177,7 +181,7 @@ def log_predictions(
 def attach_outcomes(
     use_case: UseCase,
     *,
-    by,
+    by: User,
     rows: list | None = None,
     body: bytes | None = None,
     content_type: str = "application/json",

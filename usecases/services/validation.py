@@ -1,7 +1,7 @@
 """Business rules on a use case's definition, shared by forms, serializers and services.
 
-Each check raises django's ValidationError with a {field: message} dict, which forms show
-beside the field and the API returns as a 400 naming the field.
+Each check raises InvalidInput naming the field (InvalidFields for several at once), which
+forms show beside the field and the API returns as a 400 naming the field.
 """
 
 from __future__ import annotations
