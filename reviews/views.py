@@ -329,5 +329,7 @@ def version_feedback(request: HtmxRequest, slug: str, version: str) -> HttpRespo
     use_case = get_use_case_for(request, slug, Action.VIEW)
     model_version = get_object_or_404(ModelVersion, use_case=use_case, version=version)
     feedback = selectors.version_feedback(model_version, limit=FEEDBACK_SHOWN)
-    context = {"use_case": use_case, "version": model_version, "feedback": feedback}
-    return render(request, "reviews/_version_feedback.html", context)
+    context = page_context(request, use_case, version=model_version, feedback=feedback)
+    # The version page swaps the fragment in; a browser without JavaScript follows the link.
+    template = "reviews/_version_feedback.html" if request.htmx else "reviews/version_feedback.html"
+    return render(request, template, context)

@@ -588,6 +588,9 @@ def test_the_version_page_shows_the_experts_feedback(client, personas, campaign,
     assert f'hx-get="{fragment}"' in html and f'href="{fragment}"' in html
     section = client.get(fragment, headers={"HX-Request": "true"}).content.decode()
     assert 'id="feedback"' in section and "Experts' feedback" in section
+    assert "<footer" not in section  # the fragment alone, for htmx to swap in
+    whole = client.get(fragment).content.decode()  # without JavaScript: a page of its own
+    assert "<footer" in whole and "Too high." in whole
     assert "Too high." in section and "18" in section
     assert "67 %" in section  # 2 of 3 accepted
     assert url("corrections_csv", campaign) in section or "October check" in section
