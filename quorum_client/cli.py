@@ -572,20 +572,35 @@ def cmd_evaluations_list(client: Client, args) -> int:
 # Arguments
 
 
-def build_parser() -> argparse.ArgumentParser:
-    # The global options work before or after the command (`quorum --json usecases list`,
-    # `quorum usecases list --json`): the subcommands' copies default to SUPPRESS so they
-    # do not overwrite what was given before the command.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--url", default=argparse.SUPPRESS, help="server address")
-    common.add_argument("--token", default=argparse.SUPPRESS, help="API token")
-    common.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="JSON on stdout"
-    )
-    common.add_argument(
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar"
-    )
+class _Commands:
+    """Adds the command groups and commands; every command takes the global options too."""
 
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        # The global options work before or after the command (`quorum --json usecases list`,
+        # `quorum usecases list --json`): the subcommands' copies default to SUPPRESS so they
+        # do not overwrite what was given before the command.
+        self.common = common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--url", default=argparse.SUPPRESS, help="server address")
+        common.add_argument("--token", default=argparse.SUPPRESS, help="API token")
+        common.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="JSON on stdout"
+        )
+        common.add_argument(
+            "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar"
+        )
+        self.commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def group(self, name: str, help_text: str):
+        sub = self.commands.add_parser(name, help=help_text, description=help_text)
+        return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def command(self, where, name: str, handler, help_text: str) -> argparse.ArgumentParser:
+        sub = where.add_parser(name, help=help_text, description=help_text, parents=[self.common])
+        sub.set_defaults(handler=handler)
+        return sub
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="quorum",
         description="Register model versions, upload evaluation data and predictions, and run "
@@ -608,24 +623,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-q", "--quiet", action="store_true", default=False, help="no progress bar on stderr"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    cli = _Commands(parser)
+    _add_use_case_commands(cli)
+    _add_version_commands(cli)
+    _add_data_commands(cli)
+    _add_evaluation_commands(cli)
+    return parser
 
-    def group(name: str, help_text: str):
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        return sub.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    def command(where, name: str, handler, help_text: str) -> argparse.ArgumentParser:
-        sub = where.add_parser(name, help=help_text, description=help_text, parents=[common])
-        sub.set_defaults(handler=handler)
-        return sub
-
-    usecases = group("usecases", "use cases you can see")
-    command(usecases, "list", cmd_usecases_list, "list the use cases")
-    sub = command(usecases, "show", cmd_usecases_show, "show one use case")
+def _add_use_case_commands(cli: _Commands) -> None:
+    usecases = cli.group("usecases", "use cases you can see")
+    cli.command(usecases, "list", cmd_usecases_list, "list the use cases")
+    sub = cli.command(usecases, "show", cmd_usecases_show, "show one use case")
     sub.add_argument("slug")
 
-    versions = group("versions", "model versions of a use case")
-    sub = command(versions, "register", cmd_versions_register, "register a model version")
+
+def _add_version_commands(cli: _Commands) -> None:
+    versions = cli.group("versions", "model versions of a use case")
+    sub = cli.command(versions, "register", cmd_versions_register, "register a model version")
     sub.add_argument("slug", help="the use case's slug")
     sub.add_argument("version", help="the version's name, e.g. 1.4.0")
     sub.add_argument("--description")
@@ -645,28 +660,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="a tag; repeat it"
     )
-    sub = command(versions, "show", cmd_versions_show, "show one model version")
+    sub = cli.command(versions, "show", cmd_versions_show, "show one model version")
     sub.add_argument("slug")
     sub.add_argument("version")
-    sub = command(versions, "list", cmd_versions_list, "list a use case's versions")
+    sub = cli.command(versions, "list", cmd_versions_list, "list a use case's versions")
     sub.add_argument("slug")
 
-    datasets = group("datasets", "evaluation datasets of a use case")
-    sub = command(datasets, "upload", cmd_datasets_upload, "upload a CSV or Parquet dataset")
+
+def _add_data_commands(cli: _Commands) -> None:
+    """Evaluation datasets, a version's predictions on them, logged predictions, outcomes."""
+    datasets = cli.group("datasets", "evaluation datasets of a use case")
+    sub = cli.command(datasets, "upload", cmd_datasets_upload, "upload a CSV or Parquet dataset")
     sub.add_argument("slug")
     sub.add_argument("file", help="CSV (.csv, .csv.gz) or Parquet: id, features…, label")
     sub.add_argument("--name", required=True, help="unique per use case")
     sub.add_argument("--description")
-    sub = command(datasets, "list", cmd_datasets_list, "list a use case's datasets")
+    sub = cli.command(datasets, "list", cmd_datasets_list, "list a use case's datasets")
     sub.add_argument("slug")
 
-    predictions = group("predictions", "a model version's predictions")
-    sub = command(predictions, "upload", cmd_predictions_upload, "upload predictions for a dataset")
+    predictions = cli.group("predictions", "a model version's predictions")
+    sub = cli.command(
+        predictions, "upload", cmd_predictions_upload, "upload predictions for a dataset"
+    )
     sub.add_argument("slug")
     sub.add_argument("version")
     sub.add_argument("file", help="CSV or Parquet: id, prediction, optional score")
     sub.add_argument("--dataset", required=True, type=int, metavar="ID", help="the dataset's id")
-    sub = command(predictions, "log", cmd_predictions_log, "log production or shadow predictions")
+    sub = cli.command(
+        predictions, "log", cmd_predictions_log, "log production or shadow predictions"
+    )
     sub.add_argument("slug")
     sub.add_argument(
         "file",
@@ -675,15 +697,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_log_options(sub)
 
-    outcomes = group("outcomes", "real outcomes of logged predictions")
-    sub = command(outcomes, "log", cmd_outcomes_log, "attach outcomes by request id")
+    outcomes = cli.group("outcomes", "real outcomes of logged predictions")
+    sub = cli.command(outcomes, "log", cmd_outcomes_log, "attach outcomes by request id")
     sub.add_argument("slug")
     sub.add_argument("file", help="CSV (request_id, outcome, timestamp) or JSON rows")
     add_log_options(sub)
 
-    sub = commands.add_parser(
+
+def _add_evaluation_commands(cli: _Commands) -> None:
+    sub = cli.commands.add_parser(
         "evaluate",
-        parents=[common],
+        parents=[cli.common],
         help="evaluate a version on a dataset and wait for the results",
         description="Queue the evaluation of a version's predictions on a dataset, wait for "
         "it with a progress bar on stderr, then print the metrics and KPI gates.",
@@ -695,18 +719,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--no-wait", action="store_true", help="queue it and return at once")
     add_wait_options(sub)
 
-    evaluations = group("evaluations", "evaluations of a use case")
-    sub = command(evaluations, "show", cmd_evaluations_show, "show an evaluation's results")
+    evaluations = cli.group("evaluations", "evaluations of a use case")
+    sub = cli.command(evaluations, "show", cmd_evaluations_show, "show an evaluation's results")
     sub.add_argument("slug")
     sub.add_argument("id", type=int)
     sub.add_argument("--wait", action="store_true", help="wait until it has finished")
     add_wait_options(sub)
-    sub = command(evaluations, "list", cmd_evaluations_list, "list evaluations")
+    sub = cli.command(evaluations, "list", cmd_evaluations_list, "list evaluations")
     sub.add_argument("slug")
     sub.add_argument("--version", dest="version", help="only this version's")
     sub.add_argument("--dataset", type=int, metavar="ID", help="only on this dataset")
     sub.add_argument("--status", choices=["queued", "running", "succeeded", "failed"])
-    return parser
 
 
 def add_log_options(sub: argparse.ArgumentParser) -> None:

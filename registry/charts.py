@@ -389,6 +389,82 @@ def _bars_with_errors(estimates: list[dict], scale: float):
     return values, plus, minus
 
 
+def _segment_traces(
+    results: dict, names: list[str], key: str, label: str, currency: str, *, visible: bool
+) -> list:
+    """One metric's bars per segment (with their intervals) and its line over all rows."""
+    segments = results["segments"]
+    estimates = [(segments[name].get("metrics") or {}).get(key) or {} for name in names]
+    values, plus, minus = _bars_with_errors(estimates, 100 if key in PERCENT_METRICS else 1)
+    hover = [
+        f"{format_metric(key, e.get('value'), currency)}<br>95 % interval "
+        f"{format_metric(key, e.get('low'), currency, like=e.get('value'))} to "
+        f"{format_metric(key, e.get('high'), currency, like=e.get('value'))}<br>"
+        f"{segments[name].get('rows', 0):,} rows"
+        for name, e in zip(names, estimates, strict=True)
+    ]
+    bars = go.Bar(
+        x=names,
+        y=values,
+        name=label,
+        visible=visible,
+        marker={"color": ACCENT},
+        error_y={
+            "type": "data",
+            "array": plus,
+            "arrayminus": minus,
+            "color": TEXT,
+            "thickness": 1.2,
+            "width": 3,
+        },
+        customdata=hover,
+        hovertemplate="<b>%{x}</b><br>%{customdata}<extra></extra>",
+    )
+    overall = _metric_value(results, key)
+    line = go.Scatter(
+        x=names,
+        y=[overall * 100 if overall is not None and key in PERCENT_METRICS else overall]
+        * len(names),
+        mode="lines",
+        name=f"All rows: {format_metric(key, overall, currency)}",
+        visible=visible,
+        line={"color": SECOND, "dash": "dash", "width": 2},
+        hoverinfo="skip",
+    )
+    return [bars, line]
+
+
+def _metric_menu(keys: list[str], shown: str, labels: dict[str, str], currency: str) -> list:
+    """The dropdown that shows one metric's pair of traces at a time (none for one metric)."""
+    if len(keys) < 2:
+        return []
+    buttons = [
+        {
+            "label": labels.get(key, key),
+            "method": "update",
+            "args": [
+                {"visible": [k == key for k in keys for _ in (0, 1)]},
+                {"yaxis.title.text": labels.get(key, key) + _unit(key, currency)},
+            ],
+        }
+        for key in keys
+    ]
+    menu = {
+        "type": "dropdown",
+        "buttons": buttons,
+        "active": keys.index(shown),
+        "x": 0,  # top left: the mode bar takes the top right on hover
+        "xanchor": "left",
+        "y": 1.03,
+        "yanchor": "bottom",
+        "showactive": True,
+        "bgcolor": "#ffffff",
+        "bordercolor": GRID,
+        "font": {"size": 12},
+    }
+    return [menu]
+
+
 def _segments(results: dict, metric: str | None, labels: dict[str, str], currency: str):
     segments = results.get("segments") or {}
     if not segments:
@@ -400,89 +476,23 @@ def _segments(results: dict, metric: str | None, labels: dict[str, str], currenc
     if not keys:
         return None
     shown = metric if metric in keys else keys[0]
-    traces, buttons = [], []
-    for key in keys:
-        estimates = [(segments[name].get("metrics") or {}).get(key) or {} for name in names]
-        values, plus, minus = _bars_with_errors(estimates, 100 if key in PERCENT_METRICS else 1)
-        hover = [
-            f"{format_metric(key, e.get('value'), currency)}<br>95 % interval "
-            f"{format_metric(key, e.get('low'), currency, like=e.get('value'))} to "
-            f"{format_metric(key, e.get('high'), currency, like=e.get('value'))}<br>"
-            f"{segments[name].get('rows', 0):,} rows"
-            for name, e in zip(names, estimates, strict=True)
-        ]
-        visible = key == shown
-        traces.append(
-            go.Bar(
-                x=names,
-                y=values,
-                name=labels.get(key, key),
-                visible=visible,
-                marker={"color": ACCENT},
-                error_y={
-                    "type": "data",
-                    "array": plus,
-                    "arrayminus": minus,
-                    "color": TEXT,
-                    "thickness": 1.2,
-                    "width": 3,
-                },
-                customdata=hover,
-                hovertemplate="<b>%{x}</b><br>%{customdata}<extra></extra>",
-            )
+    traces = [
+        trace
+        for key in keys
+        for trace in _segment_traces(
+            results, names, key, labels.get(key, key), currency, visible=key == shown
         )
-        overall = _metric_value(results, key)
-        if overall is not None and key in PERCENT_METRICS:
-            overall *= 100
-        traces.append(
-            go.Scatter(
-                x=names,
-                y=[overall] * len(names),
-                mode="lines",
-                name=f"All rows: {format_metric(key, _metric_value(results, key), currency)}",
-                visible=visible,
-                line={"color": SECOND, "dash": "dash", "width": 2},
-                hoverinfo="skip",
-            )
-        )
-        unit = _unit(key, currency)
-        buttons.append(
-            {
-                "label": labels.get(key, key),
-                "method": "update",
-                "args": [
-                    {"visible": [k == key for k in keys for _ in (0, 1)]},
-                    {"yaxis.title.text": labels.get(key, key) + unit},
-                ],
-            }
-        )
-    unit = _unit(shown, currency)
+    ]
     figure_layout = layout(
         xaxis=axis(
             "Segment", type="category", showgrid=False, tickangle=-30 if len(names) > 8 else 0
         ),
-        yaxis=axis(labels.get(shown, shown) + unit),
+        yaxis=axis(labels.get(shown, shown) + _unit(shown, currency)),
         legend=legend(x=1, xanchor="right", y=1.03),
         bargap=0.35,
         margin={"l": 64, "r": 16, "t": 48, "b": 72},
         height=380,
-        updatemenus=[
-            {
-                "type": "dropdown",
-                "buttons": buttons,
-                "active": keys.index(shown),
-                "x": 0,  # top left: the mode bar takes the top right on hover
-                "xanchor": "left",
-                "y": 1.03,
-                "yanchor": "bottom",
-                "showactive": True,
-                "bgcolor": "#ffffff",
-                "bordercolor": GRID,
-                "font": {"size": 12},
-            }
-        ]
-        if len(keys) > 1
-        else [],
+        updatemenus=_metric_menu(keys, shown, labels, currency),
     )
     return chart(
         "segments",

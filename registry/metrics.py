@@ -298,6 +298,50 @@ def evaluate(
     chart_seed, resample_seed = np.random.SeedSequence(seed).spawn(2)
     report(2)
 
+    models = _models(task, truth, y_pred, score, proba, classes, threshold, value, groups, champion)
+    report(20)
+
+    resampler = _Resampler(n, n_resamples, resample_seed) if n_resamples else None
+    plan = _rank_plan(models[0], groups, resampler)
+    overall = [m.resampled(None, resampler, plan) for m in models]
+    report(50)
+    seg_results = [m.resampled(groups, resampler, plan) for m in models] if groups else None
+    report(80)
+
+    main = overall[0]
+    metrics = {k: _estimate_from(main, k) for k in models[0].keys}
+    segments_out: dict[str, SegmentResult] = {}
+    if groups is not None and seg_results is not None:
+        segments_out = {
+            label: SegmentResult(
+                rows=int(groups.counts[index]),
+                metrics={k: _estimate_from(seg_results[0][index], k) for k in models[0].keys},
+            )
+            for index, label in enumerate(groups.labels)
+        }
+    comparison = None
+    if len(models) == 2:
+        comparison = {k: _difference(overall[0], overall[1], k) for k in models[0].keys}
+    business = models[0].business_block(main) if value is not None else None
+    result = EvaluationResult(
+        task_type=task,
+        rows=n,
+        metrics=metrics,
+        segments=segments_out,
+        business_value=business,
+        confusion_matrix=models[0].confusion(),
+        comparison=comparison,
+        charts=models[0].charts(np.random.default_rng(chart_seed)),
+        method=_method(resampler, n_resamples, seed, plan) | getattr(models[0], "notes", {}),
+    )
+    report(100)
+    return result
+
+
+def _models(task, truth, y_pred, score, proba, classes, threshold, value, groups, champion):
+    """The evaluated model, and the champion on the same rows when given: each holds the
+    validated arrays of its task type and computes its metrics on any resample."""
+    n = len(truth)
     if task == "regression":
         y = _numbers("y_true", truth)
         models = [_RegressionModel(y, _predictions_regression(y_pred, n), value)]
@@ -321,42 +365,7 @@ def evaluate(
             ch = _champion(champion)
             ch_pred = _multiclass_prediction(labels, ch.y_pred, ch.proba, n, who="champion ")
             models.append(_MulticlassModel(labels, *ch_pred))
-    report(20)
-
-    resampler = _Resampler(n, n_resamples, resample_seed) if n_resamples else None
-    plan = _rank_plan(models[0], groups, resampler)
-    overall = [m.resampled(None, resampler, plan) for m in models]
-    report(50)
-    seg_results = [m.resampled(groups, resampler, plan) for m in models] if groups else None
-    report(80)
-
-    main = overall[0]
-    metrics = {k: _estimate_from(main, k) for k in models[0].keys}
-    segments_out: dict[str, SegmentResult] = {}
-    if groups is not None and seg_results is not None:
-        for index, label in enumerate(groups.labels):
-            seg = seg_results[0][index]
-            segments_out[label] = SegmentResult(
-                rows=int(groups.counts[index]),
-                metrics={k: _estimate_from(seg, k) for k in models[0].keys},
-            )
-    comparison = None
-    if len(models) == 2:
-        comparison = {k: _difference(overall[0], overall[1], k) for k in models[0].keys}
-    business = models[0].business_block(main) if value is not None else None
-    result = EvaluationResult(
-        task_type=task,
-        rows=n,
-        metrics=metrics,
-        segments=segments_out,
-        business_value=business,
-        confusion_matrix=models[0].confusion(),
-        comparison=comparison,
-        charts=models[0].charts(np.random.default_rng(chart_seed)),
-        method=_method(resampler, n_resamples, seed, plan) | getattr(models[0], "notes", {}),
-    )
-    report(100)
-    return result
+    return models
 
 
 # Input validation --------------------------------------------------------------------------

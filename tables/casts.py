@@ -35,8 +35,9 @@ _TIME = r"[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
 _OFFSET = r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)"
 _DATETIME = rf"^{_DATE}(?:{_TIME})?$"
 _DATETIME_WITH_OFFSET = rf"^{_DATE}{_TIME}{_OFFSET}$"
-_TRUE = ["true", "t", "yes", "y", "1", "1.0"]
-_FALSE = ["false", "f", "no", "n", "0", "0.0"]
+# How yes and no are written in files and request bodies (compared lower-cased, trimmed).
+TRUE_TOKENS = ("true", "t", "yes", "y", "1", "1.0")
+FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
 _LABEL_ONE = ["1", "true", "1.0"]
 _LABEL_ZERO = ["0", "false", "0.0"]
 _LARGEST_EXACT_FLOAT_INTEGER = 2.0**53
@@ -119,8 +120,8 @@ def to_bool(raw: pa.Array) -> tuple[pa.Array, list[Failure]]:
     if not pa.types.is_string(raw.type):
         return _not_convertible(raw, pa.bool_(), reason, template)
     text = pc.utf8_lower(_trimmed(raw))
-    true = pc.is_in(text, value_set=pa.array(_TRUE))
-    false = pc.is_in(text, value_set=pa.array(_FALSE))
+    true = pc.is_in(text, value_set=pa.array(TRUE_TOKENS))
+    false = pc.is_in(text, value_set=pa.array(FALSE_TOKENS))
     bad = mask(pc.invert(pc.or_(true, false))) & ~null_mask(text)
     values = pc.if_else(pc.or_(true, false), true, pa.scalar(None, pa.bool_()))
     return values, [(bad, reason, template)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from tables.casts import FALSE_TOKENS, TRUE_TOKENS
 from tables.report import Problem, TableRejected
 from usecases.models import UseCase
 
@@ -24,10 +25,6 @@ MAX_BODY_BYTES = 128 * 1024**2  # ~1 KB per row at the row limit, with room
 
 CSV_PREDICTION_COLUMNS = ("version", "request_id", "timestamp", "prediction", "score", "segment")
 CSV_OUTCOME_COLUMNS = ("request_id", "outcome", "timestamp")
-# The tokens tables/casts.py reads as booleans; its copy is private to tables, so this one
-# is kept beside the CSV conversion that uses it.
-_TRUE = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-_FALSE = frozenset({"false", "f", "no", "n", "0", "0.0"})
 _PREDICTION_KIND = {"regression": "number", "binary": "binary", "multiclass": "string"}
 
 
@@ -180,9 +177,9 @@ def _from_text(text: str | None, kind: str):
             return int(number) if number.is_integer() else number
         if kind == "boolean" or kind == "binary":
             lowered = value.lower()
-            if lowered in _TRUE:
+            if lowered in TRUE_TOKENS:
                 return True if kind == "boolean" else 1
-            if lowered in _FALSE:
+            if lowered in FALSE_TOKENS:
                 return False if kind == "boolean" else 0
             return text
     except ValueError:
