@@ -113,6 +113,7 @@ def use_case_create(request: HtmxRequest) -> HttpResponse:
 
 def _detail_context(request, use_case: UseCase, **extra) -> dict:
     """Everything usecases/detail.html shows, in a fixed number of queries whatever the size."""
+    extra.setdefault("phase_form", PhaseForm(initial={"phase": use_case.phase}))  # or the bound one
     members = sorted(
         use_case.members.select_related("user"),
         key=lambda m: (ROLE_RANK[m.role], m.user.get_username()),
@@ -124,7 +125,6 @@ def _detail_context(request, use_case: UseCase, **extra) -> dict:
         rules=use_case.data_quality_rules.order_by("field", "kind"),
         value_model=ValueModel.objects.filter(use_case=use_case).first(),
         members=members,
-        phase_form=PhaseForm(initial={"phase": use_case.phase}),
         **extra,
     )
 
@@ -250,12 +250,12 @@ def _history_rows(events) -> list[dict]:
 
 
 def _render_members(request, use_case: UseCase, **extra) -> HttpResponse:
+    extra.setdefault("add_form", MemberAddForm())  # unless the caller's bound form has errors
     context = page_context(
         request,
         use_case,
         members=use_case.members.select_related("user").order_by("user__username"),
         roles=Role.choices,
-        add_form=MemberAddForm(),
         **extra,
     )
     return render(request, "usecases/members.html", context)
