@@ -20,7 +20,7 @@ from tables import io as table_io
 from tables import rules
 from usecases.models import UseCase
 from usecases.services import audit
-from usecases.services.usecases import apply_changes, lock
+from usecases.services.usecases import UNCHANGED, Unchanged, apply_changes, given, lock
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -46,10 +46,32 @@ def _check_version_fields(fields: dict) -> None:
 
 
 @transaction.atomic
-def register_version(use_case: UseCase, *, by: User, version: str, **fields) -> ModelVersion:
+def register_version(
+    use_case: UseCase,
+    *,
+    by: User,
+    version: str,
+    description: str = "",
+    artifact_uri: str = "",
+    git_commit: str = "",
+    mlflow_run_id: str = "",
+    framework: str = "",
+    parameters: dict | None = None,
+    training_data_ref: str = "",
+    tags: dict | None = None,
+) -> ModelVersion:
     """Register a model version (unique per use case); it starts in the registered stage."""
     use_case = lock(use_case)
-    fields = {k: v for k, v in fields.items() if k in VERSION_FIELDS}
+    fields = {
+        "description": description,
+        "artifact_uri": artifact_uri,
+        "git_commit": git_commit,
+        "mlflow_run_id": mlflow_run_id,
+        "framework": framework,
+        "parameters": {} if parameters is None else parameters,
+        "training_data_ref": training_data_ref,
+        "tags": {} if tags is None else tags,
+    }
     _check_version_fields(fields)
     if not version or not str(version).strip():
         raise InvalidInput("Give the version a name, e.g. 1.4.0.", field="version")
@@ -73,12 +95,32 @@ def register_version(use_case: UseCase, *, by: User, version: str, **fields) -> 
 
 
 @transaction.atomic
-def update_version(model_version: ModelVersion, *, by: User, **changes) -> ModelVersion:
-    """Edit a version's description and metadata; the version name and stage stay."""
+def update_version(
+    model_version: ModelVersion,
+    *,
+    by: User,
+    description: str | Unchanged = UNCHANGED,
+    artifact_uri: str | Unchanged = UNCHANGED,
+    git_commit: str | Unchanged = UNCHANGED,
+    mlflow_run_id: str | Unchanged = UNCHANGED,
+    framework: str | Unchanged = UNCHANGED,
+    parameters: dict | Unchanged = UNCHANGED,
+    training_data_ref: str | Unchanged = UNCHANGED,
+    tags: dict | Unchanged = UNCHANGED,
+) -> ModelVersion:
+    """Edit the given description and metadata fields (the others stay); the version name and
+    stage cannot be changed here."""
+    changes = given(
+        description=description,
+        artifact_uri=artifact_uri,
+        git_commit=git_commit,
+        mlflow_run_id=mlflow_run_id,
+        framework=framework,
+        parameters=parameters,
+        training_data_ref=training_data_ref,
+        tags=tags,
+    )
     use_case = lock(model_version.use_case)
-    unknown = set(changes) - set(VERSION_EDITABLE)
-    if unknown:
-        raise InvalidInput(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
     _check_version_fields(changes)
     fresh = ModelVersion.objects.get(pk=model_version.pk)
     before, after = apply_changes(fresh, changes)

@@ -22,6 +22,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from portal.api import CONFLICT_ERRORS, READ_ERRORS, errors
 from predictions.models import Prediction
+from registry.models import ModelVersion
 from reviews import progress
 from reviews.models import Review, ReviewCampaign, ReviewItem, ReviewSlot
 from reviews.services import campaigns, reviewing
@@ -96,6 +97,8 @@ class CampaignDetailSerializer(CampaignSerializer):
 
 
 class CampaignInput(serializers.Serializer):
+    """Versions come by name and leave as versions of the use case in the context."""
+
     name = serializers.CharField(max_length=200)
     model_version = serializers.CharField(help_text="The version reviewed (its name).")
     other_version = serializers.CharField(
@@ -117,6 +120,18 @@ class CampaignInput(serializers.Serializer):
     due_date = serializers.DateField(required=False, allow_null=True)
     window_start = serializers.DateTimeField(required=False, allow_null=True)
     window_end = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_model_version(self, name: str) -> ModelVersion:
+        return self._version_named(name)
+
+    def validate_other_version(self, name: str | None) -> ModelVersion | None:
+        return self._version_named(name) if name else None  # blank or null: none
+
+    def _version_named(self, name: str) -> ModelVersion:
+        found = self.context["use_case"].versions.filter(version=name).first()
+        if found is None:
+            raise serializers.ValidationError(f"No version {name!r} on this use case.")
+        return found
 
 
 class ShownPrediction(serializers.Serializer):
@@ -298,7 +313,7 @@ class ReviewCampaignViewSet(NestedUnderUseCase, ListModelMixin, RetrieveModelMix
         "`item_count` is how many were sampled (fewer than `sample_size` when fewer exist).",
     )
     def create(self, request, use_case_slug=None):
-        data = CampaignInput(data=request.data)
+        data = CampaignInput(data=request.data, context={"use_case": self.use_case})
         data.is_valid(raise_exception=True)
         campaign = campaigns.create_campaign(self.use_case, by=request.user, **data.validated_data)
         return self.detail_response(campaign, status.HTTP_201_CREATED)

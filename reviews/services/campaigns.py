@@ -63,20 +63,32 @@ class CampaignError(DomainError):
     pass
 
 
-def _version(use_case: UseCase, version, field: str) -> ModelVersion:
-    """A version of this use case, given as an instance, a primary key or a version name."""
-    if isinstance(version, ModelVersion):
-        if version.use_case_id != use_case.pk:
-            raise InvalidInput("That version belongs to another use case.", field=field)
-        return version
-    found = None
-    if isinstance(version, int):
-        found = use_case.versions.filter(pk=version).first()
-    elif isinstance(version, str) and version.strip():
-        found = use_case.versions.filter(version=version.strip()).first()
-    if found is None:
-        raise InvalidInput(f"No version {version!r} on this use case.", field=field)
-    return found
+def _check_versions(
+    use_case: UseCase,
+    version: ModelVersion,
+    other: ModelVersion | None,
+    *,
+    mode: str,
+    strategy: str,
+) -> None:
+    """Both versions are this use case's and differ; pairwise and disagreement have a second."""
+    _check_belongs(use_case, version, "model_version")
+    if other is not None:
+        _check_belongs(use_case, other, "other_version")
+        if other.pk == version.pk:
+            raise InvalidInput("Choose a different version to compare with.", field="other_version")
+    if mode == Mode.PAIRWISE and other is None:
+        raise InvalidInput("Blind pairwise review compares two versions.", field="other_version")
+    if strategy == Strategy.DISAGREEMENT and other is None:
+        raise InvalidInput(
+            "Disagreement sampling needs the version to compare with (the champion).",
+            field="other_version",
+        )
+
+
+def _check_belongs(use_case: UseCase, version: ModelVersion, field: str) -> None:
+    if version.use_case_id != use_case.pk:
+        raise InvalidInput("That version belongs to another use case.", field=field)
 
 
 def _reason_tags(tags) -> list[str]:
@@ -409,22 +421,19 @@ def create_campaign(
     *,
     by: User,
     name: str,
-    model_version,
+    model_version: ModelVersion,
     mode: str = "single",
     strategy: str = "uniform",
     sample_size: int,
     reviewers_per_item: int = 1,
-    other_version=None,
+    other_version: ModelVersion | None = None,
     instructions: str = "",
     reason_tags: Sequence[str] | None = None,
     due_date: datetime.date | None = None,
     window_start: datetime.datetime | None = None,
     window_end: datetime.datetime | None = None,
 ) -> ReviewCampaign:
-    """Sample the items and lay out their slots, all or nothing; item_count = items sampled.
-
-    Versions may be given as instances, primary keys or version names of this use case.
-    """
+    """Sample the items and lay out their slots, all or nothing; item_count = items sampled."""
     _check(
         name=name,
         mode=mode,
@@ -435,26 +444,12 @@ def create_campaign(
         window_end=window_end,
     )
     use_case = lock(use_case)
-    version = _version(use_case, model_version, "model_version")
-    other = None
-    if other_version not in (None, ""):
-        other = _version(use_case, other_version, "other_version")
-        if other.pk == version.pk:
-            raise InvalidInput("Choose a different version to compare with.", field="other_version")
-    pairwise = mode == Mode.PAIRWISE
-    if pairwise and other is None:
-        raise InvalidInput("Blind pairwise review compares two versions.", field="other_version")
-    if strategy == Strategy.DISAGREEMENT and other is None:
-        raise InvalidInput(
-            "Disagreement sampling needs the version to compare with (the champion).",
-            field="other_version",
-        )
+    _check_versions(use_case, model_version, other_version, mode=mode, strategy=strategy)
     tags = _reason_tags(reason_tags)
-
     rng = random.SystemRandom()
     picked = sample_predictions(
-        version,
-        other_version=other,
+        model_version,
+        other_version=other_version,
         mode=mode,
         strategy=strategy,
         sample_size=sample_size,
@@ -462,12 +457,11 @@ def create_campaign(
         window_end=window_end,
         rng=rng,
     )
-
     campaign = ReviewCampaign.objects.create(
         use_case=use_case,
         name=str(name).strip(),
-        model_version=version,
-        other_version=other,
+        model_version=model_version,
+        other_version=other_version,
         mode=mode,
         strategy=strategy,
         sample_size=sample_size,
@@ -480,6 +474,17 @@ def create_campaign(
         item_count=len(picked),
         created_by=by,
     )
+    _write_items_and_slots(campaign, picked, rng=rng)
+    _record_creation(campaign, by=by)
+    return campaign
+
+
+def _write_items_and_slots(
+    campaign: ReviewCampaign, picked: list[tuple[int, int | None]], *, rng: random.Random
+) -> None:
+    """The items at shuffled positions (pairwise: a coin decides which version is A), then
+    reviewers_per_item slots per item at positions p·r … p·r+r−1."""
+    pairwise = campaign.mode == Mode.PAIRWISE
     positions = list(range(len(picked)))
     rng.shuffle(positions)
     items = ReviewItem.objects.bulk_create(
@@ -504,38 +509,42 @@ def create_campaign(
             ReviewSlot(
                 campaign=campaign,
                 item_id=item.pk,
-                position=item.position * reviewers_per_item + copy,
+                position=item.position * campaign.reviewers_per_item + copy,
             )
             for item in items
-            for copy in range(reviewers_per_item)
+            for copy in range(campaign.reviewers_per_item)
         ],
         batch_size=BATCH,
     )
+
+
+def _record_creation(campaign: ReviewCampaign, *, by: User) -> None:
+    """The audit event of a new campaign (in its transaction), and the log line."""
+    other = campaign.other_version
     audit.record(
         actor=by,
         verb="review_campaign.created",
         target=campaign,
-        use_case=use_case,
+        use_case=campaign.use_case,
         after={
             "name": campaign.name,
-            "model_version": version.version,
+            "model_version": campaign.model_version.version,
             "other_version": other.version if other else None,
-            "mode": mode,
-            "strategy": strategy,
-            "sample_size": sample_size,
+            "mode": campaign.mode,
+            "strategy": campaign.strategy,
+            "sample_size": campaign.sample_size,
             "item_count": campaign.item_count,
-            "reviewers_per_item": reviewers_per_item,
+            "reviewers_per_item": campaign.reviewers_per_item,
         },
     )
     logger.info(
         "campaign %s created on use case %s: %s items (%s, %s)",
         campaign.pk,
-        use_case.pk,
+        campaign.use_case_id,
         campaign.item_count,
-        strategy,
-        mode,
+        campaign.strategy,
+        campaign.mode,
     )
-    return campaign
 
 
 @transaction.atomic

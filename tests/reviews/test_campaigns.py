@@ -283,7 +283,6 @@ def test_pairwise_needs_two_versions_with_requests_in_common(use_case, personas,
         ({"strategy": "whatever"}, "strategy"),
         ({"mode": "triple"}, "mode"),
         ({"name": " "}, "name"),
-        ({"model_version": "9.9"}, "(?i)no version '9.9'"),
         ({"other_version": "1.0"}, "different version"),
         ({"reason_tags": ["ok", ""]}, "reason_tags"),
         ({"window_start": T0, "window_end": T0}, "must end after"),
@@ -293,8 +292,12 @@ def test_invalid_campaigns_are_refused_with_a_clear_message(
     use_case, personas, v1, options, message
 ):
     log_predictions(v1, 10)
+    options = {"model_version": "1.0", **options}
+    for field in ("model_version", "other_version"):  # the service takes versions, not names
+        if field in options:
+            options[field] = use_case.versions.get(version=options[field])
     with pytest.raises(InvalidInput, match=message):
-        create(use_case, personas, **{"model_version": "1.0", **options})
+        create(use_case, personas, **options)
     assert not ReviewCampaign.objects.exists()
 
 
@@ -305,6 +308,10 @@ def test_version_of_another_use_case_is_refused(use_case, personas, v1):
     log_predictions(elsewhere, 10)
     with pytest.raises(InvalidInput, match="another use case"):
         create(use_case, personas, model_version=elsewhere)
+    with pytest.raises(InvalidInput, match="another use case") as refused:
+        create(use_case, personas, model_version=v1, other_version=elsewhere, mode="pairwise")
+    assert refused.value.field == "other_version"
+    assert not ReviewCampaign.objects.exists()
 
 
 def test_create_and_close_are_audited_and_closing_twice_is_refused(use_case, personas, v1):
@@ -413,19 +420,29 @@ def test_create_with_bad_input_answers_400_with_the_message(api, campaign):
     assert response.json()["errors"][0]["field"] == "sample_size"
 
 
+@pytest.mark.parametrize("field", ["model_version", "other_version"])
+def test_create_naming_an_unknown_version_answers_400_on_that_field(api, campaign, field):
+    response = api("expert").post(URL, {**BODY, field: "9.9"}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["detail"] == f"Invalid input. {field}: No version '9.9' on this use case."
+    assert body["errors"] == [{"field": field, "message": "No version '9.9' on this use case."}]
+    assert ReviewCampaign.objects.count() == 1  # the fixture's campaign only
+
+
 def test_unknown_campaign_is_404(api, campaign):
     assert api("expert").get(f"{URL}999999/").status_code == 404
 
 
 def test_campaign_list_costs_the_same_queries_for_many_campaigns(
-    api, campaign, use_case, personas, django_assert_max_num_queries
+    api, campaign, use_case, personas, v1, django_assert_max_num_queries
 ):
     client = api("expert")
     with django_assert_max_num_queries(20) as few:
         client.get(URL)
     queries = len(few)
     for n in range(6):
-        create(use_case, personas, name=f"more {n}", model_version="1.0", sample_size=3)
+        create(use_case, personas, name=f"more {n}", model_version=v1, sample_size=3)
     with django_assert_max_num_queries(queries):
         assert len(client.get(URL).json()["results"]) == 7
 

@@ -1,3 +1,4 @@
+import inspect
 from decimal import Decimal
 
 import pytest
@@ -5,9 +6,21 @@ from django.core import mail
 
 from portal.errors import InvalidInput
 from tests.factories import MemberFactory, UseCaseFactory, UserFactory
+from usecases.api import serializers
+from usecases.forms import KPIForm, RuleForm, UseCaseForm, ValueModelForm
 from usecases.models import KPI, AuditEvent, Role, UseCase, UseCaseMember
 from usecases.services import definitions, notifications, usecases
 from usecases.services.errors import MembershipError, PhaseError
+
+
+def keywords(service) -> set[str]:
+    """The fields a service takes: its keyword-only parameters but `by`."""
+    parameters = inspect.signature(service).parameters.values()
+    return {p.name for p in parameters if p.kind is p.KEYWORD_ONLY} - {"by"}
+
+
+def writable(serializer) -> set[str]:
+    return {name for name, field in serializer.fields.items() if not field.read_only}
 
 
 def test_creating_a_use_case_makes_the_creator_its_owner_and_audits_it(personas):
@@ -45,6 +58,56 @@ def test_an_update_records_only_the_fields_that_changed(use_case, personas):
     )
     event = AuditEvent.objects.get(verb="usecase.updated")
     assert event.before == {"sponsor": ""} and event.after == {"sponsor": "COO"}
+
+
+def test_an_update_leaves_the_fields_it_is_not_given_as_they_are(use_case, personas):
+    usecases.update_use_case(use_case, by=personas["owner"], sponsor="COO")
+    usecases.update_use_case(use_case, by=personas["owner"], target_date=None)
+    use_case.refresh_from_db()
+    assert (use_case.title, use_case.sponsor, use_case.task_type) == (
+        "Demand forecast",
+        "COO",
+        "regression",
+    )
+    assert AuditEvent.objects.filter(verb="usecase.updated").count() == 1
+
+
+def test_a_field_the_definition_does_not_have_is_refused_and_nothing_changes(use_case, personas):
+    with pytest.raises(TypeError, match="phase"):
+        usecases.update_use_case(use_case, by=personas["owner"], phase="poc")
+    with pytest.raises(TypeError, match="slug"):
+        usecases.update_use_case(use_case, by=personas["owner"], slug="other", title="Other")
+    use_case.refresh_from_db()
+    assert (use_case.phase, use_case.slug, use_case.title) == (
+        "idea",
+        "demand-forecast",
+        "Demand forecast",
+    )
+    assert not AuditEvent.objects.filter(verb="usecase.updated").exists()
+
+
+def test_every_field_the_pages_and_the_api_pass_is_a_parameter_of_their_service():
+    # The views and API views spread cleaned_data / validated_data into the services.
+    update_fields = keywords(usecases.update_use_case)
+    assert set(UseCaseForm(with_owner=True).fields) == update_fields
+    assert set(serializers.UseCaseUpdateInput.Meta.fields) == update_fields
+    assert set(serializers.UseCaseCreateInput.Meta.fields) == {"slug", *update_fields}
+    assert keywords(usecases.create_use_case) == {"slug", "phase", *update_fields}
+    use_case = UseCase(task_type="binary")
+    kpi_fields = keywords(definitions.create_kpi)
+    assert kpi_fields == keywords(definitions.update_kpi) == set(definitions.KPI_FIELDS)
+    assert set(KPIForm(use_case=use_case).fields) == kpi_fields
+    assert writable(serializers.KPISerializer()) == kpi_fields
+    value_fields = keywords(definitions.save_value_model)
+    assert value_fields == set(definitions.VALUE_MODEL_FIELDS)
+    assert set(ValueModelForm.base_fields) == value_fields
+    assert writable(serializers.ValueModelSerializer()) == value_fields
+    rule_fields = keywords(definitions.create_rule)
+    assert rule_fields == keywords(definitions.update_rule) == set(definitions.RULE_FIELDS)
+    form = RuleForm({"field": "age", "kind": "not_null", "severity": "error"}, use_case=use_case)
+    assert form.is_valid(), form.errors
+    assert set(form.rule_fields()) == rule_fields
+    assert writable(serializers.DataQualityRuleSerializer()) == rule_fields
 
 
 def test_an_update_without_changes_records_nothing(use_case, personas):

@@ -66,7 +66,7 @@ class UseCaseSerializer(serializers.ModelSerializer):
 
 
 class UseCaseUpdateInput(serializers.ModelSerializer):
-    """The definition fields a PATCH may change (services.usecases.EDITABLE_FIELDS)."""
+    """The definition fields a PATCH may change (services.usecases.update_use_case's)."""
 
     owner = UserByUsername(required=False)
     # The database refuses a negative value (usecases_expected_value_not_negative).

@@ -9,9 +9,11 @@ from django.db import IntegrityError, transaction
 from portal.errors import InvalidInput
 from usecases.models import KPI, DataQualityRule, UseCase, ValueModel
 from usecases.services import audit, validation
-from usecases.services.usecases import apply_changes, lock
+from usecases.services.usecases import UNCHANGED, Unchanged, apply_changes, given, lock
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from django.contrib.auth.models import User
 
 KPI_FIELDS = (
@@ -48,11 +50,32 @@ def _check_kpi(use_case: UseCase, kpi: KPI) -> None:
 
 
 @transaction.atomic
-def create_kpi(use_case: UseCase, *, by: User, **fields) -> KPI:
-    """Add a KPI; the direction defaults to the metric's natural one."""
+def create_kpi(
+    use_case: UseCase,
+    *,
+    by: User,
+    name: str,
+    metric: str,
+    target: float,
+    gate_threshold: float,
+    direction: str | None = None,
+    is_gating: bool = True,
+    gate_mode: str = KPI.GateMode.POINT,
+    segment: str = "",
+) -> KPI:
+    """Add a KPI; the direction defaults (None) to the metric's natural one."""
     use_case = lock(use_case)
-    fields.setdefault("direction", validation.default_direction(fields.get("metric", "")))
-    kpi = KPI(use_case=use_case, **fields)
+    kpi = KPI(
+        use_case=use_case,
+        name=name,
+        metric=metric,
+        direction=validation.default_direction(metric) if direction is None else direction,
+        target=target,
+        gate_threshold=gate_threshold,
+        is_gating=is_gating,
+        gate_mode=gate_mode,
+        segment=segment,
+    )
     _check_kpi(use_case, kpi)
     _save_unique(kpi, "name", f"This use case already has a KPI named “{kpi.name}”.")
     audit.record(
@@ -66,10 +89,33 @@ def create_kpi(use_case: UseCase, *, by: User, **fields) -> KPI:
 
 
 @transaction.atomic
-def update_kpi(kpi: KPI, *, by: User, **changes) -> KPI:
+def update_kpi(
+    kpi: KPI,
+    *,
+    by: User,
+    name: str | Unchanged = UNCHANGED,
+    metric: str | Unchanged = UNCHANGED,
+    direction: str | Unchanged = UNCHANGED,
+    target: float | Unchanged = UNCHANGED,
+    gate_threshold: float | Unchanged = UNCHANGED,
+    is_gating: bool | Unchanged = UNCHANGED,
+    gate_mode: str | Unchanged = UNCHANGED,
+    segment: str | Unchanged = UNCHANGED,
+) -> KPI:
+    """Change the given fields of a KPI (the others stay), checked as a whole."""
+    changes = given(
+        name=name,
+        metric=metric,
+        direction=direction,
+        target=target,
+        gate_threshold=gate_threshold,
+        is_gating=is_gating,
+        gate_mode=gate_mode,
+        segment=segment,
+    )
     use_case = lock(kpi.use_case)
     kpi = KPI.objects.get(pk=kpi.pk)
-    before, after = apply_changes(kpi, {k: v for k, v in changes.items() if k in KPI_FIELDS})
+    before, after = apply_changes(kpi, changes)
     if after:
         _check_kpi(use_case, kpi)
         _save_unique(kpi, "name", f"This use case already has a KPI named “{kpi.name}”.")
@@ -93,10 +139,34 @@ def delete_kpi(kpi: KPI, *, by: User) -> None:
 
 
 @transaction.atomic
-def save_value_model(use_case: UseCase, *, by: User, **fields) -> ValueModel:
-    """Create or replace the use case's value model (fields for its task type are required)."""
+def save_value_model(
+    use_case: UseCase,
+    *,
+    by: User,
+    currency: str | Unchanged = UNCHANGED,
+    value_true_positive: Decimal | None | Unchanged = UNCHANGED,
+    value_true_negative: Decimal | None | Unchanged = UNCHANGED,
+    cost_false_positive: Decimal | None | Unchanged = UNCHANGED,
+    cost_false_negative: Decimal | None | Unchanged = UNCHANGED,
+    cost_per_unit_under: Decimal | None | Unchanged = UNCHANGED,
+    cost_per_unit_over: Decimal | None | Unchanged = UNCHANGED,
+    notes: str | Unchanged = UNCHANGED,
+) -> ValueModel:
+    """Create or replace the use case's value model (fields for its task type are required).
+
+    A field not given keeps its value (a new value model's: the column default), so the
+    page's form, which shows only the task type's fields, leaves the others alone."""
     use_case = lock(use_case)
-    fields = {k: v for k, v in fields.items() if k in VALUE_MODEL_FIELDS}
+    fields = given(
+        currency=currency,
+        value_true_positive=value_true_positive,
+        value_true_negative=value_true_negative,
+        cost_false_positive=cost_false_positive,
+        cost_false_negative=cost_false_negative,
+        cost_per_unit_under=cost_per_unit_under,
+        cost_per_unit_over=cost_per_unit_over,
+        notes=notes,
+    )
     value_model = ValueModel.objects.filter(use_case=use_case).first()
     created = value_model is None
     value_model = value_model or ValueModel(use_case=use_case)
@@ -126,9 +196,26 @@ RULE_CLASH = "This field already has a rule of that kind; edit it instead."
 
 
 @transaction.atomic
-def create_rule(use_case: UseCase, *, by: User, **fields) -> DataQualityRule:
+def create_rule(
+    use_case: UseCase,
+    *,
+    by: User,
+    field: str,
+    kind: str,
+    params: dict | None = None,
+    severity: str = DataQualityRule.Severity.ERROR,
+    description: str = "",
+) -> DataQualityRule:
+    """Add a data-quality rule (one per field and kind) with its parameters checked."""
     use_case = lock(use_case)
-    rule = DataQualityRule(use_case=use_case, **fields)
+    rule = DataQualityRule(
+        use_case=use_case,
+        field=field,
+        kind=kind,
+        params={} if params is None else params,
+        severity=severity,
+        description=description,
+    )
     _clean_rule(use_case, rule)
     _save_unique(rule, "kind", RULE_CLASH)
     audit.record(
@@ -142,7 +229,21 @@ def create_rule(use_case: UseCase, *, by: User, **fields) -> DataQualityRule:
 
 
 @transaction.atomic
-def update_rule(rule: DataQualityRule, *, by: User, **changes) -> DataQualityRule:
+def update_rule(
+    rule: DataQualityRule,
+    *,
+    by: User,
+    field: str | Unchanged = UNCHANGED,
+    kind: str | Unchanged = UNCHANGED,
+    params: dict | Unchanged = UNCHANGED,
+    severity: str | Unchanged = UNCHANGED,
+    description: str | Unchanged = UNCHANGED,
+) -> DataQualityRule:
+    """Change the given fields of a rule (the others stay); the parameters are re-checked
+    whenever the field, kind or parameters change."""
+    changes = given(
+        field=field, kind=kind, params=params, severity=severity, description=description
+    )
     use_case = lock(rule.use_case)
     rule = DataQualityRule.objects.get(pk=rule.pk)
     if "params" in changes or "kind" in changes or "field" in changes:
@@ -154,7 +255,7 @@ def update_rule(rule: DataQualityRule, *, by: User, **changes) -> DataQualityRul
         )
         _clean_rule(use_case, probe)
         changes["params"] = probe.params
-    before, after = apply_changes(rule, {k: v for k, v in changes.items() if k in RULE_FIELDS})
+    before, after = apply_changes(rule, changes)
     if after:
         _save_unique(rule, "kind", RULE_CLASH)
         audit.record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from typing import TYPE_CHECKING
 
@@ -15,27 +16,27 @@ from usecases.services import audit, validation
 from usecases.services.errors import MembershipError, PhaseError
 
 if TYPE_CHECKING:
+    import datetime
+    from decimal import Decimal
+
     from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
-EDITABLE_FIELDS = (
-    "title",
-    "problem_statement",
-    "decision_supported",
-    "owner",
-    "sponsor",
-    "priority",
-    "risk_tier",
-    "expected_value_per_year",
-    "effort_person_days",
-    "start_date",
-    "target_date",
-    "task_type",
-    "target_definition",
-    "feature_schema",
-    "decision_threshold",
-)
+
+class Unchanged(enum.Enum):
+    """The type of UNCHANGED, so update signatures can say `str | Unchanged`."""
+
+    UNCHANGED = "unchanged"
+
+
+# An update's default for every field: "leave it as it is" (None is a value, e.g. no date).
+UNCHANGED = Unchanged.UNCHANGED
+
+
+def given(**values) -> dict:
+    """The keyword arguments an update was given: those left at UNCHANGED are dropped."""
+    return {name: value for name, value in values.items() if value is not UNCHANGED}
 
 
 # Words that are page names under /usecases/, so never a use case's slug.
@@ -71,16 +72,51 @@ def apply_changes(instance, changes: dict) -> tuple[dict, dict]:
 
 @transaction.atomic
 def create_use_case(
-    *, by: User, slug: str = "", phase: str = UseCase.Phase.IDEA, **fields
+    *,
+    by: User,
+    title: str,
+    task_type: str,
+    slug: str = "",
+    phase: str = UseCase.Phase.IDEA,
+    problem_statement: str = "",
+    decision_supported: str = "",
+    owner: User | None = None,
+    sponsor: str = "",
+    priority: str = UseCase.Priority.MEDIUM,
+    risk_tier: str = UseCase.RiskTier.LOW,
+    expected_value_per_year: Decimal | None = None,
+    effort_person_days: int | None = None,
+    start_date: datetime.date | None = None,
+    target_date: datetime.date | None = None,
+    target_definition: str = "",
+    decision_threshold: float = 0.5,
+    feature_schema: list[dict] | None = None,
 ) -> UseCase:
     """Create a use case owned by `owner` (default: `by`), who becomes its owner member."""
-    fields.setdefault("owner", by)
-    fields["feature_schema"] = validation.check_feature_schema(fields.get("feature_schema") or [])
-    validation.check_dates(fields.get("start_date"), fields.get("target_date"))
-    slug = slug or unique_slug(fields["title"])
+    feature_schema = validation.check_feature_schema(feature_schema or [])
+    validation.check_dates(start_date, target_date)
+    slug = slug or unique_slug(title)
     if slug in RESERVED_SLUGS or UseCase.objects.filter(slug=slug).exists():
         raise InvalidInput(f"The slug “{slug}” is taken; choose another.")
-    use_case = UseCase.objects.create(slug=slug, phase=phase, **fields)
+    use_case = UseCase.objects.create(
+        slug=slug,
+        phase=phase,
+        title=title,
+        problem_statement=problem_statement,
+        decision_supported=decision_supported,
+        owner=by if owner is None else owner,
+        sponsor=sponsor,
+        priority=priority,
+        risk_tier=risk_tier,
+        expected_value_per_year=expected_value_per_year,
+        effort_person_days=effort_person_days,
+        start_date=start_date,
+        target_date=target_date,
+        task_type=task_type,
+        target_definition=target_definition,
+        decision_threshold=decision_threshold,
+        feature_schema=feature_schema,
+    )
     UseCaseMember.objects.create(use_case=use_case, user=use_case.owner, role=Role.OWNER)
     audit.record(actor=by, verb="usecase.created", target=use_case, after=audit.snapshot(use_case))
     if use_case.owner != by:  # the creator keeps access to what they created
@@ -90,11 +126,45 @@ def create_use_case(
 
 
 @transaction.atomic
-def update_use_case(use_case: UseCase, *, by: User, **changes) -> UseCase:
-    """Change the definition fields; the new owner becomes an owner member."""
-    unknown = set(changes) - set(EDITABLE_FIELDS)
-    if unknown:
-        raise InvalidInput(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+def update_use_case(
+    use_case: UseCase,
+    *,
+    by: User,
+    title: str | Unchanged = UNCHANGED,
+    problem_statement: str | Unchanged = UNCHANGED,
+    decision_supported: str | Unchanged = UNCHANGED,
+    owner: User | Unchanged = UNCHANGED,
+    sponsor: str | Unchanged = UNCHANGED,
+    priority: str | Unchanged = UNCHANGED,
+    risk_tier: str | Unchanged = UNCHANGED,
+    expected_value_per_year: Decimal | None | Unchanged = UNCHANGED,
+    effort_person_days: int | None | Unchanged = UNCHANGED,
+    start_date: datetime.date | None | Unchanged = UNCHANGED,
+    target_date: datetime.date | None | Unchanged = UNCHANGED,
+    task_type: str | Unchanged = UNCHANGED,
+    target_definition: str | Unchanged = UNCHANGED,
+    feature_schema: list[dict] | Unchanged = UNCHANGED,
+    decision_threshold: float | Unchanged = UNCHANGED,
+) -> UseCase:
+    """Change the given definition fields (the others stay); a new owner becomes an owner
+    member."""
+    changes = given(
+        title=title,
+        problem_statement=problem_statement,
+        decision_supported=decision_supported,
+        owner=owner,
+        sponsor=sponsor,
+        priority=priority,
+        risk_tier=risk_tier,
+        expected_value_per_year=expected_value_per_year,
+        effort_person_days=effort_person_days,
+        start_date=start_date,
+        target_date=target_date,
+        task_type=task_type,
+        target_definition=target_definition,
+        feature_schema=feature_schema,
+        decision_threshold=decision_threshold,
+    )
     fresh = lock(use_case)
     if "feature_schema" in changes:
         changes["feature_schema"] = validation.check_feature_schema(changes["feature_schema"])
