@@ -33,7 +33,8 @@ class ErrorBody(serializers.Serializer):
 
     detail = serializers.CharField()
     code = serializers.CharField(
-        required=False, help_text="What kind of refusal, for programs: invalid, conflict…"
+        help_text="What kind of error, for programs: invalid, conflict, not_found, "
+        "permission_denied, not_authenticated, too_large…"
     )
     errors = ErrorItem(many=True, required=False)
     counts = serializers.DictField(
@@ -90,8 +91,10 @@ def domain_error_response(error: DomainError) -> Response:
 
 
 def exception_handler(exc, context):
+    """Every error as {"detail", "code"} (plus "errors" per bad field or row): a DomainError
+    with its own status and code, DRF's with theirs (not_found, permission_denied…)."""
     if isinstance(exc, RequestDataTooBig):
-        body = {"detail": "The request body is too large for this endpoint."}
+        body = {"detail": "The request body is too large for this endpoint.", "code": "too_large"}
         return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DomainError):
         return domain_error_response(exc)
@@ -101,9 +104,10 @@ def exception_handler(exc, context):
     if isinstance(exc, ValidationError):
         errors = _flatten(exc.detail)
         first = errors[0] if errors else {"message": "Invalid input."}
-        response.data = {"detail": invalid_input_detail(first), "errors": errors}
+        response.data = {"detail": invalid_input_detail(first), "code": "invalid", "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
-        response.data = {"detail": str(response.data["detail"])}
+        code = getattr(response.data["detail"], "code", None) or "error"
+        response.data = {"detail": str(response.data["detail"]), "code": code}
     return response
 
 

@@ -38,4 +38,4 @@ def endpoint_not_found(request, path: str = "") -> JsonResponse:
         "No such API endpoint. Collections and items end in a slash (/api/v1/usecases/), "
         "actions and single resources do not (/api/v1/usecases/{slug}/phase). See /api/docs/."
     )
-    return JsonResponse({"detail": detail}, status=404)
+    return JsonResponse({"detail": detail, "code": "not_found"}, status=404)

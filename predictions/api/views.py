@@ -30,7 +30,7 @@ from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
 
 class BodyTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "body_too_large"
+    default_code = "too_large"
 
     def __init__(self):
         megabytes = ingest.MAX_BODY_BYTES // 1024**2

@@ -48,7 +48,7 @@ UPLOAD_ERRORS = {
 
 class FileTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "file_too_large"
+    default_code = "too_large"
 
     def __init__(self):
         megabytes = MAX_FILE_BYTES // (1024 * 1024)

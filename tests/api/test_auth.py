@@ -27,7 +27,10 @@ def test_no_credentials_get_401_with_a_token_challenge(use_case):
     response = APIClient().get(f"{UC}/")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
-    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response.json() == {
+        "detail": "Authentication credentials were not provided.",
+        "code": "not_authenticated",
+    }
 
 
 def test_a_revoked_token_gets_401(personas, use_case):
@@ -37,7 +40,7 @@ def test_a_revoked_token_gets_401(personas, use_case):
     instance.delete()  # what knox's logout view and the admin do
     response = client.get(f"{UC}/")
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid token."}
+    assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
 
 
 @pytest.mark.parametrize(

@@ -137,7 +137,7 @@ def test_unknown_use_case_is_404_for_everyone_signed_in(api, use_case, who):
     for url in ("/api/v1/usecases/no-such-thing/", "/api/v1/usecases/no-such-thing/kpis/"):
         response = api(who).get(url)
         assert response.status_code == 404
-        assert response.json() == {"detail": "No such use case."}
+        assert response.json() == {"detail": "No such use case.", "code": "not_found"}
 
 
 def test_items_of_another_use_case_are_404_even_for_its_editors(api, personas, use_case):

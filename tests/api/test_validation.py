@@ -228,7 +228,7 @@ def test_form_encoded_bodies_are_refused_with_415(api, use_case):
 def test_missing_things_are_404_with_a_clear_message(api, use_case, url, message):
     response = api("owner").get(url)
     assert response.status_code == 404
-    assert response.json() == {"detail": message}
+    assert response.json() == {"detail": message, "code": "not_found"}
 
 
 def test_setting_the_current_phase_again_is_a_conflict(api, use_case):
@@ -273,6 +273,26 @@ def test_unknown_api_paths_are_a_json_404_even_when_signed_out(client, use_case,
     response = client.post(url, {}, content_type="application/json")
     assert response.status_code == 404
     assert "No such API endpoint" in response.json()["detail"]
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("who", "method", "url", "body", "status", "code"),
+    [
+        ("anonymous", "get", f"{UC}/kpis/", None, 401, "not_authenticated"),
+        ("viewer", "post", f"{UC}/kpis/", {"name": "x"}, 403, "permission_denied"),
+        ("owner", "get", "/api/v1/usecases/nope/", None, 404, "not_found"),
+        ("owner", "delete", f"{UC}/phase", None, 405, "method_not_allowed"),
+        ("expert", "post", f"{UC}/kpis/", {"name": ""}, 400, "invalid"),
+        ("owner", "post", f"{UC}/phase", {"phase": "idea"}, 409, "conflict"),
+    ],
+)
+def test_every_api_error_names_its_kind_in_a_code(
+    api, use_case, who, method, url, body, status, code
+):
+    response = getattr(api(who), method)(url, body, format="json")
+    assert (response.status_code, response.json()["code"]) == (status, code)
+    assert response.json()["detail"]
 
 
 def test_a_browser_gets_json_errors_not_html_pages(client, personas, use_case):

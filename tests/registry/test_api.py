@@ -189,7 +189,10 @@ def test_unknown_version_is_a_404(api, version):
     for url in (f"{UC}/versions/9.9/", f"{UC}/versions/9.9/predictions/"):
         response = api("viewer").get(url)
         assert response.status_code == 404
-        assert response.json() == {"detail": "No such version of this use case."}
+        assert response.json() == {
+            "detail": "No such version of this use case.",
+            "code": "not_found",
+        }
 
 
 def test_versions_of_another_use_case_are_not_reachable_through_this_one(api, personas):
@@ -349,7 +352,8 @@ def test_a_file_over_the_limit_is_a_413_and_stores_nothing(api, use_case, monkey
         format="multipart",
     )
     assert response.status_code == 413
-    assert list(response.json()) == ["detail"]
+    assert list(response.json()) == ["detail", "code"]
+    assert response.json()["code"] == "too_large"
     assert response.json()["detail"].startswith("The file is larger than")
     assert stored_counts() == (0, 0, 0)
 
