@@ -90,3 +90,15 @@ def test_every_celery_task_has_a_queue_route():
     assert ours, "no task was registered"
     routes = settings.CELERY_TASK_ROUTES
     assert [name for name in ours if name not in routes] == []
+
+
+def test_no_function_is_over_the_length_budget():
+    """STYLE.md: a function over about 80 lines is split where a name explains a step."""
+    too_long = {}
+    for _, path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > 90:
+                    too_long[f"{path.relative_to(ROOT)}:{node.name}"] = length
+    assert too_long == {}
