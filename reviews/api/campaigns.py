@@ -22,7 +22,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from portal.api import CONFLICT_ERRORS, READ_ERRORS, errors
 from predictions.models import Prediction
-from registry.models import ModelVersion
+from registry.api.serializers import UseCaseVersion
 from reviews import progress
 from reviews.models import Review, ReviewCampaign, ReviewItem, ReviewSlot
 from reviews.services import campaigns, reviewing
@@ -100,11 +100,10 @@ class CampaignInput(serializers.Serializer):
     """Versions come by name and leave as versions of the use case in the context."""
 
     name = serializers.CharField(max_length=200)
-    model_version = serializers.CharField(help_text="The version reviewed (its name).")
-    other_version = serializers.CharField(
+    model_version = UseCaseVersion(help_text="The version reviewed (its name).")
+    other_version = UseCaseVersion(
         required=False,
-        allow_null=True,
-        allow_blank=True,
+        allow_null=True,  # blank or null: none
         help_text="Pairwise: version B; disagreement: the champion to compare with.",
     )
     mode = serializers.ChoiceField(ReviewCampaign.Mode.choices, default="single")
@@ -120,18 +119,6 @@ class CampaignInput(serializers.Serializer):
     due_date = serializers.DateField(required=False, allow_null=True)
     window_start = serializers.DateTimeField(required=False, allow_null=True)
     window_end = serializers.DateTimeField(required=False, allow_null=True)
-
-    def validate_model_version(self, name: str) -> ModelVersion:
-        return self._version_named(name)
-
-    def validate_other_version(self, name: str | None) -> ModelVersion | None:
-        return self._version_named(name) if name else None  # blank or null: none
-
-    def _version_named(self, name: str) -> ModelVersion:
-        found = self.context["use_case"].versions.filter(version=name).first()
-        if found is None:
-            raise serializers.ValidationError(f"No version {name!r} on this use case.")
-        return found
 
 
 class ShownPrediction(serializers.Serializer):

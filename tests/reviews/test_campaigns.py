@@ -425,8 +425,8 @@ def test_create_naming_an_unknown_version_answers_400_on_that_field(api, campaig
     response = api("expert").post(URL, {**BODY, field: "9.9"}, format="json")
     assert response.status_code == 400
     body = response.json()
-    assert body["detail"] == f"Invalid input. {field}: No version '9.9' on this use case."
-    assert body["errors"] == [{"field": field, "message": "No version '9.9' on this use case."}]
+    assert body["detail"] == f"Invalid input. {field}: This use case has no version “9.9”."
+    assert body["errors"] == [{"field": field, "message": "This use case has no version “9.9”."}]
     assert ReviewCampaign.objects.count() == 1  # the fixture's campaign only
 
 
