@@ -212,12 +212,20 @@ def _dataset_columns(
 
 
 def _encode_categories(table: pa.Table, features: list[tuple[str, str]]) -> pa.Table:
-    """Category features dictionary-encoded, one dictionary per column for the whole file."""
-    for name, kind in features:
-        if kind == "category":
-            index = table.schema.get_field_index(name)
-            table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
-    return table.unify_dictionaries().combine_chunks()
+    """Category features dictionary-encoded, one dictionary per column for the whole file.
+
+    The other columns keep their batches as chunks: combining them would copy the whole
+    table (up to 200 MB of text) just before it is written (issue 10: peak memory).
+    """
+    categories = [name for name, kind in features if kind == "category"]
+    for name in categories:
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
+    table = table.unify_dictionaries()
+    for name in categories:
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, table.column(name).combine_chunks())
+    return table
 
 
 def _feature(

@@ -41,6 +41,10 @@ FALSE_TOKENS = ("false", "f", "no", "n", "0", "0.0")
 _LABEL_ONE = ["1", "true", "1.0"]
 _LABEL_ZERO = ["0", "false", "0.0"]
 _LARGEST_EXACT_FLOAT_INTEGER = 2.0**53
+_INEXACT_TEMPLATE = (
+    "“{value}” is too large a whole number to be held exactly as a number (beyond ±2^53): "
+    "declare the column as an integer feature, or write it as a decimal."
+)
 
 # A failure: (mask of the bad rows, reason for the counts, message template with {value}).
 Failure = tuple[np.ndarray, str, str]
@@ -52,6 +56,9 @@ def to_float(raw: pa.Array) -> tuple[pa.Array, list[Failure]]:
     if pa.types.is_string(raw.type):
         values, bad = _parse_text(raw, pa.float64(), _FLOAT)
         failures = [(bad, "not a number", "“{value}” is not a number.")]
+    elif pa.types.is_integer(raw.type):
+        values, inexact = _integers_as_float(raw)
+        failures = [(inexact, "too large to be exact", _INEXACT_TEMPLATE)]
     elif _is_numeric(raw.type):
         values = pc.cast(raw, pa.float64())
         failures = []
@@ -113,7 +120,7 @@ def to_bool(raw: pa.Array) -> tuple[pa.Array, list[Failure]]:
     if pa.types.is_boolean(raw.type) or pa.types.is_null(raw.type):
         return pc.cast(raw, pa.bool_()), []
     if _is_numeric(raw.type):
-        numbers = pc.cast(raw, pa.float64())
+        numbers = _numbers(raw)
         bad = not_in(numbers, pa.array([0.0, 1.0]))
         values = pc.if_else(pa.array(bad), pa.scalar(None, pa.bool_()), pc.equal(numbers, 1.0))
         return values, [(bad, reason, template)]
@@ -157,7 +164,7 @@ def to_binary(raw: pa.Array) -> tuple[pa.Array, list[Failure]]:
     if pa.types.is_boolean(raw.type):
         return pc.cast(raw, pa.int64()), []
     if _is_numeric(raw.type) or pa.types.is_null(raw.type):
-        numbers = pc.cast(raw, pa.float64())
+        numbers = _numbers(raw)
         bad = not_in(numbers, pa.array([0.0, 1.0]))
         values = pc.if_else(pa.array(bad), pa.scalar(None, pa.float64()), numbers)
         return pc.cast(values, pa.int64()), [(bad, reason, template)]
@@ -225,6 +232,28 @@ def _cast_or_flag(values: pa.Array, to: pa.DataType) -> tuple[pa.Array, np.ndarr
     visit(0, len(values))
     cleaned = pc.if_else(pa.array(bad), pa.scalar(None, values.type), values)
     return pc.cast(cleaned, to), bad
+
+
+def _integers_as_float(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Integers as float64, and the mask of those beyond ±2^53, where a float64 no longer
+    holds every integer (they are null): a Parquet int64 column in a number column."""
+    try:
+        return pc.cast(raw, pa.float64()), np.zeros(len(raw), dtype=bool)
+    except pa.ArrowInvalid:  # Arrow's safe cast refuses them, the whole column with them
+        pass
+    largest = int(_LARGEST_EXACT_FLOAT_INTEGER)
+    beyond = pc.greater(raw, pa.scalar(largest, raw.type))
+    if pa.types.is_signed_integer(raw.type):
+        beyond = pc.or_(beyond, pc.less(raw, pa.scalar(-largest, raw.type)))
+    inexact = mask(beyond)
+    kept = pc.if_else(pa.array(inexact), pa.scalar(None, raw.type), raw)
+    return pc.cast(kept, pa.float64()), inexact
+
+
+def _numbers(raw: pa.Array) -> pa.Array:
+    """A numeric column as float64 for comparing with 0 and 1: rounding the integers beyond
+    2^53 changes no answer (none of them becomes 0 or 1)."""
+    return pc.cast(raw, pa.float64(), safe=False)
 
 
 def _not_convertible(

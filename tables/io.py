@@ -5,6 +5,16 @@ column as text (tables.casts types it per batch, so each bad value gets its row 
 Parquet is read with `ParquetFile.iter_batches` after its footer says how many rows it
 holds. Sizes are checked before reading (when the source can tell) and while reading, so a
 1 GB upload is refused after 200 MB, not after it was loaded.
+
+A small Parquet file can hold far more than it weighs: 200,000 copies of one 10,000-character
+value, dictionary-encoded, is a 320 KB file and 2 GB once decoded (issue 10). So the bytes
+the values take once decoded are counted too, with the same 200 MB limit as an uncompressed
+CSV file. Before any batch is read, the footer bounds each column (uncompressed sizes,
+min/max statistics) and a dictionary-encoded text column is bounded by its rows times its
+widest dictionary value (the dictionary is read alone); when that is not enough, its exact
+size is summed from its dictionary and indices, still without decoding it. Then each batch
+is measured again as it is read. No value may be wider than MAX_VALUE_BYTES, and no batch
+handed on takes more than MAX_BATCH_BYTES.
 """
 
 from __future__ import annotations
@@ -17,18 +27,32 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pv
 import pyarrow.parquet as pq
 
-from tables.report import Report, TableRejected, plural_s
+from tables.report import Problem, Report, TableRejected, plural_s
 
 MAX_ROWS = 1_000_000
+# The file as uploaded, a CSV file uncompressed, and every file's values once decoded.
 MAX_BYTES = 200 * 1024**2
+# One cell, in UTF-8 bytes: a spreadsheet cell holds 32,767 characters; no id, class or
+# feature value needs more, and a dictionary bomb's values are found by it (issue 10).
+MAX_VALUE_BYTES = 32 * 1024
+# What one batch's values take once decoded, at most: a batch of wider rows is cut in
+# slices, so the casts (a few copies of a batch) stay within a few times this.
+MAX_BATCH_BYTES = 32 * 1024**2
 # CSV blocks of 4 MiB hold ~50,000 rows of a typical file: few enough batches that the
 # per-batch Python work is negligible, small enough that memory stays flat.
 CSV_BLOCK_BYTES = 4 * 1024**2
-PARQUET_BATCH_ROWS = 65_536
+# Parquet batches of 16,384 rows at most, fewer when the footer says rows are wide: a batch
+# is decoded before it can be measured, so it is kept small (the footer bounds the rest).
+PARQUET_BATCH_ROWS = 16_384
+# Decoded bytes of a text cell besides its characters: its offset in the column.
+_OFFSET_BYTES = 4
+_DICTIONARY_ENCODINGS = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
 # A header line longer than this is not a header (or not a CSV file).
 MAX_HEADER_BYTES = 1024**2
 _READABLE_PARQUET_TYPES = (
@@ -84,9 +108,11 @@ def open_table(
 ) -> TableReader:
     """The file's column names and a generator of (offset, {column: array}) batches.
 
-    Refuses files of unknown type, larger than `max_bytes` or with more than `max_rows`
-    rows, raising as soon as the size or the row count shows it (before reading if it can).
-    CSV rows that do not split into the header's columns go to `report` as they are read.
+    Refuses files of unknown type, larger than `max_bytes` (as uploaded, as CSV text once
+    uncompressed, as Parquet values once decoded), with a value wider than MAX_VALUE_BYTES
+    or with more than `max_rows` rows, raising as soon as the size or the row count shows it
+    (before reading if it can). CSV rows that do not split into the header's columns go to
+    `report` as they are read.
     """
     kind = file_format(filename)
     size = _size(source)
@@ -95,9 +121,19 @@ def open_table(
     if size == 0:
         raise TableRejected("The file has no data rows.")
     if kind == "parquet":
-        return _open_parquet(source, max_rows=max_rows, max_bytes=max_bytes)
-    gzipped = kind == "csv.gz"
-    return _open_csv(source, gzipped=gzipped, max_rows=max_rows, max_bytes=max_bytes, report=report)
+        reader = _open_parquet(source, max_rows=max_rows, max_bytes=max_bytes)
+    else:
+        gzipped = kind == "csv.gz"
+        reader = _open_csv(
+            source, gzipped=gzipped, max_rows=max_rows, max_bytes=max_bytes, report=report
+        )
+    # A CSV file's text was counted as it was read; a Parquet file's values are counted here.
+    decoded_limit = max_bytes if kind == "parquet" else None
+    batches = reader.batches
+    return TableReader(
+        reader.columns,
+        lambda: _decoded_within(batches(), max_bytes=decoded_limit, report=report),
+    )
 
 
 def _size(source: BinaryIO) -> int | None:
@@ -177,6 +213,89 @@ class _CappedStream:
             buffer += chunk
         self._prefix = buffer + self._prefix
         return buffer.split(b"\n", 1)[0]
+
+
+# --- Decoded size --------------------------------------------------------------------------
+
+
+def _decoded_within(
+    batches: Iterator[tuple[int, dict[str, pa.Array]]], *, max_bytes: int | None, report: Report
+) -> Iterator[tuple[int, dict[str, pa.Array]]]:
+    """The batches, cut so that none takes more than MAX_BATCH_BYTES once decoded.
+
+    Each batch is measured before it is handed on (a dictionary column without decoding
+    it): a value wider than MAX_VALUE_BYTES refuses the file (400, naming
+    its row and column), and so does a file whose values add up to more than `max_bytes`
+    (413), before the batch that crosses the limit is decoded.
+    """
+    total = 0
+    for offset, columns in batches:
+        sizes = _row_sizes(offset, columns, report)
+        total += int(sizes.sum())
+        if max_bytes is not None and total > max_bytes:
+            raise TableRejected(_too_large(max_bytes, " uncompressed"), limit_exceeded=True)
+        yield from _slices(offset, columns, sizes)
+
+
+def _row_sizes(offset: int, columns: dict[str, pa.Array], report: Report) -> np.ndarray:
+    """Bytes each row of the batch takes once decoded; refuses a value that is too wide."""
+    rows = len(next(iter(columns.values()))) if columns else 0
+    sizes = np.zeros(rows, dtype=np.int64)
+    for name, values in columns.items():
+        kind = _value_type(values.type)
+        if _is_text(kind):
+            lengths = _cell_lengths(values)
+            if rows and (widest := int(lengths.max())) > MAX_VALUE_BYTES:
+                row = report.row_number(offset + int(lengths.argmax()))
+                raise _too_wide(name, row, widest)
+            sizes += lengths + _OFFSET_BYTES
+        elif not pa.types.is_null(kind):
+            sizes += max(kind.bit_width // 8, 1)
+    return sizes
+
+
+def _cell_lengths(values: pa.Array) -> np.ndarray:
+    """Each text cell's length in bytes (0 when empty), a dictionary's without decoding it."""
+    if pa.types.is_dictionary(values.type):
+        lengths = pc.take(pc.binary_length(_measurable(values.dictionary)), values.indices)
+    else:
+        lengths = pc.binary_length(_measurable(values))
+    return pc.fill_null(lengths, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _measurable(text: pa.Array) -> pa.Array:
+    # binary_length has no kernel for string views; such columns are rare and not
+    # dictionary bombs (a view column stored with a dictionary is read as a dictionary).
+    return pc.cast(text, pa.large_string()) if pa.types.is_string_view(text.type) else text
+
+
+def _slices(
+    offset: int, columns: dict[str, pa.Array], sizes: np.ndarray
+) -> Iterator[tuple[int, dict[str, pa.Array]]]:
+    """The batch as it is, or in consecutive slices of at most MAX_BATCH_BYTES (a single row
+    wider than that is a slice of its own)."""
+    if int(sizes.sum()) <= MAX_BATCH_BYTES:
+        yield offset, columns
+        return
+    ends = np.cumsum(sizes)
+    start = 0
+    while start < len(sizes):
+        before = int(ends[start - 1]) if start else 0
+        stop = int(np.searchsorted(ends, before + MAX_BATCH_BYTES, side="right"))
+        stop = max(stop, start + 1)
+        yield offset + start, {name: v.slice(start, stop - start) for name, v in columns.items()}
+        start = stop
+
+
+def _too_wide(column: str, row: int | None, width: int) -> TableRejected:
+    limit = _bytes_text(MAX_VALUE_BYTES)
+    where = f"on row {row:,} " if row is not None else ""
+    problem = f"The value is {width:,} bytes long, more than the {limit} a value may hold."
+    return TableRejected(
+        f"A value of “{column}” {where}is {width:,} bytes long, more than the {limit} a value "
+        "may hold: nothing was stored.",
+        [Problem(row, column, problem)],
+    )
 
 
 # --- CSV ----------------------------------------------------------------------------------
@@ -263,7 +382,8 @@ def _open_parquet(source: BinaryIO, *, max_rows: int, max_bytes: int) -> TableRe
         raise TableRejected(
             f"The file could not be read as Parquet: {str(error).splitlines()[0]}."
         ) from None
-    rows = parquet.metadata.num_rows
+    metadata = parquet.metadata
+    rows = metadata.num_rows
     if rows > max_rows:
         raise TableRejected(_too_many_rows(max_rows, rows), limit_exceeded=True)
     schema = parquet.schema_arrow
@@ -276,15 +396,25 @@ def _open_parquet(source: BinaryIO, *, max_rows: int, max_bytes: int) -> TableRe
         raise TableRejected(
             f"The file has columns of types that hold no single value: {', '.join(unreadable)}."
         )
+    try:
+        batch_rows = _check_footer(source, metadata, schema, max_bytes=max_bytes)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise TableRejected(
+            f"The file could not be read as Parquet: {str(error).splitlines()[0]}."
+        ) from None
     names = schema.names
 
     def batches() -> Iterator[tuple[int, dict[str, pa.Array]]]:
         offset = 0
         try:
-            for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for batch in parquet.iter_batches(batch_size=batch_rows):
+                if offset + batch.num_rows > max_rows:  # the footer said otherwise
+                    raise TableRejected(_too_many_rows(max_rows), limit_exceeded=True)
                 yield offset, dict(zip(names, batch.columns, strict=True))
                 offset += batch.num_rows
         except (pa.ArrowInvalid, OSError) as error:
+            if isinstance(error, TableRejected):
+                raise
             raise TableRejected(
                 f"The file could not be read as Parquet: {str(error).splitlines()[0]}."
             ) from None
@@ -292,8 +422,130 @@ def _open_parquet(source: BinaryIO, *, max_rows: int, max_bytes: int) -> TableRe
     return TableReader(names, batches)
 
 
+def _check_footer(
+    source: BinaryIO, metadata: pq.FileMetaData, schema: pa.Schema, *, max_bytes: int
+) -> int:
+    """Refuse, before reading, a file whose values would take more than `max_bytes` decoded
+    or that holds a value wider than MAX_VALUE_BYTES; else the rows to read per batch, so
+    that a batch takes at most about MAX_BATCH_BYTES decoded.
+
+    Each column's size is bounded from the footer: a fixed-width column by its rows; a text
+    column stored plainly by its uncompressed size (plain pages are as large decoded); one
+    stored with a dictionary by its rows times its widest dictionary value (every cell is
+    one of them). When these bounds add up to more than `max_bytes`, the dictionary-encoded
+    columns are measured exactly (read as dictionaries, so nothing is decoded) before the
+    file is refused.
+    """
+    if metadata.num_columns != len(schema):
+        return PARQUET_BATCH_ROWS  # not flat: refused as it is read, by its column types
+    sizes = [_ColumnSize.of(metadata, index, field) for index, field in enumerate(schema)]
+    for size in sizes:
+        if size.widest > MAX_VALUE_BYTES:
+            raise _too_wide(size.name, None, size.widest)
+    encoded = [size for size in sizes if size.dictionary_rows]
+    if encoded:
+        _measure_dictionaries(source, metadata, encoded, exact=False)
+    if sum(size.bound for size in sizes) > max_bytes and encoded:
+        _measure_dictionaries(source, metadata, encoded, exact=True)
+    if sum(size.bound for size in sizes) > max_bytes:
+        raise TableRejected(_too_large(max_bytes, " uncompressed"), limit_exceeded=True)
+    row_bytes = sum(size.row_width for size in sizes) or 1
+    return int(min(PARQUET_BATCH_ROWS, max(1, MAX_BATCH_BYTES // row_bytes)))
+
+
+@dataclass
+class _ColumnSize:
+    """What the footer (and the column's dictionaries, once read) say of one column."""
+
+    name: str
+    index: int
+    fixed_width: int = 0  # bytes a value, for a fixed-width type
+    rows: int = 0
+    plain_bytes: int = 0  # uncompressed bytes of the column chunks stored plainly
+    dictionary_rows: int = 0  # rows in the column chunks stored with a dictionary
+    widest: int = 0  # bytes of the widest value known
+    exact: int | None = None  # decoded bytes, once measured
+
+    @classmethod
+    def of(cls, metadata: pq.FileMetaData, index: int, field: pa.Field) -> _ColumnSize:
+        size = cls(field.name, index, rows=metadata.num_rows)
+        kind = _value_type(field.type)
+        if not _is_text(kind):
+            size.fixed_width = 0 if pa.types.is_null(kind) else max(kind.bit_width // 8, 1)
+            return size
+        for group in range(metadata.num_row_groups):
+            chunk = metadata.row_group(group).column(index)
+            # Some writers leave the dictionary page's offset out: the encodings tell too.
+            if chunk.has_dictionary_page or _DICTIONARY_ENCODINGS & set(chunk.encodings):
+                size.dictionary_rows += chunk.num_values
+            size.plain_bytes += chunk.total_uncompressed_size  # holds the dictionaries too
+            statistics = chunk.statistics
+            if statistics is not None and statistics.has_min_max:
+                for value in (statistics.min, statistics.max):
+                    if isinstance(value, str | bytes):
+                        encoded = value.encode() if isinstance(value, str) else value
+                        size.widest = max(size.widest, len(encoded))
+        return size
+
+    @property
+    def bound(self) -> int:
+        """Bytes the column takes decoded, at most (exactly, once measured)."""
+        if self.exact is not None:
+            return self.exact
+        if self.fixed_width:
+            return self.rows * self.fixed_width
+        cells = self.dictionary_rows * (self.widest + _OFFSET_BYTES)
+        return self.plain_bytes + self.rows * _OFFSET_BYTES + cells
+
+    @property
+    def row_width(self) -> int:
+        """Bytes a row of this column takes decoded, at most or on average."""
+        if self.fixed_width:
+            return self.fixed_width
+        average = self.plain_bytes // max(self.rows, 1) + _OFFSET_BYTES
+        return max(average, self.widest + _OFFSET_BYTES if self.dictionary_rows else 0)
+
+
+def _measure_dictionaries(
+    source: BinaryIO, metadata: pq.FileMetaData, sizes: list[_ColumnSize], *, exact: bool
+) -> None:
+    """Read the dictionary-encoded text columns as dictionaries: their widest dictionary
+    value (from the first row of each row group, which comes with its whole dictionary),
+    or (`exact`) their whole decoded size, summed from each cell's dictionary value.
+
+    Nothing is decoded: a column is held as its indices (4 bytes a row) and its dictionary.
+    """
+    names = [size.name for size in sizes]
+    reader = pq.ParquetFile(source, metadata=metadata, read_dictionary=names)
+    for size in sizes:
+        total = 0
+        for group in range(metadata.num_row_groups):
+            if exact:
+                chunks = reader.read_row_group(group, columns=[size.name]).column(0).chunks
+            else:
+                rows = reader.iter_batches(batch_size=1, row_groups=[group], columns=[size.name])
+                first = next(rows, None)
+                chunks = [] if first is None else [first.column(0)]
+            for values in chunks:
+                if not pa.types.is_dictionary(values.type) or not len(values.dictionary):
+                    continue
+                lengths = pc.binary_length(_measurable(values.dictionary))
+                size.widest = max(size.widest, pc.max(lengths).as_py() or 0)
+                total += int(pc.sum(pc.take(lengths, values.indices)).as_py() or 0)
+        if size.widest > MAX_VALUE_BYTES:
+            raise _too_wide(size.name, None, size.widest)
+        if exact:
+            size.exact = total + size.rows * _OFFSET_BYTES
+
+
 def _value_type(kind: pa.DataType) -> pa.DataType:
     return kind.value_type if pa.types.is_dictionary(kind) else kind
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
 
 
 def _seekable(source: BinaryIO) -> bool:

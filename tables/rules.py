@@ -2,11 +2,15 @@
 
 Error-severity rules refuse a file when broken (each broken row is a problem in the
 `Report`); warning ones are only counted, for `RuleChecks.summary()`.
+
+Regular expressions run on RE2 (pyarrow's match_substring_regex), in time linear in the
+value: never on a backtracking engine, where `(a+)+$` takes minutes on 30 characters
+(issue 10). `regex_problem()` says why RE2 refuses a pattern; rule definitions refuse such
+patterns, and a stored rule whose pattern RE2 refuses is reported unchecked, with why.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +29,40 @@ from tables.casts import (
     to_integer,
 )
 from tables.report import Report
+
+# Longer patterns are no data-quality rule anyone writes by hand (the browser form's input
+# takes as many); RE2 also caps the memory a compiled pattern may take, refusing with its
+# reason the patterns that need more ("a{1000}{1000}").
+MAX_PATTERN_LENGTH = 300
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why the rule engine cannot take `pattern` (as a whole-value match), or None if it can.
+
+    Compiled by RE2 itself, as the engine will run it: no look-arounds, back-references or
+    other constructs that need backtracking.
+    """
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        return (
+            f"The pattern is {len(pattern):,} characters long, more than the "
+            f"{MAX_PATTERN_LENGTH} allowed."
+        )
+    probe = pa.array([""], pa.string())  # an empty array would not compile the pattern
+    for candidate in (pattern, _whole_value(pattern)):
+        try:
+            pc.match_substring_regex(probe, candidate)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            reason = str(error).splitlines()[0].removeprefix("Invalid regular expression: ")
+            return (
+                f"Not a valid regular expression for the rule engine: {reason} (patterns use "
+                r"RE2 syntax: no look-arounds such as (?=…), no back-references such as \1)."
+            )
+    return None
+
+
+def _whole_value(pattern: str) -> str:
+    """The pattern matching the whole value, as re.fullmatch does."""
+    return f"^(?:{pattern})$"
 
 
 @dataclass(frozen=True)
@@ -61,17 +99,23 @@ class RuleChecks:
         self.schema = schema
         self.violations = [0] * len(self.rules)
         self.nulls = [0] * len(self.rules)
-        self.checked = [self._applies(rule) for rule in self.rules]
+        self.reasons = [self._unchecked_because(rule) for rule in self.rules]
+        self.checked = [reason is None for reason in self.reasons]
         self._value_sets: dict[int, pa.Array] = {}
-        self._python_patterns: dict[int, re.Pattern] = {}
 
-    def _applies(self, rule: RuleSpec) -> bool:
+    def _unchecked_because(self, rule: RuleSpec) -> str | None:
+        """Why the rule cannot be checked on this file, or None when it can."""
         if rule.field not in self.schema.names:
-            return False
+            return f"no column “{rule.field}”"
         kind = self.schema.field(rule.field).type
-        if rule.kind == "range":
-            return pa.types.is_integer(kind) or pa.types.is_floating(kind)
-        return rule.kind in ("not_null", "allowed_values", "regex", "max_null_rate")
+        if rule.kind == "range" and not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            return f"“{rule.field}” is not a number"
+        if rule.kind == "regex":
+            # A pattern stored before RE2 was required: never run it on a backtracking engine.
+            return regex_problem(str((rule.params or {}).get("pattern", "")))
+        if rule.kind not in ("range", "not_null", "allowed_values", "max_null_rate"):
+            return f"unknown kind of rule “{rule.kind}”"
+        return None
 
     def check_batch(
         self,
@@ -108,6 +152,10 @@ class RuleChecks:
         if rule.kind == "not_null":
             return nulls
         if rule.kind == "range":
+            if pa.types.is_integer(values.type):
+                # Compared as floats, as the bounds are: Arrow's implicit cast would refuse
+                # integers beyond ±2^53 (a 500), rounding them to the nearest float does not.
+                values = pc.cast(values, pa.float64(), safe=False)
             bad = pa.array(np.zeros(len(values), dtype=bool))
             if params.get("min") not in (None, ""):
                 bad = pc.or_(bad, pc.less(values, float(params["min"])))
@@ -117,19 +165,9 @@ class RuleChecks:
         if rule.kind == "allowed_values":
             allowed = self._value_set(index, rule, values.type)
             return not_in(values, allowed)
-        # regex: the whole value must match, as re.fullmatch does.
-        text = as_text(values)
-        pattern = str(params.get("pattern", ""))
-        if index not in self._python_patterns:
-            try:
-                return mask(pc.invert(pc.match_substring_regex(text, f"^(?:{pattern})$")))
-            except pa.ArrowInvalid:
-                # Valid for Python's re but not RE2 (look-arounds, back-references).
-                self._python_patterns[index] = re.compile(pattern)
-        compiled = self._python_patterns[index]
-        return np.array(
-            [v is not None and compiled.fullmatch(v) is None for v in text.to_pylist()], dtype=bool
-        )
+        # regex: the whole value must match, on RE2 only (checked in _unchecked_because).
+        pattern = _whole_value(str(params.get("pattern", "")))
+        return mask(pc.invert(pc.match_substring_regex(as_text(values), pattern)))
 
     def _value_set(self, index: int, rule: RuleSpec, kind: pa.DataType) -> pa.Array:
         """The allowed values in the column's type; ones that do not convert are dropped."""
@@ -174,9 +212,11 @@ class RuleChecks:
                     )
 
     def summary(self) -> list[dict]:
-        """[{"rule", "field", "summary", "severity", "violations", "checked"}] per rule."""
-        return [
-            {
+        """[{"rule", "field", "summary", "severity", "violations", "checked"}] per rule, and
+        "unchecked_because" for a rule that could not be checked."""
+        summary = []
+        for index, rule in enumerate(self.rules):
+            item = {
                 "rule": rule.id,
                 "field": rule.field,
                 "summary": rule.label,
@@ -184,8 +224,10 @@ class RuleChecks:
                 "violations": self.violations[index],
                 "checked": self.checked[index],
             }
-            for index, rule in enumerate(self.rules)
-        ]
+            if self.reasons[index]:
+                item["unchecked_because"] = self.reasons[index]
+            summary.append(item)
+        return summary
 
 
 def _rule_message(rule: RuleSpec, values: pa.Array, index: int) -> str:

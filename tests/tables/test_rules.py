@@ -1,8 +1,12 @@
 """Data-quality rules (tables.rules) on typed columns, as the upload readers run them."""
 
+import re
+import time
+
 import pyarrow as pa
 import pytest
 
+import tables.rules
 from tables.casts import null_mask
 from tables.report import Report, TableRejected
 from tables.rules import RuleChecks, RuleSpec
@@ -103,13 +107,42 @@ def test_regex_rule_must_match_the_whole_value():
     assert [p.row for p in error.problems] == [2, 3]
 
 
-def test_regex_rule_with_python_only_syntax_still_applies():
-    codes = pa.array(["abc", "abd"])
-    spec = rule("regex", {"pattern": r"ab(?!d)."}, field="code")  # look-ahead: not RE2
+def test_a_stored_regex_rule_that_re2_refuses_is_reported_unchecked_not_backtracked(
+    monkeypatch,
+):
+    # A rule stored before patterns were checked: (?=…) needs a backtracking engine, on
+    # which this value takes minutes (issue 10). It must not run on one, and not stop the file.
+    def backtracking(*args, **kwargs):
+        raise AssertionError("the rule engine must not use Python's re")
 
+    monkeypatch.setattr(re, "compile", backtracking)
+    monkeypatch.setattr(re, "fullmatch", backtracking)
+    codes = pa.array(["a" * 40 + "!"])
+    spec = rule("regex", {"pattern": r"(?=a)(a+)+$"}, field="code")
+
+    start = time.perf_counter()
+    checks, report = check([spec], codes, name="code")
+
+    assert time.perf_counter() - start < 1
+    summary = checks.summary()[0]
+    assert (summary["checked"], summary["violations"]) == (False, 0)
+    assert "invalid perl operator: (?=" in summary["unchecked_because"]
+    assert not report.counts
+
+
+def test_a_regex_rule_runs_in_linear_time_on_re2():
+    spec = rule("regex", {"pattern": r"(a+)+$"}, field="code")  # catastrophic for re
+    codes = pa.array(["a" * 100_000 + "!", "aaa"])
+
+    start = time.perf_counter()
     error = rejected([spec], codes, name="code")
 
-    assert [p.row for p in error.problems] == [2]
+    assert time.perf_counter() - start < 1
+    assert [p.row for p in error.problems] == [1]
+
+
+def test_the_rule_engine_does_not_import_pythons_re():
+    assert "re" not in vars(tables.rules)
 
 
 def test_rule_on_a_column_not_in_the_dataset_is_marked_unchecked():
