@@ -8,13 +8,13 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.routers import DynamicRoute, SimpleRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.errors import DomainError
+from portal.parsers import JSONParser
 
 
 class Pagination(PageNumberPagination):
@@ -34,7 +34,7 @@ class ErrorBody(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(
         help_text="What kind of error, for programs: invalid, conflict, not_found, "
-        "permission_denied, not_authenticated, too_large…"
+        "permission_denied, not_authenticated, too_large, too_deep, server_error…"
     )
     errors = ErrorItem(many=True, required=False)
     counts = serializers.DictField(
@@ -42,6 +42,11 @@ class ErrorBody(serializers.Serializer):
         required=False,
         help_text="A rejected file: how many rows failed each check (`errors` lists the "
         "first of them).",
+    )
+    request_id = serializers.CharField(
+        required=False,
+        help_text="A server error (500): the request's id, also in the X-Request-ID header "
+        "and in the server's log; quote it when reporting the error.",
     )
 
 
@@ -125,7 +130,8 @@ class Router(SimpleRouter):
 
 class JSONOnly:
     """JSON in and out. Nested JSON (params, feature_schema) has no form encoding, and the
-    browsable API would answer a django PermissionDenied from its form checks with HTML."""
+    browsable API would answer a django PermissionDenied from its form checks with HTML.
+    The parser is portal.parsers' (depth and size limits, no NUL), as DEFAULT_PARSER_CLASSES."""
 
     parser_classes = [JSONParser]
     renderer_classes = [JSONRenderer]

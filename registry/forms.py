@@ -11,6 +11,8 @@ import json
 
 from django import forms
 
+from portal.parsers import JSONFormField
+from portal.text import multi_line, single_line
 from portal.web import Form, call_service
 from registry.models import EvaluationDataset
 from tables import report
@@ -37,8 +39,9 @@ def call_upload(form: forms.Form, service, /, *args, **kwargs):
     return result
 
 
-class JSONObjectField(forms.JSONField):
-    """A JSON object in a monospaced textarea; blank means {}."""
+class JSONObjectField(JSONFormField):
+    """A JSON object in a monospaced textarea; blank means {}. Too deep, or holding a NUL,
+    is a form error of its own (portal.parsers), not the example."""
 
     default_error_messages = {
         "invalid": "This is not valid JSON. Check commas, quotes and braces, e.g. %(example)s."
@@ -60,7 +63,9 @@ class JSONObjectField(forms.JSONField):
             return {}  # an absent field (an API-style post) is blank too
         try:
             return super().to_python(value)
-        except forms.ValidationError:
+        except forms.ValidationError as error:
+            if error.code != "invalid":
+                raise
             raise forms.ValidationError(
                 self.error_messages["invalid"], code="invalid", params={"example": self.example}
             ) from None
@@ -88,24 +93,34 @@ class VersionForm(Form):
         help_text="Unique within the use case, e.g. 1.4.0 or 2026-11-rc1.",
     )
     framework = forms.CharField(
-        max_length=100, required=False, help_text="e.g. scikit-learn 1.9, LightGBM 4.5."
+        max_length=100,
+        required=False,
+        validators=[single_line],
+        help_text="e.g. scikit-learn 1.9, LightGBM 4.5.",
     )
     description = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
+        validators=[multi_line],
         help_text="What changed compared with earlier versions.",
     )
     artifact_uri = forms.CharField(
         max_length=500,
         required=False,
+        validators=[single_line],
         label="Artifact URI",
         help_text="Where the model is stored, e.g. s3://models/demand/1.4.0/.",
     )
-    git_commit = forms.CharField(max_length=64, required=False, label="Git commit")
-    mlflow_run_id = forms.CharField(max_length=64, required=False, label="MLflow run id")
+    git_commit = forms.CharField(
+        max_length=64, required=False, label="Git commit", validators=[single_line]
+    )
+    mlflow_run_id = forms.CharField(
+        max_length=64, required=False, label="MLflow run id", validators=[single_line]
+    )
     training_data_ref = forms.CharField(
         max_length=500,
         required=False,
+        validators=[single_line],
         label="Training data",
         help_text="A reference to the training data, e.g. a table and snapshot date.",
     )
@@ -118,8 +133,12 @@ class VersionForm(Form):
 
 
 class DatasetUploadForm(Form):
-    name = forms.CharField(max_length=120, help_text="e.g. holdout 2026-Q3.")
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    name = forms.CharField(
+        max_length=120, validators=[single_line], help_text="e.g. holdout 2026-Q3."
+    )
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, validators=[multi_line]
+    )
     file = forms.FileField(
         widget=forms.ClearableFileInput(attrs={"accept": UPLOAD_ACCEPT}),
         help_text="CSV (.csv or .csv.gz) or Parquet, up to 1,000,000 rows and 200 MB, with the "

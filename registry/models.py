@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from portal.text import multi_line, single_line
 from usecases.models import UseCase
 
 
@@ -36,14 +37,14 @@ class ModelVersion(models.Model):
         ARCHIVED = "archived", "Archived"
 
     use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="versions")
-    version = models.CharField(max_length=50)
-    description = models.TextField(blank=True)
-    artifact_uri = models.CharField(max_length=500, blank=True)
-    git_commit = models.CharField(max_length=64, blank=True)
-    mlflow_run_id = models.CharField(max_length=64, blank=True)
-    framework = models.CharField(max_length=100, blank=True)
+    version = models.CharField(max_length=50, validators=[single_line])
+    description = models.TextField(blank=True, validators=[multi_line])
+    artifact_uri = models.CharField(max_length=500, blank=True, validators=[single_line])
+    git_commit = models.CharField(max_length=64, blank=True, validators=[single_line])
+    mlflow_run_id = models.CharField(max_length=64, blank=True, validators=[single_line])
+    framework = models.CharField(max_length=100, blank=True, validators=[single_line])
     parameters = models.JSONField(default=dict, blank=True)
-    training_data_ref = models.CharField(max_length=500, blank=True)
+    training_data_ref = models.CharField(max_length=500, blank=True, validators=[single_line])
     tags = models.JSONField(default=dict, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.REGISTERED)
     traffic_percent = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -117,8 +118,8 @@ class EvaluationDataset(models.Model):
     """Labelled rows (id, features…, label, optional segment), validated on upload."""
 
     use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="datasets")
-    name = models.CharField(max_length=120)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=120, validators=[single_line])
+    description = models.TextField(blank=True, validators=[multi_line])
     source_filename = models.CharField(max_length=255, blank=True)
     file_format = models.CharField(max_length=10)
     row_count = models.PositiveIntegerField()

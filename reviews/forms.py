@@ -3,14 +3,15 @@ write (portal.web.call_service() puts a service's refusal on the form)."""
 
 from __future__ import annotations
 
-import math
-
 from django import forms
 from django.core.exceptions import ValidationError
 
+from portal.errors import InvalidInput
+from portal.text import multi_line, single_line
 from portal.web import DateInput, Form
 from registry.models import ModelVersion
 from reviews.models import Review, ReviewCampaign
+from reviews.services import corrections
 from usecases.models import UseCase
 
 MAX_REASON_TAGS = 20
@@ -31,7 +32,11 @@ class VersionChoiceField(forms.ModelChoiceField):
 
 
 class CampaignForm(Form):
-    name = forms.CharField(max_length=200, help_text="e.g. “October check of 2.1 by the buyers”.")
+    name = forms.CharField(
+        max_length=200,
+        validators=[single_line],
+        help_text="e.g. “October check of 2.1 by the buyers”.",
+    )
     mode = forms.ChoiceField(
         choices=ReviewCampaign.Mode.choices,
         initial=ReviewCampaign.Mode.SINGLE,
@@ -74,6 +79,7 @@ class CampaignForm(Form):
     instructions = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
+        validators=[multi_line],
         help_text="What reviewers should check, shown above every item.",
     )
 
@@ -130,7 +136,9 @@ class ReviewForm(Form):
     preference = forms.ChoiceField(choices=Review.Preference.choices, required=False)
     corrected_value = forms.CharField(max_length=200, required=False)
     reason_tags = forms.MultipleChoiceField(required=False)
-    comment = forms.CharField(max_length=5000, required=False, widget=forms.Textarea)
+    comment = forms.CharField(
+        max_length=5000, required=False, widget=forms.Textarea, validators=[multi_line]
+    )
     seconds_spent = forms.FloatField(required=False, min_value=0)
 
     def __init__(self, *args, campaign: ReviewCampaign, use_case: UseCase, **kwargs):
@@ -143,22 +151,15 @@ class ReviewForm(Form):
         return self.campaign.mode == ReviewCampaign.Mode.PAIRWISE
 
     def clean_corrected_value(self):
-        text = self.cleaned_data["corrected_value"].strip()
-        if not text or self.is_pairwise:
+        if self.is_pairwise:
             return None
-        if self.use_case.task_type == UseCase.TaskType.MULTICLASS:
-            return text
-        try:
-            value = float(text.replace(",", ".")) if text.count(",") <= 1 else math.nan
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise ValidationError("Enter the correct value as a number, e.g. 42 or 3.5.")
-        if self.use_case.task_type == UseCase.TaskType.BINARY:
-            if value not in (0, 1):
-                raise ValidationError("Enter the correct class: 0 or 1.")
-            return int(value)
-        return int(value) if value.is_integer() else value
+        text = self.cleaned_data["corrected_value"]
+        try:  # the service checks it again, for the API's callers too
+            return corrections.corrected_value(
+                self.campaign, text, task_type=self.use_case.task_type
+            )
+        except InvalidInput as error:
+            raise ValidationError(error.message) from None
 
     def clean_seconds_spent(self):
         seconds = self.cleaned_data["seconds_spent"]

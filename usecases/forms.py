@@ -13,6 +13,8 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from portal.parsers import JSONFormField
+from portal.text import multi_line, single_line
 from portal.web import DateInput, Form
 from usecases.catalogue import METRIC_TASK_TYPES, Metric
 from usecases.models import KPI, DataQualityRule, Role, UseCase
@@ -28,8 +30,9 @@ FEATURE_SCHEMA_EXAMPLE = json.dumps(
 )
 
 
-class FeatureSchemaField(forms.JSONField):
-    """JSON in a textarea, shown indented so people can edit it."""
+class FeatureSchemaField(JSONFormField):
+    """JSON in a textarea, shown indented so people can edit it (too deep or holding a NUL:
+    a form error, as in the API)."""
 
     default_error_messages = {
         "invalid": "This is not valid JSON. Check commas, quotes and brackets (see the example)."
@@ -42,18 +45,22 @@ class FeatureSchemaField(forms.JSONField):
 
 
 class UseCaseForm(Form):
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(max_length=200, validators=[single_line])
     problem_statement = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
+        validators=[multi_line],
         help_text="The business problem in a few sentences.",
     )
     decision_supported = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
+        validators=[multi_line],
         help_text="The business decision the model's predictions feed.",
     )
-    sponsor = forms.CharField(max_length=200, required=False, help_text="Business sponsor.")
+    sponsor = forms.CharField(
+        max_length=200, required=False, validators=[single_line], help_text="Business sponsor."
+    )
     task_type = forms.ChoiceField(choices=UseCase.TaskType.choices)
     priority = forms.ChoiceField(choices=UseCase.Priority.choices, initial=UseCase.Priority.MEDIUM)
     risk_tier = forms.ChoiceField(
@@ -72,6 +79,7 @@ class UseCaseForm(Form):
     target_definition = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
+        validators=[multi_line],
         help_text="What the label means and when it is known.",
     )
     decision_threshold = forms.FloatField(
@@ -97,7 +105,9 @@ class UseCaseForm(Form):
         super().__init__(*args, **kwargs)
         if with_owner:  # handing over accountability: only for those who manage members
             self.fields["owner"] = forms.CharField(
-                label="Owner (username)", help_text="The accountable owner."
+                label="Owner (username)",
+                validators=[single_line],
+                help_text="The accountable owner.",
             )
 
     @classmethod
@@ -131,12 +141,15 @@ class UseCaseForm(Form):
 class PhaseForm(Form):
     phase = forms.ChoiceField(choices=UseCase.Phase.choices, label="Move to")
     note = forms.CharField(
-        max_length=500, required=False, widget=forms.TextInput(attrs={"placeholder": "Why?"})
+        max_length=500,
+        required=False,
+        validators=[multi_line],
+        widget=forms.TextInput(attrs={"placeholder": "Why?"}),
     )
 
 
 class KPIForm(Form):
-    name = forms.CharField(max_length=120)
+    name = forms.CharField(max_length=120, validators=[single_line])
     metric = forms.ChoiceField()
     direction = forms.ChoiceField(
         choices=[("", "From the metric"), *KPI.Direction.choices],
@@ -152,7 +165,10 @@ class KPIForm(Form):
         required=False, initial=True, label="Gates promotion", help_text="A failing gate blocks."
     )
     segment = forms.CharField(
-        max_length=120, required=False, help_text="Only rows of this segment (blank: all rows)."
+        max_length=120,
+        required=False,
+        validators=[single_line],
+        help_text="Only rows of this segment (blank: all rows).",
     )
 
     def __init__(self, *args, use_case: UseCase, **kwargs):
@@ -178,16 +194,20 @@ class KPIForm(Form):
 class RuleForm(Form):
     """A data-quality rule with friendly inputs; `params()` builds the JSON the service wants."""
 
-    field = forms.CharField(max_length=120, label="Column")
+    field = forms.CharField(max_length=120, label="Column", validators=[single_line])
     kind = forms.ChoiceField(choices=DataQualityRule.Kind.choices, label="Rule")
     minimum = forms.FloatField(required=False, help_text="Range: lowest allowed value.")
     maximum = forms.FloatField(required=False, help_text="Range: highest allowed value.")
     allowed_values = forms.CharField(
-        required=False, max_length=1000, help_text="Allowed values: comma-separated, e.g. A, B, C."
+        required=False,
+        max_length=1000,
+        validators=[single_line],
+        help_text="Allowed values: comma-separated, e.g. A, B, C.",
     )
     pattern = forms.CharField(
         required=False,
         max_length=300,
+        validators=[single_line],
         help_text="Pattern: a regular expression, e.g. ^[A-Z]{2}\\d+$.",
     )
     max_rate_percent = forms.FloatField(
@@ -200,7 +220,7 @@ class RuleForm(Form):
     severity = forms.ChoiceField(
         choices=DataQualityRule.Severity.choices, initial=DataQualityRule.Severity.ERROR
     )
-    description = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(max_length=200, required=False, validators=[single_line])
 
     # Which input a service error about "params" belongs to, by kind.
     PARAM_INPUTS = {
@@ -274,7 +294,10 @@ class RuleForm(Form):
 
 class ValueModelForm(Form):
     currency = forms.CharField(
-        max_length=3, initial="EUR", help_text="Three-letter code: EUR, USD, GBP…"
+        max_length=3,
+        initial="EUR",
+        validators=[single_line],
+        help_text="Three-letter code: EUR, USD, GBP…",
     )
     value_true_positive = forms.DecimalField(
         max_digits=12, decimal_places=2, label="Value of a true positive"
@@ -302,7 +325,9 @@ class ValueModelForm(Form):
         label="Cost per unit over-predicted",
         help_text="Predicting one unit too many (an overstock: waste).",
     )
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, validators=[multi_line]
+    )
 
     def __init__(self, *args, use_case: UseCase, **kwargs):
         super().__init__(*args, **kwargs)
@@ -330,7 +355,7 @@ class ValueModelForm(Form):
 
 
 class MemberAddForm(Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=150, validators=[single_line])
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
     def clean_username(self):

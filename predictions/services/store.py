@@ -145,7 +145,9 @@ def insert_postgresql(use_case: UseCase, valid: ValidPredictions, keep: list[int
 def _late_outcomes_postgresql(cursor, use_case: UseCase, known: list[tuple]) -> None:
     """The batch's new predictions whose request id already had an outcome get it, as
     attach_outcomes sets it (re-sent rows keep theirs)."""
-    outcomes = {(version_id, request_id): (o, at) for version_id, request_id, o, at in known}
+    outcomes = {
+        (version_id, request_id): (_from_jsonb(o), at) for version_id, request_id, o, at in known
+    }
     cursor.execute(
         "SELECT p.id, p.model_version_id, p.request_id, p.prediction, p.score "
         "FROM reviews_prediction AS p JOIN unnest(%s::bigint[], %s::text[]) AS k(v, r) "
@@ -154,7 +156,7 @@ def _late_outcomes_postgresql(cursor, use_case: UseCase, known: list[tuple]) -> 
         [[key[0] for key in outcomes], [key[1] for key in outcomes]],
     )
     rows = [
-        (pk, prediction, score, *outcomes[(version_id, request_id)])
+        (pk, _from_jsonb(prediction), score, *outcomes[(version_id, request_id)])
         for pk, version_id, request_id, prediction, score in cursor.fetchall()
     ]
     if rows:
@@ -251,7 +253,7 @@ def attach_postgresql(
         if not found:
             return set(), 0
         rows = [
-            (pk, prediction, score, outcomes[request_id], times[request_id])
+            (pk, _from_jsonb(prediction), score, outcomes[request_id], times[request_id])
             for pk, request_id, prediction, score in found
         ]
         updated = _write_outcomes_postgresql(cursor, task, rows)
@@ -260,15 +262,15 @@ def attach_postgresql(
 
 def _write_outcomes_postgresql(cursor, task: str, rows: list[tuple]) -> int:
     """Set (id, prediction, score, outcome, outcome_at) rows' outcome, time and error: COPY
-    into staging, one UPDATE … FROM. Used by attach_outcomes and for late predictions."""
+    into staging, one UPDATE … FROM. Used by attach_outcomes and for late predictions. The
+    prediction and outcome are Python values (the callers decode what they read)."""
     cursor.execute(_OUTCOME_DDL)
     cursor.execute(f"DELETE FROM {_OUTCOME_STAGING}")
     dumps = orjson.dumps
     columns = "id, outcome, outcome_at, error"
     with cursor.cursor.copy(f"COPY {_OUTCOME_STAGING} ({columns}) FROM STDIN") as copy:
         for pk, prediction, score, outcome, outcome_at in rows:
-            outcome = _json(outcome)
-            error = outcome_error(task, _json(prediction), score, outcome)
+            error = outcome_error(task, prediction, score, outcome)
             copy.write_row((pk, dumps(outcome).decode(), outcome_at, error))
     cursor.execute(
         f"UPDATE reviews_prediction AS p SET outcome = s.outcome, "
@@ -278,8 +280,11 @@ def _write_outcomes_postgresql(cursor, task: str, rows: list[tuple]) -> int:
     return cursor.rowcount
 
 
-def _json(value):
-    """A jsonb value as psycopg returns it from a raw cursor (already decoded)."""
+def _from_jsonb(value):
+    """A jsonb column read through a raw cursor, as a Python value. Django's PostgreSQL
+    backend has psycopg return jsonb as its text (JSONField decodes it), so "cat" arrives
+    as '"cat"'. Only what the database returns goes through here: a validated outcome is
+    already a Python value, and decoding the class name cat as JSON failed (issue 10)."""
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 from django.utils import timezone
 
+from portal.parsers import MAX_DEPTH
+from portal.text import json_value_problem
 from predictions.services.parse import WrongWidth
 from tables.report import Problem, TableRejected
 from usecases.models import UseCase
@@ -36,6 +38,9 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 TIME_RANGE = "from 1970-01-01 to one day from now"
 NUL = "\x00"
 NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
+# A feature's value sits inside the batch, its row and the features object: with it, the
+# body nests no deeper than the API's JSON limit (portal.parsers.MAX_DEPTH).
+FEATURE_VALUE_DEPTH = MAX_DEPTH - 3
 
 
 @dataclass
@@ -100,6 +105,10 @@ def _is_int64(value) -> bool:
     return kind is int and INT64_MIN <= value <= INT64_MAX
 
 
+def _is_scalar(value) -> bool:
+    return type(value) in (int, float, bool)
+
+
 def _timestamp(value) -> datetime | None:
     """An ISO 8601 time as an aware datetime in UTC (naive ones are UTC); None when it does
     not parse or does not fit a datetime once in UTC (year 1 at +05:00)."""
@@ -136,16 +145,29 @@ def _parses_before_utc(value: str) -> bool:
     return True  # it parsed, so converting it to UTC overflowed
 
 
-def _has_nul(value) -> bool:
-    """Whether a NUL character is in a text, or anywhere in a JSON value (keys included)."""
+def _unstorable_feature(name: str, value) -> tuple[str, str, str] | None:
+    """(field, key, message) when a feature's value cannot be stored (a NUL, nested too
+    deep…), else None. JSON values are walked iteratively (portal.text): features nested
+    600 deep must not exhaust the stack."""
     kind = type(value)
     if kind is str:
-        return NUL in value
-    if kind is dict:
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if kind is list or kind is tuple:
-        return any(_has_nul(v) for v in value)
-    return False
+        problem = "nul" if NUL in value else None
+    elif kind is dict or kind is list:
+        found = json_value_problem(value, max_depth=FEATURE_VALUE_DEPTH)
+        problem = None if found is None else found.code
+    else:
+        return None
+    if problem is None:
+        return None
+    field_name = f"features.{name}"
+    if problem == "nul":
+        message = f"The value of “{name}” {NUL_MESSAGE}."
+        return field_name, "features: contains a NUL character", message
+    if problem == "too_deep":
+        message = f"The value of “{name}” is nested more than {FEATURE_VALUE_DEPTH} levels deep."
+        return field_name, "features: nested too deep", message
+    message = f"The value of “{name}”: {found.message}"
+    return field_name, "features: cannot be stored", message
 
 
 def _request_id(value) -> str | None:
@@ -183,12 +205,9 @@ class _FeatureCheck:
                     "features: contains a NUL character",
                     f"A feature name {NUL_MESSAGE}.",
                 )
-            if _has_nul(value):
-                return (
-                    f"features.{name}",
-                    "features: contains a NUL character",
-                    f"The value of “{name}” {NUL_MESSAGE}.",
-                )
+            unstorable = _unstorable_feature(name, value)
+            if unstorable is not None:
+                return unstorable
             if not kinds:
                 continue
             kind = kinds.get(name)
@@ -296,7 +315,9 @@ def validate_predictions(
 
 
 def _version_id(version, versions: dict[str, int], check: _RowCheck) -> int | None:
-    version_id = versions.get(version if type(version) is str else str(version))
+    # str() of a list or object would recurse through it (and names no version anyway).
+    name = version if type(version) is str else str(version) if _is_scalar(version) else None
+    version_id = versions.get(name)
     if version_id is None:
         if version is None:
             check.fail("version", "version: missing", "The version is missing.")

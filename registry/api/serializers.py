@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from portal.text import multi_line, single_line
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet
 from registry.services.registering import VERSION_EDITABLE
 
@@ -69,7 +70,7 @@ class ModelVersionInput(serializers.ModelSerializer):
 
     version = serializers.CharField(
         max_length=50,
-        validators=[VERSION_NAME],
+        validators=[VERSION_NAME, single_line],
         help_text="Unique per use case, e.g. 1.4.0; it names the version in URLs.",
     )
     parameters = serializers.DictField(
@@ -173,9 +174,11 @@ class DatasetSerializer(serializers.ModelSerializer):
 class DatasetUploadInput(serializers.Serializer):
     """multipart/form-data: the dataset's name, an optional description and the file."""
 
-    name = serializers.CharField(max_length=120, help_text="Unique per use case.")
+    name = serializers.CharField(
+        max_length=120, validators=[single_line], help_text="Unique per use case."
+    )
     description = serializers.CharField(
-        required=False, allow_blank=True, max_length=10_000, default=""
+        required=False, allow_blank=True, max_length=10_000, default="", validators=[multi_line]
     )
     file = serializers.FileField(
         allow_empty_file=True,  # an empty file gets tabular's own message

@@ -8,7 +8,7 @@ from usecases.permissions import NESTED
 router = Router()
 router.register(f"{NESTED}/versions", views.ModelVersionViewSet, basename="version")
 router.register(
-    rf"{NESTED}/versions/(?P<version>[^/]+)/predictions",
+    rf"{NESTED}/versions/(?P<version>{views.VERSION_IN_PATH})/predictions",
     views.PredictionSetViewSet,
     basename="prediction-set",
 )

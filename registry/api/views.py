@@ -34,6 +34,9 @@ from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
 MAX_FILE_BYTES = 200 * 1024 * 1024  # issue 3: files up to 200 MB
 FORM_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries and headers, name, description
 
+# Version names have dots (/versions/1.4.0/); a NUL can name none, and PostgreSQL would
+# refuse it in the query (a 500): such a path matches no route (the API's JSON 404).
+VERSION_IN_PATH = r"[^/\x00]+"
 VERSION = OpenApiParameter(
     "version", str, OpenApiParameter.PATH, description="The version's name, e.g. 1.4.0."
 )
@@ -95,7 +98,7 @@ class ModelVersionViewSet(RegistryView, ListModelMixin, RetrieveModelMixin, Gene
 
     serializer_class = s.ModelVersionSerializer
     lookup_field = "version"
-    lookup_value_regex = r"[^/]+"  # version names have dots: /versions/1.4.0/
+    lookup_value_regex = VERSION_IN_PATH
     not_found = "No such version of this use case."
 
     def get_queryset(self) -> QuerySet:

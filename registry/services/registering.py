@@ -75,6 +75,9 @@ def register_version(
     _check_version_fields(fields)
     if not version or not str(version).strip():
         raise InvalidInput("Give the version a name, e.g. 1.4.0.", field="version")
+    if "/" in str(version):
+        # The name is part of the version's page address, which a slash would split.
+        raise InvalidInput("A version name cannot contain “/”; use e.g. 1.4.0.", field="version")
     try:
         with transaction.atomic():
             model_version = ModelVersion.objects.create(

@@ -21,6 +21,8 @@ from rest_framework.routers import DynamicRoute, SimpleRouter
 from rest_framework.viewsets import GenericViewSet
 
 from portal.api import CONFLICT_ERRORS, READ_ERRORS, errors
+from portal.parsers import MAX_DEPTH
+from portal.text import json_value_problem, multi_line, single_line
 from predictions.models import Prediction
 from registry.api.serializers import UseCaseVersion
 from reviews import progress
@@ -99,7 +101,7 @@ class CampaignDetailSerializer(CampaignSerializer):
 class CampaignInput(serializers.Serializer):
     """Versions come by name and leave as versions of the use case in the context."""
 
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, validators=[single_line])
     model_version = UseCaseVersion(help_text="The version reviewed (its name).")
     other_version = UseCaseVersion(
         required=False,
@@ -112,9 +114,13 @@ class CampaignInput(serializers.Serializer):
     reviewers_per_item = serializers.IntegerField(
         min_value=1, max_value=campaigns.MAX_REVIEWERS_PER_ITEM, default=1
     )
-    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    instructions = serializers.CharField(
+        required=False, allow_blank=True, default="", validators=[multi_line]
+    )
     reason_tags = serializers.ListField(
-        child=serializers.CharField(max_length=50), required=False, default=list
+        child=serializers.CharField(max_length=50, validators=[single_line]),
+        required=False,
+        default=list,
     )
     due_date = serializers.DateField(required=False, allow_null=True)
     window_start = serializers.DateTimeField(required=False, allow_null=True)
@@ -164,25 +170,18 @@ class ReviewInput(SlotInput):
     reason_tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, default=list
     )
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", validators=[multi_line]
+    )
     seconds_spent = serializers.FloatField(required=False, allow_null=True, min_value=0)
 
     def validate_corrected_value(self, value):
-        """No NUL character anywhere (keys included): PostgreSQL's jsonb cannot store one."""
-
-        def has_nul(item) -> bool:
-            if isinstance(item, str):
-                return "\x00" in item
-            if isinstance(item, dict):
-                return any(has_nul(k) or has_nul(v) for k, v in item.items())
-            if isinstance(item, list | tuple):
-                return any(has_nul(v) for v in item)
-            return False
-
-        if has_nul(value):
-            raise serializers.ValidationError(
-                "The corrected value contains a NUL character (\\u0000), which cannot be stored."
-            )
+        """Nothing jsonb cannot store (a NUL anywhere, keys included), walked without
+        recursion; the reviewing service then checks it suits the task type."""
+        problem = json_value_problem(value, max_depth=MAX_DEPTH)
+        if problem is not None:
+            where = f" (at {problem.path})" if problem.path else ""
+            raise serializers.ValidationError(f"The corrected value{where}: {problem.message}")
         return value
 
 

@@ -243,11 +243,14 @@ class CampaignCorrectionsView(CampaignView):
         page = self.paginate_queryset(selectors.correction_reviews(campaign))
         return self.get_paginated_response([selectors.correction_row(row) for row in page])
 
-    def handle_exception(self, exc):
-        # Errors are JSON whatever was asked for (the CSV renderer renders nothing).
-        self.request.accepted_renderer = JSONRenderer()
-        self.request.accepted_media_type = JSONRenderer.media_type
-        return super().handle_exception(exc)
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Only the streamed export is CSV: errors and OPTIONS' description are JSON whatever
+        # was asked for (the CSV renderer renders nothing; OPTIONS with ?format=csv was a 500).
+        renderer = getattr(request, "accepted_renderer", None)
+        if isinstance(response, Response) and isinstance(renderer, CSVRenderer):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 CAMPAIGN = "usecases/<slug:use_case_slug>/review-campaigns/<int:id>"

@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from portal.errors import DomainError, InvalidInput
 from reviews.models import Review, ReviewCampaign, ReviewerProgress, ReviewSlot
+from reviews.services import corrections
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ def _submit(
     locked = ReviewSlot.objects.select_for_update(no_key=True, of=("self",))
     slot = locked.select_related("item").get(pk=slot.pk)
     _share_lock(slot.campaign_id)
-    campaign = ReviewCampaign.objects.get(pk=slot.campaign_id)
+    campaign = ReviewCampaign.objects.select_related("use_case").get(pk=slot.campaign_id)
     item = slot.item
     if campaign.status != ReviewCampaign.Status.OPEN:
         raise ClaimError(CLOSED_MESSAGE)
@@ -273,6 +274,10 @@ def _submit(
         comment=comment,
         seconds_spent=seconds_spent,
     )
+    if corrected_value is not None:  # pairwise refused one above
+        corrected_value = corrections.corrected_value(
+            campaign, corrected_value, task_type=campaign.use_case.task_type
+        )
     tags = _clean_tags(campaign, reason_tags)
     preferred_version_id = None
     if preference in (Review.Preference.A, Review.Preference.B):

@@ -99,6 +99,17 @@ def test_registering_a_version_name_twice_is_a_400_naming_version(api, version):
     assert ModelVersion.objects.count() == 1
 
 
+@pytest.mark.parametrize("name", ["a/b", '"><script>x</script>'])
+def test_a_version_name_with_a_slash_is_refused_and_the_versions_page_still_renders(
+    api, client, personas, use_case, name
+):
+    """Found by the XSS canaries: such a name was stored, then the versions page was a 500."""
+    response = api("owner").post(f"{UC}/versions/", {"version": name}, format="json")
+    assert (response.status_code, fields_in(response)) == (400, {"version"})
+    client.force_login(personas["owner"])
+    assert client.get(f"/usecases/{use_case.slug}/model-versions/").status_code == 200
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

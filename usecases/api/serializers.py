@@ -7,6 +7,7 @@ validation) and the writes, so nothing here overrides create() or update().
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from portal.text import multi_line
 from usecases.models import (
     KPI,
     AuditEvent,
@@ -123,7 +124,11 @@ class UseCaseFilter(serializers.Serializer):
 class PhaseChangeInput(serializers.Serializer):
     phase = serializers.ChoiceField(choices=UseCase.Phase.choices)
     note = serializers.CharField(
-        required=False, allow_blank=True, max_length=2000, help_text="Why; kept in the audit log."
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        validators=[multi_line],
+        help_text="Why; kept in the audit log.",
     )
 
 
