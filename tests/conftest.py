@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from knox.models import AuthToken
@@ -46,6 +47,12 @@ def _async_unsafe_for_browser_tests(request, monkeypatch):
 def _fast_password_hashing(settings):
     """Real hashing costs ~0.3 s per user; tests create many users and test no hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """The API's rate limits count in the cache (locmem: per process): each test starts at 0."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

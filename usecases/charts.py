@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from portal.plotting import ACCENT, GRID, MUTED, TEXT, figure_json, layout
+from portal.plotting import ACCENT, GRID, MUTED, TEXT, figure_json, layout, plain
 
 # The dot colours of the roadmap columns (app.css `.dot.phase-*`).
 PHASE_COLORS = {
@@ -24,7 +24,7 @@ def phase_counts_figure(counts: list[tuple[str, str, int]]) -> dict:
     figure = go.Figure(
         go.Bar(
             x=values,
-            y=[label for _, label, _ in counts],
+            y=[plain(label) for _, label, _ in counts],
             orientation="h",
             marker={"color": [PHASE_COLORS.get(phase, ACCENT) for phase, _, _ in counts]},
             text=values,

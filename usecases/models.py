@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
+from portal.text import multi_line, single_line
 from usecases.catalogue import Metric, TaskType
 
 
@@ -59,15 +60,19 @@ class UseCase(models.Model):
     TaskType = TaskType  # the catalogue's, so UseCase.TaskType reads as before
 
     slug = models.SlugField(max_length=80, unique=True)
-    title = models.CharField(max_length=200)
-    problem_statement = models.TextField(blank=True)
+    title = models.CharField(max_length=200, validators=[single_line])
+    problem_statement = models.TextField(blank=True, validators=[multi_line])
     decision_supported = models.TextField(
-        blank=True, help_text="The business decision the model's predictions feed."
+        blank=True,
+        validators=[multi_line],
+        help_text="The business decision the model's predictions feed.",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_use_cases"
     )
-    sponsor = models.CharField(max_length=200, blank=True, help_text="Business sponsor.")
+    sponsor = models.CharField(
+        max_length=200, blank=True, validators=[single_line], help_text="Business sponsor."
+    )
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.IDEA)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.MEDIUM)
     risk_tier = models.CharField(max_length=10, choices=RiskTier.choices, default=RiskTier.LOW)
@@ -83,7 +88,9 @@ class UseCase(models.Model):
     target_date = models.DateField(null=True, blank=True)
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
     target_definition = models.TextField(
-        blank=True, help_text="What the label means and when it is known."
+        blank=True,
+        validators=[multi_line],
+        help_text="What the label means and when it is known.",
     )
     decision_threshold = models.FloatField(
         default=0.5,
@@ -143,6 +150,10 @@ class UseCaseMember(models.Model):
     added_at = models.DateTimeField(auto_now_add=True)
     # Set by the worker that claims the welcome e-mail; a second delivery finds it set.
     notified_at = models.DateTimeField(null=True, blank=True)
+    # The welcome e-mail could not be sent (refused, or still failing after the last retry):
+    # when and why, shown to the use case's owners on the members page.
+    notify_failed_at = models.DateTimeField(null=True, blank=True)
+    notify_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["use_case", "role", "user__username"]
@@ -166,7 +177,7 @@ class KPI(models.Model):
         CONFIDENCE_BOUND = "bound", "Conservative bound of the 95 % interval"
 
     use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="kpis")
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[single_line])
     metric = models.CharField(max_length=20, choices=Metric.choices)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     target = models.FloatField(help_text="The value the business aims for.")
@@ -174,7 +185,10 @@ class KPI(models.Model):
     is_gating = models.BooleanField(default=True, help_text="A failing gate blocks promotion.")
     gate_mode = models.CharField(max_length=10, choices=GateMode.choices, default=GateMode.POINT)
     segment = models.CharField(
-        max_length=120, blank=True, help_text="Only rows of this segment (blank: all rows)."
+        max_length=120,
+        blank=True,
+        validators=[single_line],
+        help_text="Only rows of this segment (blank: all rows).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -208,7 +222,7 @@ class ValueModel(models.Model):
     """How a prediction turns into money; the fields used depend on the task type."""
 
     use_case = models.OneToOneField(UseCase, on_delete=models.CASCADE, related_name="value_model")
-    currency = models.CharField(max_length=3, default="EUR")
+    currency = models.CharField(max_length=3, default="EUR", validators=[single_line])
     value_true_positive = models.DecimalField(
         max_digits=12, decimal_places=2, null=True, blank=True
     )
@@ -235,7 +249,7 @@ class ValueModel(models.Model):
         blank=True,
         help_text="Cost of predicting one unit too many (an overstock: waste).",
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, validators=[multi_line])
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -268,11 +282,11 @@ class DataQualityRule(models.Model):
     use_case = models.ForeignKey(
         UseCase, on_delete=models.CASCADE, related_name="data_quality_rules"
     )
-    field = models.CharField(max_length=120)
+    field = models.CharField(max_length=120, validators=[single_line])
     kind = models.CharField(max_length=20, choices=Kind.choices)
     params = models.JSONField(default=dict, blank=True)
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.ERROR)
-    description = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=200, blank=True, validators=[single_line])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -20,6 +20,7 @@ urlpatterns = [
     path(f"{use_case}members/", views.members, name="members"),
     path(f"{use_case}members/<int:pk>/role/", views.member_role, name="member_role"),
     path(f"{use_case}members/<int:pk>/remove/", views.member_remove, name="member_remove"),
+    path(f"{use_case}members/<int:pk>/welcome/", views.member_welcome, name="member_welcome"),
     path(f"{use_case}kpis/new/", views.kpi_create, name="kpi_create"),
     path(f"{use_case}kpis/<int:pk>/edit/", views.kpi_edit, name="kpi_edit"),
     path(f"{use_case}kpis/<int:pk>/delete/", views.kpi_delete, name="kpi_delete"),

@@ -8,7 +8,9 @@ sections are partials of usecases/detail.html: an htmx request aimed at one of t
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,6 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from knox.models import AuthToken
 
 from portal.formatting import value_text
+from portal.plotting import chart_page
 from portal.web import GET_POST, HtmxRequest, call_service, page_of, posted
 from usecases import charts, selectors
 from usecases.forms import (
@@ -42,7 +45,7 @@ from usecases.permissions import (
     get_use_case_for,
     page_context,
 )
-from usecases.services import definitions, tokens, usecases
+from usecases.services import definitions, notifications, tokens, usecases
 
 # HX-Target (the section's DOM id) → the partial of usecases/detail.html that renders it.
 SECTIONS = {"kpis": "kpi-section", "value-model": "value-model-section", "rules": "rule-section"}
@@ -52,6 +55,7 @@ ROLE_RANK = {role: i for i, role in enumerate(Role.values)}
 # Pages outside a use case
 
 
+@chart_page
 @require_GET
 def home(request: HtmxRequest) -> HttpResponse:
     counts = selectors.phase_counts(request.user)
@@ -302,6 +306,19 @@ def member_remove(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     return redirect("usecases:members", use_case.slug)
 
 
+@require_POST
+def member_welcome(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.MANAGE_MEMBERS)
+    member = get_object_or_404(use_case.members.select_related("user"), pk=pk)
+    form = Form(request.POST)  # no fields: it carries the service's refusal, if any
+    if form.is_valid():
+        call_service(form, notifications.resend_welcome, member, by=request.user)
+    if form.errors:
+        return _render_members(request, use_case, row_form=form, row_member=member.pk)
+    messages.success(request, f"The welcome e-mail to {member.user.get_username()} is sent again.")
+    return redirect("usecases:members", use_case.slug)
+
+
 # KPIs, value model and data-quality rules: inline sections of the detail page
 
 
@@ -380,6 +397,43 @@ def rule_delete(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
 
 
 # Account
+
+_password_change = auth_views.PasswordChangeView.as_view()
+
+
+def password_change(request: HtmxRequest) -> HttpResponse:
+    """Django's password change; then says how many API tokens the change revoked (the
+    receiver in usecases/signals.py revokes them, whoever changes a password)."""
+    before = AuthToken.objects.filter(user=request.user).count()
+    response = _password_change(request)
+    revoked = before - AuthToken.objects.filter(user=request.user).count()
+    if request.method == "POST" and response.status_code == 302 and revoked:
+        tokens_were = f"{revoked} API token was" if revoked == 1 else f"{revoked} API tokens were"
+        messages.warning(
+            request,
+            f"Your {tokens_were} revoked: programs using them stop working. Create new ones "
+            "under API tokens.",
+        )
+    return response
+
+
+def locked_out(request: HtmxRequest, original_response=None, credentials=None) -> HttpResponse:
+    """django-axes' answer once a username and address reached the failure limit."""
+    context = {
+        "cooloff_minutes": settings.AXES_COOLOFF_MINUTES,
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+    }
+    return render(request, "registration/locked_out.html", context, status=429)
+
+
+def client_address(request) -> str:
+    """The client's IP address for django-axes, read as DRF's throttles read it: REMOTE_ADDR,
+    or with TRUSTED_PROXY_COUNT proxies in front, the address the outermost one saw."""
+    proxies, forwarded = settings.TRUSTED_PROXY_COUNT, request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies and forwarded:
+        addresses = [address.strip() for address in forwarded.split(",")]
+        return addresses[-min(proxies, len(addresses))]
+    return request.META.get("REMOTE_ADDR", "")
 
 
 @never_cache  # the response may hold a new token in clear text

@@ -48,3 +48,26 @@ def revoke_token(user, token_key: str) -> bool:
     token.delete()
     logger.info("user %s revoked API token %s", user.pk, token_key)
     return True
+
+
+@transaction.atomic
+def revoke_all_tokens(user, *, reason: str) -> int:
+    """Delete every token of `user` (password changed, account deactivated), each with its
+    audit event; how many. The actor is unknown here (the user, an admin or a command)."""
+    revoked = list(AuthToken.objects.select_for_update().filter(user=user))
+    for token in revoked:
+        audit.record(
+            actor=None,
+            verb="token.revoked",
+            target=token,
+            before={
+                "token_key": token.token_key,
+                "user": user.get_username(),
+                "expiry": audit.to_json_value(token.expiry),
+            },
+            after={"reason": reason},
+        )
+    AuthToken.objects.filter(pk__in=[token.pk for token in revoked]).delete()
+    if revoked:
+        logger.info("user %s: %s API tokens revoked (%s)", user.pk, len(revoked), reason)
+    return len(revoked)
