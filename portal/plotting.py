@@ -3,9 +3,11 @@ the pages take it ({"id", "title", "caption", "figure"}, drawn by static/js/char
 
 from __future__ import annotations
 
+import html
 import json
 
 import plotly.graph_objects as go
+from csp.decorators import csp_update
 
 # Matches static/css/app.css (--accent, --text, --muted, --border).
 ACCENT = "#3056d3"
@@ -16,6 +18,24 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, s
 SECOND = "#f59e0b"  # a second series (the champion, a reference line)
 GOOD = "#16a34a"
 BAD = "#dc2626"
+
+# The view decorator of every page that draws plotly charts, on top of the site's policy
+# (settings.CONTENT_SECURITY_POLICY). plotly.js adds <style> rules and style attributes as it
+# draws (plotly/plotly.js#2355; its strict-CSP mode breaks the mode bar, #7543), and draws
+# heatmaps (the confusion matrix) as data: PNG images. Scripts stay 'self' only: the
+# plotly.min.js that plotly 7 ships (plotly.js 4) needs no 'unsafe-eval' for our charts,
+# checked in Chromium (tests/e2e/test_csp.py).
+chart_page = csp_update({"style-src": ["'unsafe-inline'"], "img-src": ["data:"]})
+
+
+def plain(label) -> str:
+    """User text (a class, segment, tag, version or currency) as plotly must get it to show it
+    as typed: plotly.js reads a subset of HTML in every text it draws (tick labels, legend
+    and trace names, hover labels, heatmap text, annotations, menu buttons), so
+    `<a href=…>` would become a live link and `<b>` bold. It decodes &amp; &lt; &gt; (and
+    numeric entities) back, but not &quot;, hence html.escape without quotes. Every charts.py
+    passes user text through here; Django escapes what templates show (titles, captions)."""
+    return html.escape(str(label), quote=False)
 
 
 def layout(**overrides) -> dict:

@@ -22,6 +22,7 @@ from portal.plotting import (
     finite,
     layout,
     legend,
+    plain,
 )
 from usecases.catalogue import PERCENT_METRICS, format_metric
 
@@ -44,7 +45,7 @@ def label_distribution_figure(label_summary: dict) -> dict | None:
     elif kind == "categorical":
         counts = label_summary["counts"]
         trace = go.Bar(
-            x=[str(name) for name in counts],
+            x=[plain(name) for name in counts],
             y=list(counts.values()),
             marker={"color": ACCENT},
             text=list(counts.values()),
@@ -272,7 +273,7 @@ def _confusion(confusion: dict, task_type: str) -> dict | None:
     labels, matrix = confusion.get("labels") or [], confusion.get("matrix") or []
     if not labels or len(matrix) != len(labels):
         return None
-    labels = [str(label) for label in labels]
+    labels = [plain(label) for label in labels]  # class names: user data
     total = sum(sum(row) for row in matrix) or 1
     text = [
         [f"{count:,}<br>{count / (sum(row) or 1):.0%} of actual {labels[i]}" for count in row]
@@ -404,7 +405,7 @@ def _segment_traces(
         for name, e in zip(names, estimates, strict=True)
     ]
     bars = go.Bar(
-        x=names,
+        x=[plain(name) for name in names],  # segment names: user data
         y=values,
         name=label,
         visible=visible,
@@ -422,7 +423,7 @@ def _segment_traces(
     )
     overall = _metric_value(results, key)
     line = go.Scatter(
-        x=names,
+        x=[plain(name) for name in names],
         y=[overall * 100 if overall is not None and key in PERCENT_METRICS else overall]
         * len(names),
         mode="lines",
@@ -516,7 +517,8 @@ def evaluation_figures(
     results = results or {}
     task_type = results.get("task_type") or task_type
     data = results.get("charts") or {}
-    labels = metric_labels or {}
+    labels = {key: plain(label) for key, label in (metric_labels or {}).items()}
+    currency = plain(currency)  # the value model's, typed by its owner
     performance: list[dict | None] = []
     if task_type == "regression":
         performance += [

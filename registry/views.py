@@ -4,6 +4,8 @@ Reads need VIEW, writes MANAGE_MODELS (owner, data scientist, admin); every view
 use case through `get_use_case_for()` and writes through one service of
 registry.services.registering or registry.services.evaluations. The evaluation page's status
 section is a partial that polls itself every second while the evaluation is unfinished.
+The two views that take a file are `capped_upload`: a body over the limit is refused (413)
+before or while it arrives, not after Django wrote it to a temporary file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.formatting import value_text
+from portal.plotting import chart_page
+from portal.uploads import capped_upload
 from portal.web import GET_POST, Form, HtmxRequest, call_service, page_of, posted
 from registry import charts, selectors
 from registry.forms import (
@@ -102,6 +106,7 @@ def version_detail(request: HtmxRequest, slug: str, version: str) -> HttpRespons
 
 
 @require_POST
+@capped_upload
 def prediction_upload(request: HtmxRequest, slug: str, version: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.MANAGE_MODELS)
     model_version = _version(use_case, version)
@@ -147,6 +152,7 @@ def evaluation_start(request: HtmxRequest, slug: str, version: str) -> HttpRespo
 
 
 @GET_POST
+@capped_upload
 def datasets(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, _action(request))
     form = DatasetUploadForm(posted(request), request.FILES or None)
@@ -170,6 +176,7 @@ def datasets(request: HtmxRequest, slug: str) -> HttpResponse:
     return render(request, "registry/datasets.html", context)
 
 
+@chart_page
 @require_GET
 def dataset_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)
@@ -220,6 +227,7 @@ def evaluations_overview(request: HtmxRequest, slug: str) -> HttpResponse:
     return render(request, "registry/evaluations.html", context)
 
 
+@chart_page
 @require_GET
 def evaluation_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)

@@ -11,7 +11,19 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from portal.formatting import format_p_value
-from portal.plotting import ACCENT, BAD, GOOD, MUTED, SECOND, TEXT, axis, chart, layout, legend
+from portal.plotting import (
+    ACCENT,
+    BAD,
+    GOOD,
+    MUTED,
+    SECOND,
+    TEXT,
+    axis,
+    chart,
+    layout,
+    legend,
+    plain,
+)
 
 NO_SEGMENT = "No segment"
 VERDICT_STYLE = (  # stacking order, colour, legend label
@@ -45,7 +57,7 @@ def acceptance_by_segment_figure(results: dict) -> dict | None:
     segments = [s for s in results.get("segments") or [] if s["acceptance"]["n"]]
     if not segments:
         return None
-    names = [s["segment"] or NO_SEGMENT for s in segments]
+    names = [plain(s["segment"] or NO_SEGMENT) for s in segments]  # user data, as all below
     shares = [s["acceptance"] for s in segments]
     bars = go.Bar(
         x=names,
@@ -105,7 +117,7 @@ def verdicts_by_tag_figure(results: dict) -> dict | None:
     tags = [t for t in results.get("reason_tags") or [] if t["reviews"]]
     if not tags:
         return None
-    names = [t["tag"] for t in tags]
+    names = [plain(t["tag"]) for t in tags]
     traces = []
     for verdict, colour, label in VERDICT_STYLE:
         counts = [t["verdicts"][verdict] for t in tags]
@@ -149,10 +161,10 @@ def preference_figure(results: dict) -> dict | None:
         return None
     first, second = pairwise["versions"]
     total = pairwise["decisive"] + pairwise["ties"]
-    parts = (
-        (f"{first['version']} better", first["wins"], ACCENT),
+    parts = (  # version names are user data: plain, and kept out of the hover template
+        (f"{plain(first['version'])} better", first["wins"], ACCENT),
         ("Equally good", pairwise["ties"], MUTED),
-        (f"{second['version']} better", second["wins"], SECOND),
+        (f"{plain(second['version'])} better", second["wins"], SECOND),
     )
     traces = [
         go.Bar(
@@ -164,7 +176,9 @@ def preference_figure(results: dict) -> dict | None:
             text=[f"{count / total * 100:.0f} %" if count else ""],
             textposition="inside",
             insidetextanchor="middle",
-            hovertemplate=f"{label}: {count:,} of {total:,} reviews (%{{x:.1f}} %)<extra></extra>",
+            customdata=[label],
+            hovertemplate=f"%{{customdata}}: {count:,} of {total:,} reviews (%{{x:.1f}} %)"
+            "<extra></extra>",
         )
         for label, count, colour in parts
     ]

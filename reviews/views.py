@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.formatting import value_text
+from portal.plotting import chart_page
 from portal.web import GET_POST, PAGE_SIZE, Form, HtmxRequest, call_service, page_of, posted
 from registry.models import ModelVersion
 from reviews import charts, exports, progress, selectors
@@ -107,6 +108,7 @@ def campaign_close(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
 # Results
 
 
+@chart_page
 @require_GET
 def campaign_results(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)

@@ -57,6 +57,14 @@ def page(browser, live_server):
         ),
     )
     page.on("pageerror", lambda error: page.errors.append(str(error)))
+    # Whatever the Content-Security-Policy refused ("Refused to load…", "Applying inline style
+    # violates…"): a page the policy breaks fails every test that checks page.errors.
+    page.on(
+        "console",
+        lambda message: (
+            page.errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
 
