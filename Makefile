@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format e2e bench clean
+.PHONY: run test lint format e2e fuzz bench clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# schemathesis against every API operation on gunicorn, about 3 minutes (docs/security.md,
+# "Fuzzing"). Empties the database named by DATABASE_URL (its name must end in "fuzz"), or
+# uses a throwaway SQLite file; writes its reports under var/fuzz/.
+fuzz: $(BIN)/.installed
+	$(BIN)/python fuzz/run.py $(FUZZ_ARGS)
 
 # Performance targets of DESIGN.md; needs the local PostgreSQL. Writes docs/benchmarks.md.
 bench: $(BIN)/.installed

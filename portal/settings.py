@@ -1,5 +1,6 @@
 """The one settings file: everything configurable comes from the environment (README lists it)."""
 
+import datetime
 import os
 from pathlib import Path
 
@@ -29,10 +30,12 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
     "django_htmx",
+    "csp",
     "template_partials",
     # Quorum's apps in layers, lowest first (README "Architecture"; import-linter holds it).
     "usecases",
@@ -43,7 +46,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response carries X-Request-ID, and an error under /api/ is a JSON 500.
+    "portal.middleware.RequestIdMiddleware",
+    "portal.middleware.refuse_nul_in_path",  # a NUL in a path would reach a query: 404
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "portal.headers.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -53,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the locked-out page
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -89,6 +98,9 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# API rate limits are counted in this cache: per process with the default, so production
+# sets CACHE_URL=redis://host:6379/1 (Django's RedisCache) to share the counts.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -96,6 +108,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Brute-force protection (django-axes, docs/security.md): failures count per username and
+# address together, so a guesser elsewhere cannot lock the owner out; its backend goes first.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "usecases.views.locked_out"
+# The client's address: REMOTE_ADDR, unless N trusted proxies in front append to
+# X-Forwarded-For (a header anyone can send otherwise). The API's throttles use it too.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "usecases.views.client_address"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -142,6 +170,59 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp; docs/security.md "Output safety"). Everything from
+# our own origin only: no inline script, no eval (htmx runs with allowEval off, base.html),
+# no inline style. Pages that draw plotly charts add 'unsafe-inline' styles and data:
+# images (portal.plotting.chart_page); the API docs pages add what Swagger UI and ReDoc
+# need (portal.api_pages). plotly.js 4 needs no 'unsafe-eval': checked in Chromium.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+    }
+}
+# Browser features no page of Quorum uses (portal.headers).
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "geolocation",
+        "gyroscope",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
+# /favicon.ico for browsers that ask for it without a <link rel="icon"> (admin, API docs).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
+
+# Uploads and request bodies (docs/security.md "Uploads and data files"). A data file may be
+# up to MAX_UPLOAD_BYTES: the browser's upload views stop reading past it and answer 413
+# (portal.uploads), as the API's upload parser does at 200 MB too (registry/api/views.py),
+# and the readers count a file's decoded size against it as well (tables.io). Django keeps a
+# file up to FILE_UPLOAD_MAX_MEMORY_SIZE in memory and spools a larger one to a temporary
+# file. DATA_UPLOAD_MAX_MEMORY_SIZE caps what is read whole: form fields, request.body and
+# the API's JSON bodies (portal.parsers); not files, nor the prediction log's JSON and CSV
+# batches (their own 128 MB, predictions/api). Our forms have a few fields and one file.
+MAX_UPLOAD_BYTES = 200 * 1024**2
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440  # 2.5 MB
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440  # 2.5 MB
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000  # the admin's bulk actions post one per selected row
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
 
 # REST API
 REST_FRAMEWORK = {
@@ -154,6 +235,23 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.exception_handler",
+    # JSON nested at most 32 deep, no NUL, no infinite numbers (portal/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # Beyond the rate: a JSON 429 with code "throttled" and Retry-After. Generous for a bulk
+    # client; a load test or fuzzer raises them by environment.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env("THROTTLE_RATE_ANON", default="60/minute"),
+        "user": env("THROTTLE_RATE_USER", default="2000/minute"),
+    },
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # 0: REMOTE_ADDR, never a client-sent header
     "PAGE_SIZE": 50,
 }
 REST_KNOX = {"TOKEN_TTL": None, "AUTO_REFRESH": False}  # expiry is chosen per token
@@ -167,6 +265,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
+    # Never a badge from validator.swagger.io: Swagger UI's StandaloneLayout would fetch one on
+    # any host but localhost (drf-spectacular's BaseLayout shows none today).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
@@ -209,8 +310,18 @@ CELERY_TASK_ALWAYS_EAGER = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # [request id] of the request being handled, "-" outside one (portal/middleware.py).
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "filters": {"request_id": {"()": "portal.middleware.RequestIdFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

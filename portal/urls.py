@@ -4,7 +4,7 @@ each app's routes; the schema and its viewers are public, as they describe no da
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
 
 from portal import api_pages
 from usecases import views as usecase_views
@@ -17,17 +17,21 @@ api_v1 = [
 ]
 api_urls = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    path("docs/", api_pages.SwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("redoc/", api_pages.RedocView.as_view(url_name="api:schema"), name="redoc"),
+    path("redoc/redoc.standalone.js", api_pages.redoc_script, name="redoc_js"),
     path("v1/", include(api_v1)),
-    re_path(r"^(?P<path>.*)$", api_pages.endpoint_not_found),
+    re_path(r"^(?P<path>[\s\S]*)$", api_pages.endpoint_not_found),
 ]
+
+# An error outside any view: JSON under /api/ (with the request id), the 500 page elsewhere.
+handler500 = "portal.middleware.server_error"
 
 urlpatterns = [
     path("", usecase_views.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("accounts/password/", usecase_views.password_change, name="password_change"),
     path(
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(),

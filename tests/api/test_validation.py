@@ -2,6 +2,7 @@
 a 409; every one with the JSON error body {"detail", "errors": [{"field", "message"}]}."""
 
 import pytest
+from django.test import Client
 
 from tests.conftest import fields_in
 from tests.factories import UseCaseFactory, UserFactory
@@ -66,7 +67,7 @@ def test_kpi_patch_that_puts_the_gate_above_the_target_changes_nothing(api, kpi)
         ({"field": "price", "kind": "range", "params": {}}, "params"),
         ({"field": "price", "kind": "range", "params": {"min": "cheap"}}, "params"),
         ({"field": "price", "kind": "range", "params": [0, 10]}, "params"),
-        ({"field": "store", "kind": "regex", "params": {"pattern": "("}}, "params"),
+        ({"field": "store", "kind": "regex", "params": {"pattern": "("}}, "pattern"),
         ({"field": "price", "kind": "max_null_rate", "params": {"max_rate": 2}}, "params"),
         ({"field": "store", "kind": "allowed_values", "params": {"values": []}}, "params"),
         ({"field": "age", "kind": "not_null"}, "field"),
@@ -274,6 +275,14 @@ def test_unknown_api_paths_are_a_json_404_even_when_signed_out(client, use_case,
     assert response.status_code == 404
     assert "No such API endpoint" in response.json()["detail"]
     assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+@pytest.mark.parametrize("url", ["/api/v1/usecases/0.5/phase", f"{UC}/kpis/%0A/", "/api/v1/%0A"])
+def test_unknown_api_paths_are_json_for_unsafe_methods_and_odd_characters(use_case, method, url):
+    """Found by fuzzing: CSRF's HTML 403 for a token client, Django's HTML 404 for a newline."""
+    response = getattr(Client(enforce_csrf_checks=True), method)(url)
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
 
 
 @pytest.mark.parametrize(
