@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -50,9 +51,7 @@ def main() -> int:
     if options.summary_only:
         summarise(json.loads((OUT / "schema.json").read_text()))
         return 0
-    OUT.mkdir(parents=True, exist_ok=True)
-    for stale in OUT.glob("*.log"):
-        stale.unlink()
+    clear_outputs()
     started = time.monotonic()
     env = server_env(fresh_database())
     manage(env, "migrate", "--no-input", "-v0")
@@ -104,6 +103,14 @@ def parse_args() -> argparse.Namespace:
         "--serve", action="store_true", help="set up and serve, without fuzzing, until Ctrl-C"
     )
     return parser.parse_args()
+
+
+def clear_outputs() -> None:
+    """Empty var/fuzz/: the last run's reports (an old events.ndjson would feed this run's
+    summary), database file, static files and queued tasks."""
+    if OUT.exists():
+        shutil.rmtree(OUT)
+    OUT.mkdir(parents=True)
 
 
 def fresh_database() -> str:
@@ -387,15 +394,19 @@ def run_schemathesis(base: str, config: Path, seed: dict, options: argparse.Name
 
 def summarise(schema: dict) -> dict:
     """Per operation: requests and status classes from gunicorn's access log, and the failed
-    checks from schemathesis' events; printed as a table, kept in var/fuzz/summary.json."""
+    checks from schemathesis' events; printed as a table, kept in var/fuzz/summary.json.
+    An access-log line of another shape is counted (`skipped_lines`), not a crash."""
     paths = [
         (path, template_regex(path), set(items) - {"parameters"})
         for path, items in schema["paths"].items()
     ]
-    rows = collections.defaultdict(collections.Counter)
+    rows, skipped = collections.defaultdict(collections.Counter), 0
     for line in (OUT / "access.log").read_text(errors="replace").splitlines():
-        status, _ms, request = line.split(" ", 2)
-        method, target = (request.split(" ") + ["", ""])[:2]
+        entry = read_access_line(line)
+        if entry is None:
+            skipped += 1
+            continue
+        status, method, target = entry
         found = [(p, methods) for p, regex, methods in paths if regex.match(target.split("?")[0])]
         if not found:
             label = "(a path of no operation)"
@@ -420,9 +431,26 @@ def summarise(schema: dict) -> dict:
             + "".join(f" {row[code]:>5}" for code in codes)
         )
     print("Failed checks, counted per generated case: " + ", ".join(codes or ["none"]))
-    summary = {"requests": total["requests"], "5xx": total["5xx"], "operations": rows}
+    if skipped:
+        print(f"Access-log lines not understood, left out of the table: {skipped}")
+    summary = {
+        "requests": total["requests"],
+        "5xx": total["5xx"],
+        "skipped_lines": skipped,
+        "operations": rows,
+    }
     (OUT / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True))
     return summary
+
+
+def read_access_line(line: str) -> tuple[str, str, str] | None:
+    """Status, method and target of one access-log line ("%(s)s %(M)s %(r)s"); None for a
+    line of another shape. A request line gunicorn could not read still counts, by status."""
+    parts = line.split(" ", 2)
+    if len(parts) < 2 or not re.fullmatch(r"[1-5][0-9][0-9]", parts[0]) or not parts[1].isdigit():
+        return None
+    method, target = ((parts[2] if len(parts) == 3 else "").split(" ") + ["", ""])[:2]
+    return parts[0], method, target
 
 
 def failed_checks() -> dict[str, collections.Counter]:

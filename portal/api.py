@@ -3,9 +3,18 @@ handler that produces it (a DomainError, a DRF or Django error), pagination, the
 the error responses each kind of action documents (the docs pages are in api_pages.py).
 """
 
-from django.core.exceptions import RequestDataTooBig
+import logging
+
+from django.conf import settings
+from django.core.exceptions import (
+    BadRequest,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import JSONRenderer
@@ -34,7 +43,8 @@ class ErrorBody(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(
         help_text="What kind of error, for programs: invalid, conflict, not_found, "
-        "permission_denied, not_authenticated, too_large, too_deep, server_error…"
+        "permission_denied, not_authenticated, too_large, too_deep, too_many_fields, "
+        "too_many_files, bad_request, server_error…"
     )
     errors = ErrorItem(many=True, required=False)
     counts = serializers.DictField(
@@ -95,12 +105,34 @@ def domain_error_response(error: DomainError) -> Response:
     return Response(body, status=error.status_code)
 
 
+def refused_request(exc: Exception) -> tuple[int, str, str] | None:
+    """Status, code and sentence for a request Django itself refuses (it would answer 400 or
+    413 with an HTML page), or None for any other exception."""
+    if isinstance(exc, RequestDataTooBig):
+        return 413, "too_large", "The request body is too large for this endpoint."
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return 400, "too_many_fields", f"The request has more than {limit} fields."
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return 400, "too_many_files", f"The request has more than {limit} files."
+    if isinstance(exc, SuspiciousOperation | BadRequest):
+        return 400, "bad_request", "The request is malformed."
+    return None
+
+
 def exception_handler(exc, context):
     """Every error as {"detail", "code"} (plus "errors" per bad field or row): a DomainError
-    with its own status and code, DRF's with theirs (not_found, permission_denied…)."""
-    if isinstance(exc, RequestDataTooBig):
-        body = {"detail": "The request body is too large for this endpoint.", "code": "too_large"}
-        return Response(body, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    with its own status and code, DRF's with theirs (not_found, permission_denied…), and a
+    request Django refuses (too large, too many fields or files) with 400 or 413."""
+    refused = refused_request(exc)
+    if refused is not None:
+        status_code, code, detail = refused
+        if isinstance(exc, SuspiciousOperation):  # logged as Django's own handler logs it
+            logging.getLogger(f"django.security.{type(exc).__name__}").error(
+                str(exc), exc_info=exc, extra={"status_code": status_code}
+            )
+        return Response({"detail": detail, "code": code}, status=status_code)
     if isinstance(exc, DomainError):
         return domain_error_response(exc)
     response = drf_exception_handler(exc, context)
@@ -113,6 +145,18 @@ def exception_handler(exc, context):
     elif isinstance(response.data, dict) and "detail" in response.data:
         code = getattr(response.data["detail"], "code", None) or "error"
         response.data = {"detail": str(response.data["detail"]), "code": code}
+    return response
+
+
+def error_response(exc: Exception, request) -> Response | None:
+    """`exception_handler`'s answer, rendered as JSON, for an exception no DRF view handled
+    (RequestIdMiddleware, under /api/); None if it is unexpected (the JSON 500 then)."""
+    response = exception_handler(exc, {"request": request})
+    if response is not None:
+        response.accepted_renderer = JSONRenderer()
+        response.accepted_media_type = JSONRenderer.media_type
+        response.renderer_context = {"request": request, "response": response}
+        response.render()
     return response
 
 

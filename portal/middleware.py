@@ -1,14 +1,21 @@
-"""Every request gets an id, and every unexpected error under /api/ a JSON answer with it.
+"""Every request gets an id, and every error under /api/ a JSON answer (with the id if a 500).
 
-`RequestIdMiddleware` (first in MIDDLEWARE) takes the id a proxy sent in X-Request-ID when it
-is a plain token, else makes one; it is on `request.request_id`, in the X-Request-ID
-response header of every response, and in every log line written while the request runs
-(`RequestIdFilter`, through a context variable). An exception a view raises under /api/
-becomes {"detail", "code": "server_error", "request_id"} with status 500 (DRF's exception
-handler answers only the errors it knows, and lets the rest through to here); one raised
+`RequestIdMiddleware` (first in MIDDLEWARE) makes each request an id; it takes the one a
+proxy sent in X-Request-ID instead only behind trusted proxies (TRUSTED_PROXY_COUNT > 0,
+portal/proxies.py) and only when it is a plain token. The id is on `request.request_id`, in
+the X-Request-ID header of every response, and in every log line written while the request
+runs (`RequestIdFilter`, through a context variable), Django's own "Bad Request: /path"
+line for a 4xx or 5xx included: the middleware writes it, as Django would after the last
+middleware returned, while the id is still set.
+
+An exception a view raises under /api/ that DRF's handler let through gets the API's answer
+from `portal.api.error_response`, the one mapping: a request Django refuses (too large, too
+many fields or files, malformed) 413 or 400, Http404 404, PermissionDenied 403, each as
+{"detail", "code"}. Anything else becomes {"detail", "code": "server_error", "request_id"}
+with status 500, its traceback logged under the id, never sent to the client. One raised
 outside any view, in another middleware, reaches `server_error` (handler500) instead, which
-answers the same under /api/ and the HTML error page elsewhere. The traceback goes to the
-log, never to the client. `refuse_nul_in_path` answers 404 for a path holding a NUL.
+answers the same 500 under /api/ and the HTML error page elsewhere. `refuse_nul_in_path`
+answers 404 for a path holding a NUL.
 """
 
 from __future__ import annotations
@@ -19,9 +26,10 @@ import re
 import uuid
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.log import log_response
 from django.views import defaults
 
-logger = logging.getLogger(__name__)
+from portal.proxies import trusted_proxies
 
 HEADER = "X-Request-ID"
 API_PREFIX = "/api/"
@@ -30,7 +38,9 @@ _current = contextvars.ContextVar("request_id", default="-")
 
 
 def _request_id_for(request: HttpRequest) -> str:
-    given = request.headers.get(HEADER, "")
+    """The trusted proxy's id if it sent a plain one; else ours. Without a trusted proxy the
+    header is the client's own words (it could make its requests look like another's)."""
+    given = request.headers.get(HEADER, "") if trusted_proxies() else ""
     return given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
 
 
@@ -55,9 +65,24 @@ def server_error_body(request: HttpRequest) -> JsonResponse:
     return response
 
 
+def _log_failure(request: HttpRequest, response: HttpResponse, exception=None) -> None:
+    """Django's own log line for a 4xx or 5xx ("Not Found: /path", with the traceback when
+    an exception caused it). Django writes it only once per response: written here, while
+    the request's id is set, it is not written again after the last middleware returns."""
+    if response.status_code >= 400:
+        log_response(
+            "%s: %s",
+            response.reason_phrase,
+            request.path,
+            response=response,
+            request=request,
+            exception=exception,
+        )
+
+
 class RequestIdMiddleware:
     """Sets the request's id for its log lines and its X-Request-ID header; a view's
-    exception under /api/ becomes the JSON 500 (logged here with the traceback)."""
+    exception under /api/ becomes the API's JSON error (a 500 if unexpected)."""
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -67,23 +92,22 @@ class RequestIdMiddleware:
         token = _current.set(request_id)
         try:
             response = self.get_response(request)
+            response[HEADER] = request_id
+            _log_failure(request, response)
         finally:
             _current.reset(token)
-        response[HEADER] = request_id
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception):
         if not request.path.startswith(API_PREFIX):
-            return None  # Django's handler500 page, logged by Django
-        logger.error(
-            "request %s: %s %s failed",
-            request_id_of(request),
-            request.method,
-            request.path,
-            exc_info=(type(exception), exception, exception.__traceback__),
-            extra={"request_id": request_id_of(request)},
-        )
-        return server_error_body(request)
+            return None  # Django's own answer: a 400, 403, 404 or the 500 page
+        from portal.api import error_response  # imports DRF's views
+
+        response = error_response(exception, request)
+        if response is None:
+            response = server_error_body(request)
+            _log_failure(request, response, exception)  # the traceback, under the id
+        return response
 
 
 def refuse_nul_in_path(get_response):

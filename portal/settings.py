@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF, which reads POST bodies: each body's files stop at its view's limit.
+    "portal.uploads.UploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -112,7 +114,7 @@ AUTH_PASSWORD_VALIDATORS = [
 # address together, so a guesser elsewhere cannot lock the owner out; its backend goes first.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "usecases.auth.PasswordBackend",  # ModelBackend; tells a hash upgrade from a new password
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_MINUTES = env.int("AXES_COOLOFF_MINUTES", default=15)
@@ -121,9 +123,10 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "usecases.views.locked_out"
 # The client's address: REMOTE_ADDR, unless N trusted proxies in front append to
-# X-Forwarded-For (a header anyone can send otherwise). The API's throttles use it too.
+# X-Forwarded-For (a header anyone can send otherwise). The API's throttles use it too, and
+# only then is a request's X-Request-ID taken from outside (portal/proxies.py).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "usecases.views.client_address"
+AXES_CLIENT_IP_CALLABLE = "portal.proxies.client_address"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -210,15 +213,22 @@ PERMISSIONS_POLICY = {
 # /favicon.ico for browsers that ask for it without a <link rel="icon"> (admin, API docs).
 WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
-# Uploads and request bodies (docs/security.md "Uploads and data files"). A data file may be
-# up to MAX_UPLOAD_BYTES: the browser's upload views stop reading past it and answer 413
-# (portal.uploads), as the API's upload parser does at 200 MB too (registry/api/views.py),
-# and the readers count a file's decoded size against it as well (tables.io). Django keeps a
-# file up to FILE_UPLOAD_MAX_MEMORY_SIZE in memory and spools a larger one to a temporary
-# file. DATA_UPLOAD_MAX_MEMORY_SIZE caps what is read whole: form fields, request.body and
-# the API's JSON bodies (portal.parsers); not files, nor the prediction log's JSON and CSV
-# batches (their own 128 MB, predictions/api). Our forms have a few fields and one file.
+# Uploads and request bodies (docs/security.md "Uploads and data files"). Every request's
+# files stop at a limit (portal.uploads: the first upload handler, 413 past it): a data file
+# may take MAX_UPLOAD_BYTES on the views that take one (the browser's and the API's uploads),
+# and the readers count its decoded size against the same limit (registry passes it to
+# tables.io); files sent anywhere else stop at MAX_FORM_UPLOAD_BYTES, as no other form
+# takes one. Django keeps a file up to FILE_UPLOAD_MAX_MEMORY_SIZE in memory and spools a
+# larger one to a temporary file. DATA_UPLOAD_MAX_MEMORY_SIZE caps what is read whole: form
+# fields, request.body and the API's JSON bodies (portal.parsers); not files, nor the
+# prediction log's JSON and CSV batches (their own 128 MB, predictions/api).
 MAX_UPLOAD_BYTES = 200 * 1024**2
+MAX_FORM_UPLOAD_BYTES = 2621440  # 2.5 MB
+FILE_UPLOAD_HANDLERS = [
+    "portal.uploads.CappedUploadHandler",  # first: stops the files at the request's limit
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2621440  # 2.5 MB
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440  # 2.5 MB
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000  # the admin's bulk actions post one per selected row
@@ -239,19 +249,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": [
         "portal.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "portal.uploads.MultiPartParser",  # 413 when the body's files pass the limit
     ],
     # Beyond the rate: a JSON 429 with code "throttled" and Retry-After. Generous for a bulk
     # client; a load test or fuzzer raises them by environment.
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+    "DEFAULT_THROTTLE_CLASSES": [  # DRF's, with the client's address as axes reads it
+        "portal.throttles.AnonRateThrottle",
+        "portal.throttles.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_RATE_ANON", default="60/minute"),
         "user": env("THROTTLE_RATE_USER", default="2000/minute"),
     },
-    "NUM_PROXIES": TRUSTED_PROXY_COUNT,  # 0: REMOTE_ADDR, never a client-sent header
+    # Our throttles read the address through portal.proxies; any DRF class used as it is
+    # would read it here, the same way (0: REMOTE_ADDR, never a client-sent header).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "PAGE_SIZE": 50,
 }
 REST_KNOX = {"TOKEN_TTL": None, "AUTO_REFRESH": False}  # expiry is chosen per token

@@ -36,7 +36,9 @@ import pyarrow.parquet as pq
 from tables.report import Problem, Report, TableRejected, plural_s
 
 MAX_ROWS = 1_000_000
-# The file as uploaded, a CSV file uncompressed, and every file's values once decoded.
+# The file as uploaded, a CSV file uncompressed, and every file's values once decoded: the
+# default for callers without settings (the bench, tests); the registry's services pass
+# settings.MAX_UPLOAD_BYTES, the one limit of the portal.
 MAX_BYTES = 200 * 1024**2
 # One cell, in UTF-8 bytes: a spreadsheet cell holds 32,767 characters; no id, class or
 # feature value needs more, and a dictionary bomb's values are found by it (issue 10).
@@ -50,6 +52,13 @@ CSV_BLOCK_BYTES = 4 * 1024**2
 # Parquet batches of 16,384 rows at most, fewer when the footer says rows are wide: a batch
 # is decoded before it can be measured, so it is kept small (the footer bounds the rest).
 PARQUET_BATCH_ROWS = 16_384
+# Row groups: up to FEW_ROW_GROUPS of any size; more only if they hold MIN_GROUP_ROWS rows
+# on average (at most 1,000 groups then, within MAX_ROWS). Writers make groups of 64 Ki to
+# 1 Mi rows, or of 128 MB, by default.
+FEW_ROW_GROUPS = 100
+MIN_GROUP_ROWS = 1_000
+# Row groups times columns: 20,000 are checked in about a second (100 groups of 200 columns).
+MAX_COLUMN_CHUNKS = 20_000
 # Decoded bytes of a text cell besides its characters: its offset in the column.
 _OFFSET_BYTES = 4
 _DICTIONARY_ENCODINGS = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
@@ -238,7 +247,8 @@ def _decoded_within(
 
 
 def _row_sizes(offset: int, columns: dict[str, pa.Array], report: Report) -> np.ndarray:
-    """Bytes each row of the batch takes once decoded; refuses a value that is too wide."""
+    """Bytes each row of the batch takes once decoded; refuses a value that is too wide.
+    A text cell holding a NUL character is a row problem: PostgreSQL cannot store it."""
     rows = len(next(iter(columns.values()))) if columns else 0
     sizes = np.zeros(rows, dtype=np.int64)
     for name, values in columns.items():
@@ -249,9 +259,32 @@ def _row_sizes(offset: int, columns: dict[str, pa.Array], report: Report) -> np.
                 row = report.row_number(offset + int(lengths.argmax()))
                 raise _too_wide(name, row, widest)
             sizes += lengths + _OFFSET_BYTES
+            if (bad := _nul_cells(values)) is not None:
+                report.rows(
+                    offset, bad, column=name, key=f"{name}: NUL character", message=_nul_message
+                )
         elif not pa.types.is_null(kind):
             sizes += max(kind.bit_width // 8, 1)
     return sizes
+
+
+def _nul_message(index: int) -> str:
+    return "The value holds a NUL character (\\0), which cannot be stored."
+
+
+def _nul_cells(values: pa.Array) -> np.ndarray | None:
+    """The cells holding a NUL character (a mask), or None when none does. A dictionary's
+    values are searched, not its cells; a batch without a zero byte costs one pass of
+    numpy's min over its characters."""
+    text = _measurable(values.dictionary if pa.types.is_dictionary(values.type) else values)
+    data = text.buffers()[2]
+    if data is None or not data.size or np.frombuffer(data, dtype=np.uint8).min() != 0:
+        return None
+    found = pc.match_substring(text, "\x00")
+    if pa.types.is_dictionary(values.type):
+        found = pc.take(found, values.indices)
+    bad = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    return bad if bad.any() else None
 
 
 def _cell_lengths(values: pa.Array) -> np.ndarray:
@@ -429,28 +462,60 @@ def _check_footer(
     or that holds a value wider than MAX_VALUE_BYTES; else the rows to read per batch, so
     that a batch takes at most about MAX_BATCH_BYTES decoded.
 
-    Each column's size is bounded from the footer: a fixed-width column by its rows; a text
-    column stored plainly by its uncompressed size (plain pages are as large decoded); one
-    stored with a dictionary by its rows times its widest dictionary value (every cell is
-    one of them). When these bounds add up to more than `max_bytes`, the dictionary-encoded
-    columns are measured exactly (read as dictionaries, so nothing is decoded) before the
-    file is refused.
+    A file in too many small row groups is refused first: each is read on its own below.
+    Then the footer's uncompressed sizes: the pages' bytes once decompressed, which the
+    values take at least as much of once decoded (a dictionary holds each of its values
+    once), so a file whose pages add up to more than `max_bytes` is refused before any of
+    them is read. Each column's decoded size is then bounded: a fixed-width column by its
+    rows; a text column stored plainly by its uncompressed size (plain pages are as large
+    decoded); one stored with a dictionary is measured exactly, its dictionaries and
+    indices read once (`_measure_dictionaries`), still without decoding it.
     """
     if metadata.num_columns != len(schema):
         return PARQUET_BATCH_ROWS  # not flat: refused as it is read, by its column types
+    _check_row_groups(metadata)
+    if _uncompressed_bytes(metadata) > max_bytes:
+        raise TableRejected(_too_large(max_bytes, " uncompressed"), limit_exceeded=True)
     sizes = [_ColumnSize.of(metadata, index, field) for index, field in enumerate(schema)]
     for size in sizes:
         if size.widest > MAX_VALUE_BYTES:
             raise _too_wide(size.name, None, size.widest)
     encoded = [size for size in sizes if size.dictionary_rows]
     if encoded:
-        _measure_dictionaries(source, metadata, encoded, exact=False)
-    if sum(size.bound for size in sizes) > max_bytes and encoded:
-        _measure_dictionaries(source, metadata, encoded, exact=True)
+        _measure_dictionaries(source, metadata, encoded)
     if sum(size.bound for size in sizes) > max_bytes:
         raise TableRejected(_too_large(max_bytes, " uncompressed"), limit_exceeded=True)
     row_bytes = sum(size.row_width for size in sizes) or 1
     return int(min(PARQUET_BATCH_ROWS, max(1, MAX_BATCH_BYTES // row_bytes)))
+
+
+def _check_row_groups(metadata: pq.FileMetaData) -> None:
+    """Refuse a file in more than FEW_ROW_GROUPS row groups that hold fewer than
+    MIN_GROUP_ROWS rows on average, or in more than MAX_COLUMN_CHUNKS column chunks (row
+    groups times columns): each row group is read on its own, and each column chunk costs
+    tens of microseconds however small it is (6,000 row groups of 5 rows took 18 s)."""
+    groups, rows, columns = metadata.num_row_groups, metadata.num_rows, metadata.num_columns
+    if groups > FEW_ROW_GROUPS and rows < groups * MIN_GROUP_ROWS:
+        raise TableRejected(
+            f"The file is written in {groups:,} row groups of {rows // groups:,} rows on "
+            f"average: write it in row groups of at least {MIN_GROUP_ROWS:,} rows (or in at "
+            f"most {FEW_ROW_GROUPS}), as Parquet writers do by default: nothing was stored."
+        )
+    if groups * columns > MAX_COLUMN_CHUNKS:
+        raise TableRejected(
+            f"The file is written in {groups:,} row groups of {columns:,} columns, "
+            f"{groups * columns:,} column chunks, more than the {MAX_COLUMN_CHUNKS:,} allowed: "
+            "write it in fewer, larger row groups: nothing was stored."
+        )
+
+
+def _uncompressed_bytes(metadata: pq.FileMetaData) -> int:
+    """What the file's pages take once decompressed, as its footer says."""
+    return sum(
+        group.column(index).total_uncompressed_size
+        for group in map(metadata.row_group, range(metadata.num_row_groups))
+        for index in range(metadata.num_columns)
+    )
 
 
 @dataclass
@@ -494,8 +559,7 @@ class _ColumnSize:
             return self.exact
         if self.fixed_width:
             return self.rows * self.fixed_width
-        cells = self.dictionary_rows * (self.widest + _OFFSET_BYTES)
-        return self.plain_bytes + self.rows * _OFFSET_BYTES + cells
+        return self.plain_bytes + self.rows * _OFFSET_BYTES
 
     @property
     def row_width(self) -> int:
@@ -507,35 +571,32 @@ class _ColumnSize:
 
 
 def _measure_dictionaries(
-    source: BinaryIO, metadata: pq.FileMetaData, sizes: list[_ColumnSize], *, exact: bool
+    source: BinaryIO, metadata: pq.FileMetaData, sizes: list[_ColumnSize]
 ) -> None:
-    """Read the dictionary-encoded text columns as dictionaries: their widest dictionary
-    value (from the first row of each row group, which comes with its whole dictionary),
-    or (`exact`) their whole decoded size, summed from each cell's dictionary value.
+    """Measure the dictionary-encoded text columns exactly: their widest value, and their
+    decoded size summed from each cell's dictionary value.
 
-    Nothing is decoded: a column is held as its indices (4 bytes a row) and its dictionary.
+    One read per row group, of all these columns at once, as dictionaries: nothing is
+    decoded, and a dictionary is held once (with its indices, 4 bytes a row) while it is
+    measured. The footer's check has bounded what the dictionaries take.
     """
     names = [size.name for size in sizes]
     reader = pq.ParquetFile(source, metadata=metadata, read_dictionary=names)
-    for size in sizes:
-        total = 0
-        for group in range(metadata.num_row_groups):
-            if exact:
-                chunks = reader.read_row_group(group, columns=[size.name]).column(0).chunks
-            else:
-                rows = reader.iter_batches(batch_size=1, row_groups=[group], columns=[size.name])
-                first = next(rows, None)
-                chunks = [] if first is None else [first.column(0)]
-            for values in chunks:
+    totals = [0] * len(sizes)
+    for group in range(metadata.num_row_groups):
+        columns = reader.read_row_group(group, columns=names).columns
+        for position, (size, column) in enumerate(zip(sizes, columns, strict=True)):
+            for values in column.chunks:
                 if not pa.types.is_dictionary(values.type) or not len(values.dictionary):
                     continue
                 lengths = pc.binary_length(_measurable(values.dictionary))
                 size.widest = max(size.widest, pc.max(lengths).as_py() or 0)
-                total += int(pc.sum(pc.take(lengths, values.indices)).as_py() or 0)
-        if size.widest > MAX_VALUE_BYTES:
-            raise _too_wide(size.name, None, size.widest)
-        if exact:
-            size.exact = total + size.rows * _OFFSET_BYTES
+                if size.widest > MAX_VALUE_BYTES:
+                    raise _too_wide(size.name, None, size.widest)
+                totals[position] += int(pc.sum(pc.take(lengths, values.indices)).as_py() or 0)
+        del columns  # before the next row group's are read
+    for size, total in zip(sizes, totals, strict=True):
+        size.exact = total + size.rows * _OFFSET_BYTES
 
 
 def _value_type(kind: pa.DataType) -> pa.DataType:

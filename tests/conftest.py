@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from knox.models import AuthToken
@@ -131,6 +132,29 @@ def api(personas):
         return client
 
     return client_for
+
+
+@pytest.fixture
+def written(settings, tmp_path, monkeypatch):
+    """Every uploaded file goes to a temporary file in `tmp_path` (settings.
+    FILE_UPLOAD_TEMP_DIR); the list holds the bytes each was handed, in order."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    sizes: list[int] = []
+    new_file = TemporaryFileUploadHandler.new_file
+    receive = TemporaryFileUploadHandler.receive_data_chunk
+
+    def started(self, *args, **kwargs):
+        sizes.append(0)
+        return new_file(self, *args, **kwargs)
+
+    def received(self, raw_data, start):
+        sizes[-1] += len(raw_data)
+        return receive(self, raw_data, start)
+
+    monkeypatch.setattr(TemporaryFileUploadHandler, "new_file", started)
+    monkeypatch.setattr(TemporaryFileUploadHandler, "receive_data_chunk", received)
+    return sizes
 
 
 @pytest.fixture

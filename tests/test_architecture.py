@@ -102,3 +102,20 @@ def test_no_function_is_over_the_length_budget():
                 if length > 90:
                     too_long[f"{path.relative_to(ROOT)}:{node.name}"] = length
     assert too_long == {}
+
+
+def test_no_module_redefines_a_constant_of_portal_text():
+    """One wording for shared messages: NUL_MESSAGE was copied into predictions once."""
+    from portal import text
+
+    constants = {name for name in text.__all__ if name.isupper()}
+    copies = [
+        f"{path.relative_to(ROOT)}:{target.id}"
+        for _, path in modules()
+        if path != ROOT / "portal" / "text.py"
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id in constants
+    ]
+    assert copies == []

@@ -2,15 +2,19 @@
 
 A password can change in the password form, the admin, `manage.py changepassword` or a
 shell, and an account can be deactivated in the admin or a shell: only the user row's save
-sees them all, so that is where every API token of the account is revoked.
+sees them all, so that is where every API token of the account is revoked. A hash that
+changes is a password change unless the login backend says it is the re-hash of a password
+it has just checked (usecases/auth.py); an unusable password always is one.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.hashers import is_password_usable
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
+from usecases.auth import hash_upgrade_of
 from usecases.services import tokens
 
 CREDENTIAL_FIELDS = {"password", "is_active"}
@@ -26,15 +30,25 @@ def _revocation_reason(sender, user, update_fields) -> str | None:
     old = sender._default_manager.filter(pk=user.pk).values("password", "is_active").first()
     if old is None:
         return None
-    if old["password"] != user.password:
-        # check_password() re-hashes with a newer hasher (update_fields=["password"], and
-        # `_password` cleared): the same password, so the tokens stay.
-        rehash = update_fields is not None and set(update_fields) == {"password"}
-        if not (rehash and user._password is None):
-            return "password changed"
+    if old["password"] != user.password and not _hash_upgrade(user, old, update_fields):
+        return "password changed"
     if old["is_active"] and not user.is_active:
         return "account deactivated"
     return None
+
+
+def _hash_upgrade(user, old: dict, update_fields) -> bool:
+    """A login re-hashing the password it just found right (usecases/auth.py): the same
+    password, so the tokens stay. Only a save of the password alone, from one usable hash to
+    another, while the login backend checks this user's password; anything else that writes
+    the hash (set_password, assigning it, set_unusable_password) is a change."""
+    return (
+        update_fields is not None
+        and set(update_fields) == {"password"}
+        and is_password_usable(old["password"])
+        and user.has_usable_password()
+        and hash_upgrade_of(user)
+    )
 
 
 @receiver(pre_save, sender=settings.AUTH_USER_MODEL)

@@ -426,16 +426,6 @@ def locked_out(request: HtmxRequest, original_response=None, credentials=None) -
     return render(request, "registration/locked_out.html", context, status=429)
 
 
-def client_address(request) -> str:
-    """The client's IP address for django-axes, read as DRF's throttles read it: REMOTE_ADDR,
-    or with TRUSTED_PROXY_COUNT proxies in front, the address the outermost one saw."""
-    proxies, forwarded = settings.TRUSTED_PROXY_COUNT, request.META.get("HTTP_X_FORWARDED_FOR")
-    if proxies and forwarded:
-        addresses = [address.strip() for address in forwarded.split(",")]
-        return addresses[-min(proxies, len(addresses))]
-    return request.META.get("REMOTE_ADDR", "")
-
-
 @never_cache  # the response may hold a new token in clear text
 @GET_POST
 def api_tokens(request: HtmxRequest) -> HttpResponse:

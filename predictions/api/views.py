@@ -21,6 +21,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 
 from portal.api import ErrorBody, ErrorItem, errors
+from portal.uploads import content_length
 from predictions.models import Prediction
 from predictions.services import ingest
 from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
@@ -50,12 +51,7 @@ class RawBody:
 
 class _RawParser(BaseParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        meta = parser_context["request"].META
-        try:
-            length = int(meta.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > ingest.MAX_BODY_BYTES:
+        if content_length(parser_context["request"].META) > ingest.MAX_BODY_BYTES:
             raise BodyTooLarge()
         content = stream.read(ingest.MAX_BODY_BYTES + 1) if stream is not None else b""
         if len(content) > ingest.MAX_BODY_BYTES:

@@ -18,7 +18,7 @@ import orjson
 from django.utils import timezone
 
 from portal.parsers import MAX_DEPTH
-from portal.text import json_value_problem
+from portal.text import NUL_MESSAGE, json_value_problem
 from predictions.services.parse import WrongWidth
 from tables.report import Problem, TableRejected
 from usecases.models import UseCase
@@ -37,7 +37,6 @@ _JSON_INT_MIN, _JSON_INT_MAX = -(2**63), 2**64 - 1  # what orjson (the COPY path
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 TIME_RANGE = "from 1970-01-01 to one day from now"
 NUL = "\x00"
-NUL_MESSAGE = "contains a NUL character (\\u0000), which cannot be stored"
 # A feature's value sits inside the batch, its row and the features object: with it, the
 # body nests no deeper than the API's JSON limit (portal.parsers.MAX_DEPTH).
 FEATURE_VALUE_DEPTH = MAX_DEPTH - 3

@@ -10,29 +10,28 @@ count was over the limit).
 Uploads are multipart/form-data. Django keeps a file of up to FILE_UPLOAD_MAX_MEMORY_SIZE
 (2.5 MB by default) in memory and spools a larger one to a temporary file in
 FILE_UPLOAD_TEMP_DIR, which the service reads as a stream; DATA_UPLOAD_MAX_MEMORY_SIZE caps
-only the text fields. The 200 MB limit on files is enforced here: a body that cannot hold a
-file within it is refused from its Content-Length before any of it is read, and a file over
-it after parsing, both with a JSON 413.
+only the text fields. The upload views say `takes_upload`, so their files may take
+settings.MAX_UPLOAD_BYTES (portal.uploads; elsewhere far less): a body that cannot hold a
+file within it is refused from its Content-Length before any of it is read, and one that
+passes it is stopped there, both with a JSON 413.
 """
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from portal.api import CONFLICT_ERRORS, DELETE_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorBody, errors
+from portal.uploads import MultiPartParser, UploadTooLarge
 from registry.api import serializers as s
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet
 from registry.services import evaluations, registering
 from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
-
-MAX_FILE_BYTES = 200 * 1024 * 1024  # issue 3: files up to 200 MB
-FORM_OVERHEAD_BYTES = 1024 * 1024  # multipart boundaries and headers, name, description
 
 # Version names have dots (/versions/1.4.0/); a NUL can name none, and PostgreSQL would
 # refuse it in the query (a 500): such a path matches no route (the API's JSON 404).
@@ -49,34 +48,10 @@ UPLOAD_ERRORS = {
 }
 
 
-class FileTooLarge(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "too_large"
-
-    def __init__(self):
-        megabytes = MAX_FILE_BYTES // (1024 * 1024)
-        super().__init__(f"The file is larger than {megabytes} MB; split it or sample it.")
-
-
-class UploadParser(MultiPartParser):
-    """multipart/form-data, refused before reading when the body cannot hold a file within
-    MAX_FILE_BYTES (the WSGI server reads no more than the Content-Length)."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        meta = parser_context["request"].META
-        try:
-            length = int(meta.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_FILE_BYTES + FORM_OVERHEAD_BYTES:
-            raise FileTooLarge()
-        return super().parse(stream, media_type, parser_context)
-
-
 def checked_file(upload):
     """The uploaded file, unless it is over the limit."""
-    if upload.size > MAX_FILE_BYTES:
-        raise FileTooLarge()
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise UploadTooLarge(settings.MAX_UPLOAD_BYTES)
     return upload
 
 
@@ -87,9 +62,11 @@ class RegistryView(NestedUnderUseCase):
 
 
 class UploadView(RegistryView):
-    """Takes multipart/form-data (a file and a few fields) instead of JSON; answers JSON."""
+    """Takes multipart/form-data (a file and a few fields) instead of JSON; answers JSON.
+    Its files may take settings.MAX_UPLOAD_BYTES (portal.uploads)."""
 
-    parser_classes = [UploadParser, FormParser]
+    parser_classes = [MultiPartParser, FormParser]
+    takes_upload = True
 
 
 @extend_schema(tags=["model versions"], parameters=[USE_CASE_SLUG])

@@ -11,6 +11,7 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING, BinaryIO
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from portal.errors import InvalidInput
@@ -183,6 +184,7 @@ def upload_dataset(
         feature_schema=use_case.feature_schema,
         task_type=use_case.task_type,
         rules=rule_specs(use_case),
+        max_bytes=settings.MAX_UPLOAD_BYTES,  # the file, and its values once decoded
     )
     parquet = parsed.to_parquet()  # outside the transaction: it can take a while
     with transaction.atomic():
@@ -241,6 +243,7 @@ def upload_predictions(
         filename=filename,
         dataset_ids=dataset_ids(dataset),
         task_type=model_version.use_case.task_type,
+        max_bytes=settings.MAX_UPLOAD_BYTES,
     )
     parquet = parsed.to_parquet()
     with transaction.atomic():

@@ -86,3 +86,27 @@ def test_a_forged_forwarded_for_header_does_not_escape_the_anonymous_rate(client
         client.get(url, HTTP_X_FORWARDED_FOR=f"192.0.2.{number}").status_code for number in range(3)
     ]
     assert statuses == [200, 200, 429]
+
+
+def test_behind_a_trusted_proxy_the_anonymous_rate_binds_the_forwarded_address(
+    client, db, rates, settings
+):
+    # One reading of the address for axes and the throttles (portal.proxies.client_address):
+    # before, the throttles read DRF's NUM_PROXIES, fixed when DRF loaded its settings.
+    rates(anon="2/minute")
+    settings.TRUSTED_PROXY_COUNT = 1
+    url, proxy = "/api/schema/?format=json", {"REMOTE_ADDR": "10.0.0.2"}
+    first = [client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy) for _ in range(3)]
+    assert [response.status_code for response in first] == [200, 200, 429]
+    # Another client through the same proxy (a forged first entry changes nothing).
+    other = client.get(url, HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.4", **proxy)
+    assert other.status_code == 200
+
+
+def test_axes_and_the_throttles_read_the_address_in_one_place(settings):
+    from portal import proxies, throttles
+
+    assert settings.AXES_CLIENT_IP_CALLABLE == "portal.proxies.client_address"
+    names = [cls.__module__ for cls in api_settings.DEFAULT_THROTTLE_CLASSES]
+    assert names == ["portal.throttles", "portal.throttles"]
+    assert throttles.client_address is proxies.client_address

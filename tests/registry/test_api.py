@@ -5,9 +5,10 @@ the worker calls it)."""
 import io
 
 import pytest
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 
+from portal.uploads import FORM_OVERHEAD_BYTES
 from registry import uploads
-from registry.api import views as registry_views
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet, StoredTable
 from registry.services import evaluations, registering
 from tests.conftest import fields_in
@@ -355,8 +356,8 @@ def test_a_dataset_upload_must_be_multipart(api, use_case):
     assert "detail" in response.json()
 
 
-def test_a_file_over_the_limit_is_a_413_and_stores_nothing(api, use_case, monkeypatch):
-    monkeypatch.setattr(registry_views, "MAX_FILE_BYTES", 100)
+def test_a_file_over_the_limit_is_a_413_and_stores_nothing(api, use_case, settings):
+    settings.MAX_UPLOAD_BYTES = 100
     response = api("data_scientist").post(
         f"{UC}/datasets/",
         {"name": "holdout", "file": csv_upload(dataset_csv(20))},
@@ -388,18 +389,21 @@ def test_a_file_over_the_row_limit_is_a_413_and_stores_nothing(api, use_case, mo
 
 
 def test_a_body_too_large_for_any_allowed_file_is_refused_before_it_is_read(
-    api, use_case, monkeypatch
+    api, use_case, settings, monkeypatch
 ):
-    monkeypatch.setattr(registry_views, "MAX_FILE_BYTES", 100)
-    monkeypatch.setattr(registry_views, "FORM_OVERHEAD_BYTES", 100)
+    settings.MAX_UPLOAD_BYTES = 100
     read = []
-    monkeypatch.setattr(registry_views.MultiPartParser, "parse", lambda *args: read.append(1) or {})
+    monkeypatch.setattr(DjangoMultiPartParser, "parse", lambda *args: read.append(1) or {})
     response = api("data_scientist").post(
         f"{UC}/datasets/",
-        {"name": "holdout", "file": csv_upload(dataset_csv(20))},
+        {"name": "holdout", "file": csv_upload(b"x" * (FORM_OVERHEAD_BYTES + 101))},
         format="multipart",
     )
     assert response.status_code == 413
+    assert response.json() == {
+        "detail": "The file is larger than 100 bytes; split it or sample it.",
+        "code": "too_large",
+    }
     assert not read
     assert stored_counts() == (0, 0, 0)
 

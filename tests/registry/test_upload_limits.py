@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http.multipartparser import MultiPartParser
 from django.test import Client
 from django.urls import reverse
@@ -129,32 +128,10 @@ def test_an_int64_beyond_2_53_as_a_regression_prediction_is_a_400_too(api, use_c
 
 
 @pytest.fixture
-def capped(settings, tmp_path):
+def capped(settings, written, tmp_path):
     """A small upload limit; every file goes to a temporary file in `tmp_path`."""
     settings.MAX_UPLOAD_BYTES = CAP
-    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     return tmp_path
-
-
-@pytest.fixture
-def written(monkeypatch):
-    """The bytes each temporary upload file was handed, in order."""
-    sizes: list[int] = []
-    new_file = TemporaryFileUploadHandler.new_file
-    receive = TemporaryFileUploadHandler.receive_data_chunk
-
-    def started(self, *args, **kwargs):
-        sizes.append(0)
-        return new_file(self, *args, **kwargs)
-
-    def received(self, raw_data, start):
-        sizes[-1] += len(raw_data)
-        return receive(self, raw_data, start)
-
-    monkeypatch.setattr(TemporaryFileUploadHandler, "new_file", started)
-    monkeypatch.setattr(TemporaryFileUploadHandler, "receive_data_chunk", received)
-    return sizes
 
 
 def upload_urls(use_case, version) -> dict[str, tuple[str, dict]]:
@@ -209,10 +186,8 @@ def test_a_body_too_large_for_any_file_is_refused_from_its_length_before_it_is_r
 
 
 def test_a_browser_upload_within_the_cap_is_stored_through_a_temporary_file(
-    client, personas, use_case, settings, tmp_path, written
+    client, personas, use_case, written
 ):
-    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     login(client, personas, "data_scientist")
 
     response = client.post(

@@ -3,6 +3,8 @@ takes a class (0 or 1), regression a number, multiclass a class the use case kno
 predicted or observed in the campaign, or a label of its evaluation data). The API and the
 review screen share one check, in the reviewing service."""
 
+import json
+
 import pytest
 
 from predictions.services import ingest
@@ -125,3 +127,29 @@ def test_review_screen_still_reads_a_class_typed_as_text(client, personas, campa
     response = client.post(url, {"verdict": "incorrect", "corrected_value": "1"})
     assert response.status_code == 302
     assert Review.objects.get().corrected_value == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "field", "words"),
+    [
+        ("do\x00g", "corrected_value", "NUL"),
+        ({"k\x00": 1}, "corrected_value", "NUL"),
+        ([["x", {"deep": "a\x00b"}]], "corrected_value[0][1].deep", "NUL"),
+        (json.loads("[" * 40 + "1" + "]" * 40), None, "32 levels"),
+    ],
+)
+@pytest.mark.parametrize("campaign", ["multiclass"], indirect=True)
+def test_the_parser_refuses_what_jsonb_cannot_store_in_a_corrected_value(
+    api, campaign, value, field, words
+):
+    # The serializer no longer checks this itself: every body of the view is read by
+    # portal.parsers.JSONParser, which walks the whole value (keys included).
+    response = review(api, campaign, value)
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert words in body["detail"]
+    if field:
+        assert [item["field"] for item in body["errors"]] == [field]
+    else:
+        assert body["code"] == "too_deep"
+    assert not Review.objects.exists()

@@ -43,6 +43,56 @@ def dictionary_bomb(rows: int = 200_000, width: int = 10_000, *, first: str = ""
     return sink.getvalue()
 
 
+# 25,000 different 30,000-character values, each used once, in one dictionary-encoded row
+# group: a 266 KB file (the values compress well) whose footer says 750 MB uncompressed, all
+# of it dictionary (review of issue 10: refused at a 3.2 GB peak, its dictionary read twice).
+# Kept as a file: making it takes 7 s and 3 GB (`honest_dictionary()` below does it).
+HONEST_DICTIONARY = Path(__file__).parent / "data" / "honest_dictionary.parquet"
+
+
+def honest_dictionary(rows: int = 25_000, width: int = 30_000) -> bytes:
+    """HONEST_DICTIONARY's bytes, made again."""
+    data = np.full((rows, width), ord("a"), dtype=np.uint8)
+    numbers = np.char.zfill(np.arange(rows).astype(str), 6).astype("S6")
+    data[:, :6] = numbers.view(np.uint8).reshape(rows, 6)
+    offsets = np.arange(rows + 1, dtype=np.int64) * width
+    notes = pa.Array.from_buffers(
+        pa.large_string(), rows, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    note = pa.DictionaryArray.from_arrays(pa.array(np.arange(rows, dtype=np.int32)), notes)
+    table = pa.table({"id": [f"r{i}" for i in range(rows)], "note": note})
+    sink = io.BytesIO()
+    pq.write_table(
+        table, sink, compression="zstd", store_schema=False, dictionary_pagesize_limit=2**31 - 1
+    )
+    return sink.getvalue()
+
+
+def row_groups(groups: int, rows: int, text_columns: int = 10) -> bytes:
+    """`groups` row groups of `rows` rows, each with an id and `text_columns` small
+    dictionary-encoded text columns."""
+    count = groups * rows
+    columns = {"id": [f"r{i}" for i in range(count)]}
+    for n in range(text_columns):
+        columns[f"c{n}"] = [f"v{i % 3}" for i in range(count)]
+    return parquet(pa.table(columns), row_group_size=rows, store_schema=False)
+
+
+@pytest.fixture
+def reads(monkeypatch) -> dict[str, int]:
+    """How many times ParquetFile reads a row group, or iterates over batches."""
+    counts = {"read_row_group": 0, "iter_batches": 0}
+    for name in counts:
+        original = getattr(pq.ParquetFile, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            counts[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(pq.ParquetFile, name, counted)
+    return counts
+
+
 def parquet(table: pa.Table, **options) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, **options)
@@ -91,6 +141,66 @@ def test_a_dictionary_bomb_is_refused_from_its_footer_and_dictionary_before_any_
         "The file is larger than 200 MB uncompressed, the limit: nothing was stored."
     )
     assert all(kwargs.get("batch_size") == 1 for kwargs in batches)  # only the dictionaries
+
+
+def test_a_large_honest_dictionary_is_refused_from_the_footer_before_it_is_read(reads):
+    data = HONEST_DICTIONARY.read_bytes()
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    assert len(data) < 300 * 1024 and metadata.num_rows == 25_000
+    assert metadata.row_group(0).column(1).total_uncompressed_size > 750 * 10**6
+
+    error = refused_on_opening(data)
+
+    assert (error.status_code, error.limit_exceeded) == (413, True)
+    assert error.message == (
+        "The file is larger than 200 MB uncompressed, the limit: nothing was stored."
+    )
+    assert reads == {"read_row_group": 0, "iter_batches": 0}  # before: the dictionary, twice
+
+
+def test_the_dictionaries_are_read_once_a_row_group_for_all_their_columns(reads):
+    # Before: a read per row group and dictionary column; 6,000 row groups of 10 columns
+    # took 18.7 s.
+    data = row_groups(3, 1_000, text_columns=4)
+
+    open_table(
+        io.BytesIO(data), "d.parquet", max_rows=MAX_ROWS, max_bytes=MAX_BYTES, report=Report()
+    )
+
+    assert reads == {"read_row_group": 3, "iter_batches": 0}
+
+
+def test_a_file_in_thousands_of_small_row_groups_is_a_400_before_any_is_read(reads):
+    error = refused_on_opening(row_groups(6_000, 5))
+
+    assert error.status_code == 400
+    assert error.message == (
+        "The file is written in 6,000 row groups of 5 rows on average: write it in row groups "
+        "of at least 1,000 rows (or in at most 100), as Parquet writers do by default: "
+        "nothing was stored."
+    )
+    assert reads == {"read_row_group": 0, "iter_batches": 0}
+
+
+def test_a_hundred_small_row_groups_are_read_and_more_if_they_hold_enough_rows(monkeypatch):
+    def rows_read(data: bytes) -> int:
+        return sum(len(columns["id"]) for _, columns in read_all(data))
+
+    assert rows_read(row_groups(100, 5)) == 500
+    monkeypatch.setattr(table_io, "FEW_ROW_GROUPS", 2)
+    monkeypatch.setattr(table_io, "MIN_GROUP_ROWS", 10)
+
+    assert rows_read(row_groups(3, 10)) == 30
+    assert refused_on_opening(row_groups(3, 9)).status_code == 400
+
+
+def test_a_file_in_too_many_column_chunks_is_a_400(monkeypatch):
+    monkeypatch.setattr(table_io, "MAX_COLUMN_CHUNKS", 8)
+
+    error = refused_on_opening(row_groups(3, 5, text_columns=2))
+
+    assert error.status_code == 400
+    assert error.message.startswith("The file is written in 3 row groups of 3 columns, 9 column")
 
 
 def test_a_dictionary_whose_first_row_is_short_is_still_measured_by_its_widest_value():
@@ -206,6 +316,14 @@ def peak_of_reading(path: Path) -> dict:
         check=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_refusing_a_large_honest_dictionary_stays_under_500_mb():
+    refused_file = peak_of_reading(HONEST_DICTIONARY)
+
+    # Before: refused after 8 s at a 3.2 GB peak (its dictionary read whole, twice).
+    assert refused_file["outcome"] == 413, refused_file
+    assert refused_file["peak_mb"] < PEAK_MEMORY_LIMIT_MB, refused_file
 
 
 def test_refusing_the_bomb_and_accepting_a_normal_file_stay_under_500_mb(tmp_path):

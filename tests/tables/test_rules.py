@@ -9,7 +9,7 @@ import pytest
 import tables.rules
 from tables.casts import null_mask
 from tables.report import Report, TableRejected
-from tables.rules import RuleChecks, RuleSpec
+from tables.rules import PatternCost, RuleChecks, RuleSpec, pattern_cost
 
 AGES = pa.array([30, 150, None, -1], pa.int64())  # rows 1 to 4
 
@@ -168,3 +168,22 @@ def test_allowed_values_are_compared_in_the_column_type():
     assert [(p.row, p.message) for p in error.problems] == [
         (2, "“false” breaks the rule “active allowed_values”.")
     ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "size", "tail", "largest_repeat"),
+    [
+        (r"[A-Z]{2}[0-9]{6}", 8, 0, 6),
+        (r"[a{]{3}", 3, 0, 3),  # a "{" in a class is a character
+        (r"\{9999\}", 6, 0, 0),  # escaped braces are characters
+        (r"a{,5}", 5, 0, 0),  # RE2 reads "{,5}" as characters
+        (r"\Q.{999}\E", 6, 0, 0),  # quoted: characters
+        (r"(?i)x{3}(?:y|zz)", 6, 0, 3),  # flags match nothing; alternatives add up
+        (r"\p{Greek}{2}", 200, 0, 2),  # a Unicode class weighs 100
+        (r".*a.{11}", 13, 13, 11),  # the .* and the 12 characters after it
+        (r"(?:[A-Z]{2},)+x", 4, 4, 2),  # the body of an unbounded repetition is its tail
+        (r"(?P<name>.{0,5}a){0,10}", 60, 0, 10),
+    ],
+)
+def test_pattern_cost_follows_re2_syntax(pattern, size, tail, largest_repeat):
+    assert pattern_cost(pattern) == PatternCost(size, tail, largest_repeat)

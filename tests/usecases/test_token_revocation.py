@@ -2,6 +2,7 @@
 deactivation revokes every token of the account, and the user is told."""
 
 import pytest
+from django.contrib.auth.hashers import make_password
 from django.urls import reverse
 from knox.models import AuthToken
 from rest_framework.test import APIClient
@@ -105,15 +106,75 @@ def test_the_tokens_page_and_the_password_pages_explain_the_rule(client, persona
     assert "revokes your API tokens" in form_page
 
 
-def test_a_hash_upgrade_at_login_is_not_a_password_change(personas, owner_tokens, settings):
-    """check_password() re-hashes with the preferred hasher: same password, tokens stay."""
-    user = personas["owner"]
+@pytest.fixture
+def outdated_hash(personas, settings):
+    """The owner's hash is MD5 and the preferred hasher PBKDF2: the next check of the right
+    password re-hashes it, as a login after a Django upgrade does."""
     settings.PASSWORD_HASHERS = [
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
         "django.contrib.auth.hashers.MD5PasswordHasher",
     ]
-    old_hash = user.password
-    assert user.check_password(PASSWORD)
+    user = personas["owner"]
+    assert user.password.startswith("md5$")
+    return user
+
+
+def log_in(client, username: str, password: str, url: str):
+    return client.post(url, {"username": username, "password": password})
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/"])
+def test_a_hash_upgrade_at_login_is_not_a_password_change(client, outdated_hash, owner_tokens, url):
+    """Logging in re-hashes the same password with the preferred hasher: tokens stay."""
+    user = outdated_hash
+    user.is_staff = True  # for the admin's login form
+    user.save(update_fields=["is_staff"])
+    response = log_in(client, user.username, PASSWORD, url)
+    assert response.status_code == 302, response.content.decode()[:2000]
     user.refresh_from_db()
-    assert user.password != old_hash and user.password.startswith("pbkdf2_")
+    assert user.password.startswith("pbkdf2_")
     assert all(with_token(text).get(UC).status_code == 200 for text in owner_tokens)
+
+
+def test_a_wrong_password_at_login_changes_nothing(client, outdated_hash, owner_tokens):
+    user = outdated_hash
+    log_in(client, user.username, "not-the-password", "/accounts/login/")
+    user.refresh_from_db()
+    assert user.password.startswith("md5$")
+    assert all(with_token(text).get(UC).status_code == 200 for text in owner_tokens)
+
+
+def test_an_unusable_password_saved_alone_revokes_the_tokens(personas, owner_tokens):
+    # Before: kept, as it looked like check_password()'s hash upgrade (the password alone,
+    # `_password` not set).
+    user = personas["owner"]
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    assert all(with_token(text).get(UC).status_code == 401 for text in owner_tokens)
+
+
+def test_a_hash_assigned_and_saved_alone_revokes_the_tokens(personas, owner_tokens):
+    # Before: kept, for the same reason.
+    user = personas["owner"]
+    user.password = make_password(NEW_PASSWORD)
+    user.save(update_fields=["password"])
+    assert all(with_token(text).get(UC).status_code == 401 for text in owner_tokens)
+
+
+def test_a_hash_upgrade_outside_a_login_counts_as_a_change(outdated_hash, owner_tokens):
+    """Only the login backend can vouch that the password is the same; a re-hash anywhere
+    else (check_password() in a form or a shell) revokes: the safe side."""
+    assert outdated_hash.check_password(PASSWORD)
+    assert all(with_token(text).get(UC).status_code == 401 for text in owner_tokens)
+
+
+def test_a_password_changed_during_a_login_of_another_user_revokes(personas, owner_tokens):
+    from usecases import auth
+
+    token = auth._checking.set(personas["viewer"].username)
+    try:
+        personas["owner"].password = make_password(NEW_PASSWORD)
+        personas["owner"].save(update_fields=["password"])
+    finally:
+        auth._checking.reset(token)
+    assert all(with_token(text).get(UC).status_code == 401 for text in owner_tokens)
