@@ -7,7 +7,7 @@ name from the reviews app it was carved out of (issue 8): reviews_prediction.
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from registry.models import ModelVersion
 from usecases.models import UseCase
@@ -74,3 +74,46 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} · {self.request_id}"
+
+
+class QualityTally(models.Model):
+    """How many of a model version's logged predictions break its use case's data-quality
+    rules, kept up to date by each batch's transaction (services/tally.py) so that the rate
+    can be read without scanning the log (`predictions.selectors.violation_rate`).
+
+    - `rows_checked`: the version's logged predictions, each counted once, when its batch
+      stored it. A re-sent row (same version and request id, already stored or repeated in
+      its batch) is not stored again and is not counted again.
+    - `rows_violating`: those of them that break at least one row-level rule of severity
+      "error" (range, not_null, allowed_values, regex) that could be checked on their
+      batch. Warning rules never count here, and a row breaking two rules counts once.
+    - `rule_counts`: {rule id (text): rows}, for every rule that counted something: rows
+      breaking a row-level rule of either severity, and for a max_null_rate rule the rows
+      whose field is empty. max_null_rate is a rule about a column, not a row, so it never
+      makes a row violating; its rate over the whole log is rule_counts[id] / rows_checked.
+
+    A rule that cannot be checked on a batch (its field is not logged, its column does not
+    convert, its pattern is refused) counts nothing for that batch's rows. Rules count as
+    they stood when each batch arrived; `manage.py recount_quality` recounts the stored log
+    with the rules as they stand now.
+    """
+
+    model_version = models.OneToOneField(
+        ModelVersion, on_delete=models.CASCADE, related_name="quality_tally"
+    )
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="+")
+    rows_checked = models.BigIntegerField(default=0)
+    rows_violating = models.BigIntegerField(default=0)
+    rule_counts = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rows_violating__gte=0, rows_violating__lte=F("rows_checked")),
+                name="predictions_tally_violating_within_checked",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version}: {self.rows_violating} of {self.rows_checked} rows violating"

@@ -48,6 +48,9 @@ class ModelVersion(models.Model):
     tags = models.JSONField(default=dict, blank=True)
     stage = models.CharField(max_length=20, choices=Stage.choices, default=Stage.REGISTERED)
     traffic_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Set by the promotions app when it moves the stage; nothing in the registry writes
+    # stage, traffic_percent or this (DESIGN.md "Deployment stages and promotion").
+    stage_changed_at = models.DateTimeField(null=True, blank=True)
     registered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -129,6 +132,8 @@ class EvaluationDataset(models.Model):
     label_summary = models.JSONField(default=dict)
     # [{"rule": id, "description": "...", "severity": "...", "violations": n}, …]
     rule_violations = models.JSONField(default=list)
+    # The holdout promotions are gated on; the owner marks it (services/reference.py).
+    is_reference = models.BooleanField(default=False)
     table = models.OneToOneField(StoredTable, on_delete=models.PROTECT, related_name="+")
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -143,6 +148,11 @@ class EvaluationDataset(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["use_case", "name"], name="usecases_dataset_name_unique_per_use_case"
+            ),
+            models.UniqueConstraint(
+                fields=["use_case"],
+                condition=Q(is_reference=True),
+                name="usecases_one_reference_dataset_per_use_case",
             ),
         ]
 
@@ -186,10 +196,18 @@ class PredictionSet(models.Model):
         return f"{self.model_version} on {self.dataset}"
 
 
+class EvaluationQuerySet(RegistryQuerySet):
+    def current(self) -> EvaluationQuerySet:
+        """The evaluations not superseded by a later run of the same version and dataset."""
+        return self.filter(superseded_at__isnull=True)
+
+
 class Evaluation(models.Model):
     """A model version's predictions scored against a dataset's labels, by a Celery worker.
 
-    One evaluation per (version, dataset): running it again replaces its results.
+    One current evaluation per (version, dataset). Running a finished one again creates a
+    new row and marks the old one superseded (services/evaluations.py): results are never
+    overwritten, and a promotion's evidence stays readable at its own URL.
     """
 
     class Status(models.TextChoices):
@@ -235,15 +253,29 @@ class Evaluation(models.Model):
     results = models.JSONField(default=dict, blank=True)
     gates = models.JSONField(default=list, blank=True)
     passed_gates = models.BooleanField(null=True)
+    # When a later run of the same pair replaced this one, and which run that is (null once
+    # that run is deleted: the dataset or version going takes this one with it anyway).
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="supersedes"
+    )
 
-    objects = RegistryQuerySet.as_manager()
+    objects = EvaluationQuerySet.as_manager()
 
     class Meta:
         db_table = "usecases_evaluation"
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["model_version", "dataset"], name="usecases_one_evaluation_per_pair"
+                fields=["model_version", "dataset"],
+                condition=Q(superseded_at__isnull=True),
+                name="usecases_one_current_evaluation_per_pair",
+            ),
+            # Only a finished run is replaced; a queued or running one is re-queued instead.
+            models.CheckConstraint(
+                condition=Q(superseded_at__isnull=True, superseded_by__isnull=True)
+                | Q(superseded_at__isnull=False, status__in=["succeeded", "failed"]),
+                name="usecases_evaluation_superseded_only_when_finished",
             ),
             models.CheckConstraint(
                 condition=Q(progress__lte=100), name="usecases_evaluation_progress_percent"
@@ -259,3 +291,7 @@ class Evaluation(models.Model):
     @property
     def is_running(self) -> bool:
         return self.status not in self.FINISHED
+
+    @property
+    def is_superseded(self) -> bool:
+        return self.superseded_at is not None

@@ -3,7 +3,7 @@ blobs live in StoredTable, reached only through `table_id`."""
 
 from __future__ import annotations
 
-from django.db.models import Count, FloatField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, FloatField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
@@ -24,9 +24,13 @@ DEFAULT_RANKING_METRIC = {
 
 
 def version_rows(use_case: UseCase) -> QuerySet:
-    """The use case's model versions, newest first, each with its latest evaluation's id,
-    status, dataset and gate result, and its number of prediction sets."""
-    latest = Evaluation.objects.filter(model_version=OuterRef("pk")).order_by("-queued_at", "-pk")
+    """The use case's model versions, newest first, each with its latest current evaluation's
+    id, status, dataset and gate result, and its number of prediction sets."""
+    latest = (
+        Evaluation.objects.current()
+        .filter(model_version=OuterRef("pk"))
+        .order_by("-queued_at", "-pk")
+    )
     prediction_sets = (
         PredictionSet.objects.filter(model_version=OuterRef("pk"))
         .order_by()
@@ -50,26 +54,51 @@ def version_rows(use_case: UseCase) -> QuerySet:
 
 def dataset_rows(use_case: UseCase) -> QuerySet:
     """The use case's evaluation datasets, newest first, with their prediction-set and
-    evaluation counts; the label summary and rule report are left in the database."""
+    current-evaluation counts; the label summary and rule report are left in the database."""
+    current = Q(evaluations__superseded_at__isnull=True)
     return (
         EvaluationDataset.objects.filter(use_case=use_case)
         .select_related("uploaded_by")
         .defer("label_summary", "rule_violations")
         .annotate(
             prediction_set_count=Count("prediction_sets", distinct=True),
-            evaluation_count=Count("evaluations", distinct=True),
+            evaluation_count=Count("evaluations", filter=current, distinct=True),
         )
         .order_by("-created_at", "-pk")
     )
 
 
 def evaluation_rows(use_case: UseCase) -> QuerySet:
-    """The use case's evaluations, most recently queued first, without their results."""
+    """The use case's current evaluations (not superseded by a later run), most recently
+    queued first, without their results."""
     return (
-        Evaluation.objects.filter(use_case=use_case)
+        Evaluation.objects.current()
+        .filter(use_case=use_case)
         .select_related("model_version", "dataset", "requested_by")
         .defer("results", "dataset__label_summary", "dataset__rule_violations")
         .order_by("-queued_at", "-pk")
+    )
+
+
+def latest_succeeded_evaluation(
+    model_version: ModelVersion, dataset: EvaluationDataset
+) -> Evaluation | None:
+    """The current evaluation of `model_version` on `dataset` if it succeeded, else None (none
+    yet, failed, or a re-run still queued or running: its predecessor is superseded)."""
+    return (
+        Evaluation.objects.current()
+        .filter(model_version=model_version, dataset=dataset, status=Evaluation.Status.SUCCEEDED)
+        .first()
+    )
+
+
+def reference_dataset(use_case: UseCase) -> EvaluationDataset | None:
+    """The dataset the owner marked as the reference for promotion, else the newest one,
+    else None. One query."""
+    return (
+        EvaluationDataset.objects.filter(use_case=use_case)
+        .order_by("-is_reference", "-created_at", "-pk")
+        .first()
     )
 
 
@@ -94,13 +123,14 @@ def ranking_metric(use_case: UseCase, kpis=None) -> dict:
 
 
 def leaderboard(use_case: UseCase) -> dict:
-    """Succeeded evaluations ranked per dataset by `ranking_metric` (best first); rows
+    """Current succeeded evaluations ranked per dataset by `ranking_metric` (best first); rows
     without the metric come last. Reads one number per evaluation, not its results."""
     ranking = ranking_metric(use_case)
     currency = _currency(use_case.pk) if ranking["metric"] == Metric.BUSINESS_VALUE else ""
     path = f"results__overall__{ranking['metric']}"
     rows = (
-        Evaluation.objects.filter(use_case=use_case, status=Evaluation.Status.SUCCEEDED)
+        Evaluation.objects.current()
+        .filter(use_case=use_case, status=Evaluation.Status.SUCCEEDED)
         .select_related("model_version", "dataset")
         .only(
             "pk",

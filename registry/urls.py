@@ -17,6 +17,11 @@ urlpatterns = [
     path(f"{use_case}datasets/", views.datasets, name="datasets"),
     path(f"{use_case}datasets/<int:pk>/", views.dataset_detail, name="dataset_detail"),
     path(f"{use_case}datasets/<int:pk>/delete/", views.dataset_delete, name="dataset_delete"),
+    path(
+        f"{use_case}datasets/<int:pk>/reference/",
+        views.dataset_reference,
+        name="dataset_reference",
+    ),
     path(f"{use_case}evaluations/", views.evaluations_overview, name="evaluations"),
     path(
         f"{use_case}evaluations/<int:pk>/",

@@ -1,9 +1,10 @@
 """Pages of the model registry: versions, evaluation datasets, predictions and evaluations.
 
-Reads need VIEW, writes MANAGE_MODELS (owner, data scientist, admin); every view fetches the
-use case through `get_use_case_for()` and writes through one service of
-registry.services.registering or registry.services.evaluations. The evaluation page's status
-section is a partial that polls itself every second while the evaluation is unfinished.
+Reads need VIEW, writes MANAGE_MODELS (owner, data scientist, admin), marking the reference
+dataset SET_POLICY (owner, admin); every view fetches the use case through
+`get_use_case_for()` and writes through one service of registry.services. Lists show the
+current evaluations; a superseded one stays readable at its own URL. The evaluation page's
+status section is a partial that polls itself every second while the evaluation is unfinished.
 The two views that take a file are `capped_upload`: a body over the limit is refused (413)
 before or while it arrives, not after Django wrote it to a temporary file.
 """
@@ -28,7 +29,7 @@ from registry.forms import (
     call_upload,
 )
 from registry.models import Evaluation, ModelVersion, PredictionSet
-from registry.services import evaluations, registering
+from registry.services import evaluations, reference, registering
 from usecases.models import UseCase
 from usecases.permissions import Action, get_use_case_for, page_context
 
@@ -80,7 +81,7 @@ def _render_version(request, use_case: UseCase, version: ModelVersion, **forms) 
         .defer("dataset__label_summary", "dataset__rule_violations")
         .order_by("dataset__name")
     )
-    evaluated = {e.dataset_id: e for e in version.evaluations.defer("results").order_by()}
+    evaluated = {e.dataset_id: e for e in version.evaluations.current().defer("results").order_by()}
     for prediction_set in prediction_sets:
         prediction_set.evaluation = evaluated.get(prediction_set.dataset_id)
     context = page_context(
@@ -186,7 +187,8 @@ def dataset_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
             "model_version__version"
         )
     )
-    evaluated = {e.model_version_id: e for e in dataset.evaluations.defer("results").order_by()}
+    current = dataset.evaluations.current().defer("results").order_by()
+    evaluated = {e.model_version_id: e for e in current}
     for prediction_set in prediction_sets:
         prediction_set.evaluation = evaluated.get(prediction_set.model_version_id)
     context = page_context(
@@ -197,6 +199,20 @@ def dataset_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
         label_chart=charts.label_distribution_figure(dataset.label_summary),
     )
     return render(request, "registry/dataset_detail.html", context)
+
+
+@require_POST
+def dataset_reference(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.SET_POLICY)
+    dataset = get_object_or_404(use_case.datasets.only("pk", "use_case", "name"), pk=pk)
+    form = Form(request.POST)  # no fields: it carries the service's refusal, if any
+    if form.is_valid():
+        marked = call_service(form, reference.mark_reference, dataset, by=request.user)
+        if marked is not None:
+            messages.success(request, f"“{marked.name}” is the reference for promotion.")
+    for error in form.non_field_errors():
+        messages.error(request, error)
+    return redirect("registry:dataset_detail", use_case.slug, dataset.pk)
 
 
 @GET_POST
@@ -231,14 +247,14 @@ def evaluations_overview(request: HtmxRequest, slug: str) -> HttpResponse:
 @require_GET
 def evaluation_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)
-    evaluation = get_object_or_404(
-        use_case.evaluations.select_related("model_version", "dataset", "champion", "requested_by"),
-        pk=pk,
-    )
+    related = ("model_version", "dataset", "champion", "requested_by")
+    evaluation = get_object_or_404(use_case.evaluations.select_related(*related), pk=pk)
     template = "registry/evaluation_detail.html"
     if request.htmx:
         template += "#evaluation-status"  # only the polled fragment (results once finished)
     context = page_context(request, use_case, evaluation=evaluation)
+    if not request.htmx:
+        context["replaces"] = evaluation.supersedes.only("pk", "finished_at").first()
     if evaluation.status == Evaluation.Status.SUCCEEDED:
         report = selectors.evaluation_report(evaluation)
         context["report"] = report
@@ -260,13 +276,15 @@ def evaluation_rerun(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     )
     form = Form(request.POST)  # no fields: it carries the service's refusal, if any
     if form.is_valid():
-        call_service(
+        started = call_service(
             form,
             evaluations.start_evaluation,
             evaluation.model_version,
             by=request.user,
             dataset=evaluation.dataset,
         )
+        if started is not None:  # a finished evaluation's re-run is a new one
+            return redirect(started)
     for error in form.non_field_errors():
         messages.error(request, error)
     return redirect(evaluation)

@@ -191,6 +191,9 @@ class KPI(models.Model):
         help_text="Only rows of this segment (blank: all rows).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # An evaluation that finished before its use case's latest KPI change is stale for a
+    # promotion (promotions/services/gates.py). auto_now: set by save(), not by update().
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["use_case", "name"]

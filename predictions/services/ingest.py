@@ -17,7 +17,9 @@ emptied at each commit) and moved with one INSERT … SELECT … ON CONFLICT DO 
 SQLite, bulk_create(ignore_conflicts=True).
 
 Data-quality rules are counted on the valid rows (both severities), never refused: these
-predictions were already served, and monitoring wants their violation rate, not a gap.
+predictions were already served, and monitoring wants their violation rate, not a gap. The
+rows a batch stores are added to their versions' quality tallies in the same transaction
+(QualityTally; re-sent rows are not counted again), which the promotion gate reads.
 
 No audit event: a prediction log is data, not a change of state, and serving
 infrastructure sends batches continuously; an event per batch would serialise every batch
@@ -30,7 +32,8 @@ The steps live in these modules of predictions/services/; callers use this one:
 - `parse`: request bodies (JSON or CSV) into rows, and the size limits;
 - `validate`: each row's checks and the problems list (`Problems`);
 - `quality`: the data-quality rule violations counted on the valid rows;
-- `store`: writing the rows on PostgreSQL or SQLite, outcomes and late outcomes.
+- `store`: writing the rows on PostgreSQL or SQLite, outcomes and late outcomes;
+- `tally`: each version's data-quality tally, kept per batch and recounted.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 
+from predictions.services import tally
 from predictions.services.parse import (
     MAX_BODY_BYTES,
     MAX_ROWS,
@@ -49,7 +53,7 @@ from predictions.services.parse import (
     csv_prediction_rows,
     parse_body,
 )
-from predictions.services.quality import rule_violations
+from predictions.services.quality import check_rules
 from predictions.services.store import (
     attach_postgresql,
     attach_sqlite,
@@ -147,14 +151,19 @@ def log_predictions(
     problems = Problems()
     valid = validate_predictions(rows, use_case, versions, problems)
     refuse_if_needed(len(rows), valid.count, problems, partial)
-    violations = rule_violations(use_case, valid)
+    findings = check_rules(use_case, valid)
     keep = first_of_each(valid.version_ids, valid.request_ids)
     duplicates_in_batch = valid.count - len(keep)
+    which = tally.needs_stored_rows(valid, keep, findings)
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            inserted = insert_postgresql(use_case, valid, keep)
+            inserted, stored = insert_postgresql(use_case, valid, keep, which=which)
         else:
-            inserted = insert_sqlite(use_case, valid, keep)
+            inserted, stored = insert_sqlite(use_case, valid, keep, which=which)
+        # Without `which`, the kept rows are of one version and flagged by no rule: any
+        # `inserted` of them add the same to its tally.
+        stored = keep[:inserted] if stored is None else stored
+        tally.record_batch(use_case, tally.increments(valid, stored, findings))
     result = IngestResult(
         mode=Mode.PARTIAL if partial else Mode.ALL_OR_NOTHING,
         rows=len(rows),
@@ -163,7 +172,7 @@ def log_predictions(
         rejected=problems.bad_rows,
         errors=problems.as_list(),
         counts=dict(problems.counts),
-        rule_violations=violations,
+        rule_violations=findings.summary,
     )
     logger.info(
         "predictions logged for use case %s by user %s: %s rows, %s new, %s duplicates, "

@@ -5,7 +5,8 @@ connection, emptied at each commit) and moved with one INSERT … SELECT … ON 
 NOTHING, sorted by the unique (model_version, request_id) key so that concurrent batches
 take its index locks in one order; on SQLite, bulk_create(ignore_conflicts=True). A new
 prediction whose request id already has an outcome (attached to another version's
-prediction) gets it too: the late outcomes.
+prediction) gets it too: the late outcomes. Asked for (`which=True`), both also tell which
+rows were new: the quality tally counts only those.
 
 Outcomes: the use case's predictions of each request id are locked in id order and get the
 outcome, its time and the error (`outcome_error`); on PostgreSQL through a staging table
@@ -81,6 +82,9 @@ SELECT %s, {_STAGING_COLUMNS}, now() FROM {_STAGING}
 ORDER BY model_version_id, request_id COLLATE "C"
 ON CONFLICT (model_version_id, request_id) DO NOTHING
 """
+# Only the rows this statement stored: a conflicting row of a concurrent batch is skipped
+# once that batch commits, and is not returned.
+_MOVE_RETURNING = _MOVE.rstrip() + " RETURNING model_version_id, request_id"
 
 
 # Outcomes already known for the batch's request ids (attached to another version's
@@ -109,8 +113,17 @@ def _confidences(task: str, predictions: list, scores: list) -> list[float | Non
     return [None] * len(scores)
 
 
-def insert_postgresql(use_case: UseCase, valid: ValidPredictions, keep: list[int]) -> int:
-    """COPY the rows into the staging table, then one INSERT … SELECT … ON CONFLICT."""
+def _positions(valid: ValidPredictions, keep: list[int], keys) -> list[int]:
+    """The indices among the valid rows of the stored (version id, request id) keys."""
+    index = {(valid.version_ids[i], valid.request_ids[i]): i for i in keep}
+    return sorted(index[(version_id, request_id)] for version_id, request_id in keys)
+
+
+def insert_postgresql(
+    use_case: UseCase, valid: ValidPredictions, keep: list[int], *, which: bool = False
+) -> tuple[int, list[int] | None]:
+    """COPY the rows into the staging table, then one INSERT … SELECT … ON CONFLICT: (rows
+    stored, and with `which` their indices among the valid rows, else None)."""
     random_keys = np.random.default_rng().random(len(keep)).tolist()
     confidences = _confidences(use_case.task_type, valid.predictions, valid.scores)
     dumps = orjson.dumps
@@ -135,11 +148,12 @@ def insert_postgresql(use_case: UseCase, valid: ValidPredictions, keep: list[int
                 )
         cursor.execute(_KNOWN_OUTCOMES, [use_case.pk])
         known = cursor.fetchall()
-        cursor.execute(_MOVE, [use_case.pk])
+        cursor.execute(_MOVE_RETURNING if which else _MOVE, [use_case.pk])
         inserted = cursor.rowcount
+        stored = _positions(valid, keep, cursor.fetchall()) if which else None
         if known and inserted:
             _late_outcomes_postgresql(cursor, use_case, known)
-        return inserted
+        return inserted, stored
 
 
 def _late_outcomes_postgresql(cursor, use_case: UseCase, known: list[tuple]) -> None:
@@ -163,9 +177,13 @@ def _late_outcomes_postgresql(cursor, use_case: UseCase, known: list[tuple]) -> 
         _write_outcomes_postgresql(cursor, use_case.task_type, rows)
 
 
-def insert_sqlite(use_case: UseCase, valid: ValidPredictions, keep: list[int]) -> int:
+def insert_sqlite(
+    use_case: UseCase, valid: ValidPredictions, keep: list[int], *, which: bool = False
+) -> tuple[int, list[int] | None]:
     """bulk_create(ignore_conflicts=True); the count of new rows from before and after (the
-    IMMEDIATE transaction holds SQLite's write lock, so nobody else inserts meanwhile)."""
+    IMMEDIATE transaction holds SQLite's write lock, so nobody else inserts meanwhile), and
+    with `which` their indices among the valid rows (the keys not stored before), else None."""
+    stored = _not_stored_yet(valid, keep) if which else None
     random_keys = np.random.default_rng().random(len(keep)).tolist()
     confidences = _confidences(use_case.task_type, valid.predictions, valid.scores)
     objects = [
@@ -189,7 +207,22 @@ def insert_sqlite(use_case: UseCase, valid: ValidPredictions, keep: list[int]) -
     inserted = logged.count() - before
     if inserted:
         _late_outcomes_sqlite(use_case, {(o.model_version_id, o.request_id) for o in objects})
-    return inserted
+    return inserted, stored
+
+
+def _not_stored_yet(valid: ValidPredictions, keep: list[int]) -> list[int]:
+    """The kept rows whose (version, request id) is not in the log yet, SQLITE_BATCH request
+    ids at a time per version."""
+    by_version: dict[int, list[str]] = {}
+    for i in keep:
+        by_version.setdefault(valid.version_ids[i], []).append(valid.request_ids[i])
+    logged: set[tuple[int, str]] = set()
+    for version_id, request_ids in by_version.items():
+        for start in range(0, len(request_ids), SQLITE_BATCH):
+            chunk = request_ids[start : start + SQLITE_BATCH]
+            found = Prediction.objects.filter(model_version_id=version_id, request_id__in=chunk)
+            logged.update((version_id, r) for r in found.values_list("request_id", flat=True))
+    return [i for i in keep if (valid.version_ids[i], valid.request_ids[i]) not in logged]
 
 
 def _late_outcomes_sqlite(use_case: UseCase, keys: set[tuple[int, str]]) -> None:

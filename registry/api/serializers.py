@@ -41,7 +41,8 @@ class EvaluationBriefSerializer(serializers.ModelSerializer):
 class ModelVersionSerializer(serializers.ModelSerializer):
     registered_by = serializers.CharField(source="registered_by.username", read_only=True)
     latest_evaluation = serializers.SerializerMethodField(
-        help_text="The most recently queued evaluation of this version, on any dataset."
+        help_text="The most recently queued current (not superseded) evaluation of this "
+        "version, on any dataset."
     )
 
     class Meta:
@@ -50,6 +51,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             *ModelVersion.INPUT_FIELDS,
             "stage",
             "traffic_percent",
+            "stage_changed_at",
             "registered_by",
             "created_at",
             "latest_evaluation",
@@ -61,7 +63,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         # The view prefetches `recent_evaluations`, newest first (no query per version).
         recent = getattr(version, "recent_evaluations", None)
         if recent is None:
-            recent = list(version.evaluations.order_by(*LATEST_EVALUATION_FIRST)[:1])
+            recent = list(version.evaluations.current().order_by(*LATEST_EVALUATION_FIRST)[:1])
         return EvaluationBriefSerializer(recent[0]).data if recent else None
 
 
@@ -94,6 +96,7 @@ class ModelVersionUpdateInput(ModelVersionInput):
         "version": "The version name cannot be changed; register a new version instead.",
         "stage": "The stage changes only through a promotion.",
         "traffic_percent": "The canary traffic changes only through a promotion.",
+        "stage_changed_at": "The stage changes only through a promotion.",
         "registered_by": "Who registered a version cannot be changed.",
         "created_at": "When a version was registered cannot be changed.",
     }
@@ -165,10 +168,17 @@ class DatasetSerializer(serializers.ModelSerializer):
             "has_segment",
             "label_summary",
             "rule_violations",
+            "is_reference",
             "uploaded_by",
             "created_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "is_reference": {
+                "help_text": "The use case's reference dataset for promotion (at most one); "
+                "POST …/datasets/{id}/reference to mark it."
+            }
+        }
 
 
 class DatasetUploadInput(serializers.Serializer):
@@ -224,6 +234,12 @@ class EvaluationSerializer(serializers.ModelSerializer):
         help_text="The production version compared against, if it had predictions here.",
     )
     requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    superseded_by = serializers.PrimaryKeyRelatedField(
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the later evaluation of the same version and dataset that replaced "
+        "this one; null while this one is current (or once that one is deleted).",
+    )
     results = serializers.DictField(
         read_only=True,
         help_text="Empty until the evaluation succeeds; then `task_type`, `rows`, `overall` "
@@ -261,9 +277,17 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "queued_at",
             "started_at",
             "finished_at",
+            "superseded_at",
+            "superseded_by",
         ]
         read_only_fields = fields
-        extra_kwargs = {"progress": {"help_text": "Percent done."}}
+        extra_kwargs = {
+            "progress": {"help_text": "Percent done."},
+            "superseded_at": {
+                "help_text": "When a later run of the same version and dataset replaced this "
+                "one (its results stay as they were); null while this one is current."
+            },
+        }
 
 
 class EvaluationListSerializer(EvaluationSerializer):

@@ -2,7 +2,9 @@
 evaluation datasets, a version's predictions on a dataset, and evaluations.
 
 The same shape as views.py: `UseCaseRole` resolves the use case (reads need VIEW, writes
-MANAGE_MODELS: owner, data scientist, admin), a view checks its input and calls one service.
+MANAGE_MODELS: owner, data scientist, admin; marking the reference dataset SET_POLICY: owner,
+admin), a view checks its input and calls one service. Evaluation lists show the current
+evaluations only; a superseded one is still read at its own URL.
 A rejected file (tables.report.TableRejected) becomes a 400 with one item per bad row and
 the counts per check, in portal.api's exception handler (a 413 when only its size or row
 count was over the limit).
@@ -21,6 +23,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.decorators import action
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
 from rest_framework.parsers import FormParser
 from rest_framework.response import Response
@@ -30,7 +33,7 @@ from portal.api import CONFLICT_ERRORS, DELETE_ERRORS, READ_ERRORS, WRITE_ERRORS
 from portal.uploads import MultiPartParser, UploadTooLarge
 from registry.api import serializers as s
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet
-from registry.services import evaluations, registering
+from registry.services import evaluations, reference, registering
 from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
 
 # Version names have dots (/versions/1.4.0/); a NUL can name none, and PostgreSQL would
@@ -81,9 +84,11 @@ class ModelVersionViewSet(RegistryView, ListModelMixin, RetrieveModelMixin, Gene
     def get_queryset(self) -> QuerySet:
         if self.is_schema_generation():
             return ModelVersion.objects.none()
-        latest_first = Evaluation.objects.only(
-            "id", "model_version", "dataset", "status", "passed_gates", "queued_at"
-        ).order_by(*s.LATEST_EVALUATION_FIRST)
+        latest_first = (
+            Evaluation.objects.current()
+            .only("id", "model_version", "dataset", "status", "passed_gates", "queued_at")
+            .order_by(*s.LATEST_EVALUATION_FIRST)
+        )
         return (
             self.use_case.versions.select_related("registered_by")
             .prefetch_related(
@@ -143,6 +148,7 @@ class DatasetViewSet(UploadView, ListModelMixin, RetrieveModelMixin, GenericView
     serializer_class = s.DatasetSerializer
     lookup_value_regex = r"[0-9]+"
     not_found = "No such dataset on this use case."
+    write_actions = {"mark_reference": Action.SET_POLICY}
 
     def get_queryset(self) -> QuerySet:
         if self.is_schema_generation():
@@ -187,6 +193,20 @@ class DatasetViewSet(UploadView, ListModelMixin, RetrieveModelMixin, GenericView
     def destroy(self, request, use_case_slug=None, pk=None):
         registering.delete_dataset(self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=None,
+        responses={200: s.DatasetSerializer, **errors(400, 401, 403, 404)},
+        description="Make this dataset the use case's reference for promotion: promotions "
+        "are gated on the versions' evaluations on it. The previous reference, if any, is "
+        "unmarked; marking the reference again changes nothing. The owner's (or an admin's) "
+        "decision: 403 for other members.",
+    )
+    @action(detail=True, methods=["post"], url_path="reference")
+    def mark_reference(self, request, use_case_slug=None, pk=None):
+        dataset = reference.mark_reference(self.get_object(), by=request.user)
+        dataset = self.get_queryset().get(pk=dataset.pk)
+        return Response(s.DatasetSerializer(dataset).data)
 
 
 @extend_schema(tags=["model versions"], parameters=[USE_CASE_SLUG, VERSION])
@@ -258,7 +278,8 @@ class EvaluationViewSet(RegistryView, ListModelMixin, RetrieveModelMixin, Generi
         evaluations = self.use_case.evaluations.select_related(
             "model_version", "dataset", "champion", "requested_by"
         ).order_by("-created_at", "-pk")
-        if self.action == "list":
+        if self.action == "list":  # the current ones; any one is read by its id
+            evaluations = evaluations.current()
             query = s.EvaluationFilter(data=self.request.query_params)
             query.is_valid(raise_exception=True)
             wanted = query.validated_data
@@ -274,6 +295,8 @@ class EvaluationViewSet(RegistryView, ListModelMixin, RetrieveModelMixin, Generi
     @extend_schema(
         parameters=[s.EvaluationFilter],
         responses={200: s.EvaluationListSerializer(many=True), **errors(400, 401, 404)},
+        description="The current evaluations: one per version and dataset, the latest run. "
+        "Superseded ones are left out; read one by its id.",
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
@@ -290,8 +313,10 @@ class EvaluationViewSet(RegistryView, ListModelMixin, RetrieveModelMixin, Generi
         request=s.EvaluationInput,
         responses={202: s.EvaluationSerializer, **CONFLICT_ERRORS},
         description="Queue the evaluation of a version's predictions on a dataset; a worker "
-        "runs it. Evaluating the same pair again replaces its results. 409 if it is already "
-        "queued or running, or the version has no predictions for the dataset.",
+        "runs it. Evaluating the same pair again creates a new evaluation and marks the "
+        "finished one superseded (`superseded_at`, `superseded_by`); its results stay "
+        "readable by its id. 409 if it is already queued or running, or the version has no "
+        "predictions for the dataset.",
     )
     def create(self, request, use_case_slug=None):
         data = s.EvaluationInput(data=request.data, context={"use_case": self.use_case})

@@ -6,7 +6,9 @@ its message back and a new worker runs it again. The effect is exactly once beca
   previous claimant is provably dead (same task redelivered and its process gone on this
   host) or silent for STALE; the claim stores a token that every later write checks;
 - results, gates, status and the audit event are written in one transaction, again only
-  while the token is ours; so a second run replaces, never duplicates;
+  while the token is ours; so a second delivery never writes twice;
+- results are never overwritten: running a finished evaluation again creates a new row and
+  marks the old one superseded (`start_evaluation`);
 - `attempts` caps redeliveries: the broker keeps no count (STACK-NOTES §1.4).
 """
 
@@ -61,7 +63,9 @@ class EvaluationBusy(Exception):
 def start_evaluation(
     model_version: ModelVersion, *, by: User, dataset: EvaluationDataset
 ) -> Evaluation:
-    """Queue (or re-queue) the evaluation of `model_version` on `dataset`; one per pair."""
+    """Queue the evaluation of `model_version` on `dataset`. A finished current evaluation is
+    kept, marked superseded by a new one; an abandoned one is queued again; a live one is
+    refused. Two starts at once make one new evaluation: both lock the use case row first."""
     use_case = lock(model_version.use_case)
     if dataset.use_case_id != use_case.pk:
         raise EvaluationError("The dataset belongs to another use case.")
@@ -69,13 +73,30 @@ def start_evaluation(
         raise EvaluationError(
             f"Upload version {model_version.version}'s predictions for “{dataset.name}” first."
         )
-    evaluation, created = Evaluation.objects.select_for_update().get_or_create(
-        model_version=model_version,
-        dataset=dataset,
-        defaults={"use_case": use_case, "requested_by": by},
+    current = (
+        Evaluation.objects.select_for_update()
+        .current()
+        .filter(model_version=model_version, dataset=dataset)
+        .first()
     )
-    if not created and evaluation.is_running and not _abandoned(evaluation):
-        raise EvaluationError("This evaluation is already queued or running.")
+    if current is not None and current.is_running:
+        if not _abandoned(current):
+            raise EvaluationError("This evaluation is already queued or running.")
+        evaluation = _requeue(current, by=by)
+    else:
+        evaluation = _create_superseding(current, model_version, dataset, by=by)
+    after = {"version": model_version.version, "dataset": dataset.name}
+    if current is not None and current.pk != evaluation.pk:
+        after["supersedes"] = current.pk
+    audit.record(
+        actor=by, verb="evaluation.queued", target=evaluation, use_case=use_case, after=after
+    )
+    tasks.run_evaluation_task.delay_on_commit(evaluation.pk)
+    return evaluation
+
+
+def _requeue(evaluation: Evaluation, *, by: User) -> Evaluation:
+    """The same row queued afresh (it never finished, so there are no results to keep)."""
     evaluation.status = Evaluation.Status.QUEUED
     evaluation.progress = 0
     evaluation.error = ""
@@ -85,14 +106,30 @@ def start_evaluation(
     evaluation.started_at = evaluation.finished_at = evaluation.heartbeat_at = None
     evaluation.claimed_by = ""
     evaluation.save()
-    audit.record(
-        actor=by,
-        verb="evaluation.queued",
-        target=evaluation,
-        use_case=use_case,
-        after={"version": model_version.version, "dataset": dataset.name},
+    return evaluation
+
+
+def _create_superseding(
+    previous: Evaluation | None,
+    model_version: ModelVersion,
+    dataset: EvaluationDataset,
+    *,
+    by: User,
+) -> Evaluation:
+    """A new queued evaluation; `previous` (finished, locked by the caller) is marked
+    superseded by it first, since only one current evaluation per pair may exist."""
+    now = timezone.now()
+    if previous is not None:
+        Evaluation.objects.filter(pk=previous.pk).update(superseded_at=now)
+    evaluation = Evaluation.objects.create(
+        use_case=model_version.use_case,  # loaded by the caller's lock()
+        model_version=model_version,
+        dataset=dataset,
+        requested_by=by,
+        queued_at=now,
     )
-    tasks.run_evaluation_task.delay_on_commit(evaluation.pk)
+    if previous is not None:
+        Evaluation.objects.filter(pk=previous.pk).update(superseded_by=evaluation)
     return evaluation
 
 

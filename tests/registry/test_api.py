@@ -182,7 +182,12 @@ def test_patching_a_version_changes_its_metadata_and_audits_it(api, version):
 
 @pytest.mark.parametrize(
     "body",
-    [{"version": "2.0"}, {"stage": "production"}, {"traffic_percent": 50}],
+    [
+        {"version": "2.0"},
+        {"stage": "production"},
+        {"traffic_percent": 50},
+        {"stage_changed_at": "2026-12-01T10:00:00Z"},
+    ],
 )
 def test_a_versions_name_and_stage_cannot_be_patched(api, version, body):
     response = api("owner").patch(f"{UC}/versions/1.4.0/", body, format="json")
@@ -586,7 +591,7 @@ def test_starting_an_evaluation_twice_while_it_is_queued_is_a_409(
     assert Evaluation.objects.count() == 1
 
 
-def test_a_finished_evaluation_can_be_started_again_and_keeps_its_id(
+def test_a_finished_evaluation_started_again_is_a_new_one_and_the_old_one_is_superseded(
     api, scientist, version, dataset, predictions, django_capture_on_commit_callbacks
 ):
     first = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
@@ -596,13 +601,24 @@ def test_a_finished_evaluation_can_be_started_again_and_keeps_its_id(
             f"{UC}/evaluations/", {"version": "1.4.0", "dataset": dataset.pk}, format="json"
         )
     assert response.status_code == 202
-    assert (response.json()["id"], response.json()["status"], response.json()["error"]) == (
-        first.pk,
+    body = response.json()
+    assert body["id"] != first.pk
+    assert (body["status"], body["error"], body["superseded_at"], body["superseded_by"]) == (
         "queued",
         "",
+        None,
+        None,
     )
     assert len(callbacks) == 1
-    assert Evaluation.objects.count() == 1
+    old = api("viewer").get(f"{UC}/evaluations/{first.pk}/").json()
+    assert (old["status"], old["error"], old["superseded_by"]) == (
+        "failed",
+        "Out of memory",
+        body["id"],
+    )
+    assert old["superseded_at"] is not None
+    listed = api("viewer").get(f"{UC}/evaluations/").json()["results"]
+    assert [row["id"] for row in listed] == [body["id"]]
 
 
 def test_an_evaluation_without_predictions_is_a_409(api, version, dataset):

@@ -3,7 +3,8 @@ number of queries for 3 rows or 30.
 
 Rules (usecases/permissions.py): every reader of the use case reads the registry; versions,
 datasets, predictions and evaluations are written by MANAGE_MODELS (owner, data scientist,
-admin). The expert and the manager read only. Anonymous 401, outsiders 404.
+admin), the reference dataset marked by SET_POLICY (owner, admin). The expert and the manager
+read only. Anonymous 401, outsiders 404.
 """
 
 import pytest
@@ -22,6 +23,7 @@ from tests.factories import (
 
 READERS = {"viewer", "data_scientist", "expert", "owner", "manager", "admin"}
 MODELLERS = {"data_scientist", "owner", "admin"}
+POLICY_SETTERS = {"owner", "admin"}
 
 UC = "/api/v1/usecases/demand-forecast"
 
@@ -60,6 +62,14 @@ ENDPOINTS = [
     ("dataset-create", "post", f"{UC}/datasets/", new_dataset, MODELLERS, 201),
     ("dataset-retrieve", "get", f"{UC}/datasets/{{dataset}}/", None, READERS, 200),
     ("dataset-delete", "delete", f"{UC}/datasets/{{dataset}}/", None, MODELLERS, 204),
+    (
+        "dataset-reference",
+        "post",
+        f"{UC}/datasets/{{dataset}}/reference",
+        None,
+        POLICY_SETTERS,
+        200,
+    ),
     ("predictions-list", "get", f"{UC}/versions/1.4.0/predictions/", None, READERS, 200),
     (
         "predictions-create",

@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from sklearn import metrics as skm
 
@@ -89,17 +90,56 @@ def test_running_stores_metrics_that_match_numpy_and_the_kpi_gate(
     assert AuditEvent.objects.filter(verb="evaluation.succeeded").count() == 1
 
 
-def test_running_again_replaces_the_results_in_the_same_row(
+def test_running_again_creates_a_new_evaluation_and_keeps_the_old_results(
     regression, django_capture_on_commit_callbacks
 ):
-    evaluation = queued(regression, django_capture_on_commit_callbacks)
-    evaluations.run_evaluation(evaluation.pk)
-    first = Evaluation.objects.get().results
-    evaluation = queued(regression, django_capture_on_commit_callbacks)
-    evaluations.run_evaluation(evaluation.pk)
-    assert Evaluation.objects.count() == 1
-    rerun = Evaluation.objects.get()
-    assert rerun.run_count == 2 and rerun.results == first  # seeded: same figures
+    first = queued(regression, django_capture_on_commit_callbacks)
+    evaluations.run_evaluation(first.pk)
+    Evaluation.objects.filter(pk=first.pk).update(results={"kept": True})  # to tell them apart
+    second = queued(regression, django_capture_on_commit_callbacks)
+    assert second.pk != first.pk and second.status == "queued"
+    evaluations.run_evaluation(second.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.results, first.superseded_by) == (
+        "succeeded",
+        {"kept": True},
+        second,
+    )
+    assert first.superseded_at is not None and first.superseded_at >= first.finished_at
+    assert (second.status, second.superseded_at, second.run_count) == ("succeeded", None, 1)
+    assert list(Evaluation.objects.current()) == [second]
+    queued_events = AuditEvent.objects.filter(verb="evaluation.queued").order_by("pk")
+    assert [event.after.get("supersedes") for event in queued_events] == [None, first.pk]
+
+
+def test_a_failed_evaluation_run_again_is_superseded_too(
+    regression, django_capture_on_commit_callbacks
+):
+    first = queued(regression, django_capture_on_commit_callbacks)
+    Evaluation.objects.filter(pk=first.pk).update(status="failed", error="boom")
+    second = queued(regression, django_capture_on_commit_callbacks)
+    first.refresh_from_db()
+    assert (first.status, first.error, first.superseded_by_id) == ("failed", "boom", second.pk)
+
+
+def test_the_database_allows_one_current_evaluation_per_version_and_dataset(
+    regression, django_capture_on_commit_callbacks
+):
+    first = queued(regression, django_capture_on_commit_callbacks)
+    duplicate = {
+        "use_case": first.use_case,
+        "model_version": first.model_version,
+        "dataset": first.dataset,
+        "requested_by": first.requested_by,
+    }
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Evaluation.objects.create(**duplicate)
+    with pytest.raises(IntegrityError), transaction.atomic():  # a live run is never superseded
+        Evaluation.objects.filter(pk=first.pk).update(superseded_at=timezone.now())
+    Evaluation.objects.filter(pk=first.pk).update(status="failed", superseded_at=timezone.now())
+    Evaluation.objects.create(**duplicate)  # the old one is superseded: allowed
+    assert Evaluation.objects.current().count() == 1
 
 
 def test_a_duplicate_delivery_of_a_finished_evaluation_does_nothing(

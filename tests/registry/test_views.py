@@ -397,7 +397,8 @@ def test_a_failed_evaluation_shows_its_error(
     )
     html = page(login(client, personas, "data_scientist").get(evaluation.get_absolute_url()))
     assert "Failed" in html and "The labels are all empty." in html
-    assert "hx-trigger" not in html and "Run again" in html
+    # No progress polling (the notification bell's slow poll is the page's own).
+    assert 'hx-trigger="every 1s"' not in html and "Run again" in html
 
 
 def test_a_succeeded_evaluation_shows_metrics_gates_value_segments_and_charts(
@@ -423,16 +424,19 @@ def test_a_succeeded_evaluation_shows_metrics_gates_value_segments_and_charts(
     assert "<script>" not in html
 
 
-def test_running_again_requeues_the_same_evaluation(client, personas, use_case, evaluation):
+def test_running_again_creates_a_new_evaluation_and_a_second_press_is_refused(
+    client, personas, use_case, evaluation
+):
     login(client, personas, "data_scientist")
     url = reverse("registry:evaluation_rerun", args=[use_case.slug, evaluation.pk])
     response = client.post(url)
-    assert response.status_code == 302 and response.url == evaluation.get_absolute_url()
-    assert Evaluation.objects.get().status == Evaluation.Status.QUEUED
-    response = client.post(url)  # while it is queued: refused, and said so
+    rerun = Evaluation.objects.current().get()
+    assert rerun.pk != evaluation.pk and rerun.status == Evaluation.Status.QUEUED
+    assert response.status_code == 302 and response.url == rerun.get_absolute_url()
+    response = client.post(url)  # while the new one is queued: refused, and said so
     html = page(client.get(response.url))
     assert "already queued or running" in html
-    assert Evaluation.objects.count() == 1
+    assert Evaluation.objects.count() == 2
 
 
 def test_the_leaderboard_ranks_versions_per_dataset_by_the_gating_kpi(

@@ -29,6 +29,7 @@ def expect(**overrides) -> dict[str, int]:
 READ = expect(viewer=200, data_scientist=200, expert=200, owner=200, manager=200, admin=200)
 MODELS_PAGE = expect(viewer=403, data_scientist=200, expert=403, owner=200, manager=403, admin=200)
 MODELS_WRITE = expect(viewer=403, data_scientist=302, expert=403, owner=302, manager=403, admin=302)
+POLICY_WRITE = expect(viewer=403, data_scientist=403, expert=403, owner=302, manager=403, admin=302)
 
 
 @pytest.fixture
@@ -129,9 +130,32 @@ def test_registry_writes_are_allowed_exactly_to_those_who_manage_models(
     assert AuditEvent.objects.count() == events_before + written
 
 
+@pytest.mark.parametrize("who", PERSONAS)
+def test_marking_the_reference_dataset_is_allowed_exactly_to_those_who_set_the_policy(
+    client, personas, use_case, registry_rows, who
+):
+    login(client, personas, who)
+    response = client.post(url("registry:dataset_reference", use_case, registry_rows))
+    assert response.status_code == POLICY_WRITE[who]
+    if who == "anonymous":
+        assert response.url.startswith(reverse("login"))
+    registry_rows["dataset"].refresh_from_db()
+    assert registry_rows["dataset"].is_reference is (
+        POLICY_WRITE[who] == 302 and who != "anonymous"
+    )
+    assert AuditEvent.objects.filter(verb="dataset.marked_reference").count() == (
+        1 if registry_rows["dataset"].is_reference else 0
+    )
+
+
 @pytest.mark.parametrize(
     "name",
-    ["registry:prediction_upload", "registry:evaluation_start", "registry:evaluation_rerun"],
+    [
+        "registry:prediction_upload",
+        "registry:evaluation_start",
+        "registry:evaluation_rerun",
+        "registry:dataset_reference",
+    ],
 )
 def test_post_only_registry_urls_refuse_get_the_same_way_for_anyone(
     client, personas, use_case, registry_rows, name
