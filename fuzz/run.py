@@ -296,6 +296,7 @@ def write_config(seed: dict) -> Path:
             r"^v1_(usecases_review_campaigns_(?!close_create$)|review_campaign_)",
             {"id": "campaigns"},
         ),
+        (r"^v1_usecases_promotions_", {"id": "promotions"}),
     ]
     lines = [
         "# Written by fuzz/run.py for one run; the token and ids are this run's.",

@@ -66,6 +66,7 @@ def main() -> None:
             "evaluations": _ids(u.evaluations for u in real),
             "members": _ids(u.members for u in real),
             "campaigns": _ids(u.campaigns for u in real),
+            "promotions": _ids(u.promotions for u in real),
         },
         "request_ids": sorted(
             {

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "registry",
     "predictions",
     "reviews",
+    "promotions",
     "demo",
 ]
 
@@ -79,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "promotions.context_processors.notifications",  # the bell's counts
             ],
         },
     },
@@ -313,8 +315,17 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "usecases.send_welcome": {"queue": "notifications"},
     "usecases.run_evaluation": {"queue": "evaluations"},
+    "promotions.send_notification_email": {"queue": "notifications"},
+    "promotions.deliver_webhook": {"queue": "webhooks"},
 }
 CELERY_TASK_TIME_LIMIT = 30 * 60
+# Deployment webhook (docs/webhooks.md; docs/security.md "Deployment webhook"): each call's
+# timeout, attempts with exponential backoff from the first wait, and whether a webhook may
+# point at a private or loopback address (refused unless set; on in DEBUG for local tries).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
+WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
+WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=DEBUG)
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False

@@ -14,6 +14,7 @@ api_v1 = [
     path("", include("registry.api.urls")),
     path("", include("predictions.api.urls")),
     path("", include("reviews.api.urls")),
+    path("", include("promotions.api.urls")),
 ]
 api_urls = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -40,6 +41,7 @@ urlpatterns = [
     path("", include("usecases.urls")),
     path("", include("registry.urls")),
     path("", include("reviews.urls")),
+    path("", include("promotions.urls")),
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -8,7 +8,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote, urljoin
 
@@ -141,7 +141,8 @@ class Client:
     # Evaluations
 
     def start_evaluation(self, slug: str, version: str, dataset_id: int) -> dict:
-        """Queue the evaluation of `version` on the dataset (a re-run replaces the results)."""
+        """Queue the evaluation of `version` on the dataset (a re-run is a new evaluation; the
+        previous one is kept, marked superseded)."""
         body = {"version": version, "dataset": dataset_id}
         return self._request("POST", f"/api/v1/usecases/{_segment(slug)}/evaluations/", json=body)
 
@@ -202,6 +203,102 @@ class Client:
                     evaluation=evaluation,
                 )
             time.sleep(poll_seconds)
+
+    # Promotions and the deployment
+
+    def list_promotions(self, slug: str) -> list[dict]:
+        """The use case's promotion requests, newest first (all pages), each with its gates,
+        decisions and `waiting_for` ({capacity: approvals still missing})."""
+        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/promotions/")
+
+    def get_promotion(self, slug: str, promotion_id: int) -> dict:
+        """One promotion request: status (pending, executed, rejected, withdrawn, refused),
+        gates ({kind, status, summary, …}), decisions, waiting_for, outcome_note."""
+        return self._request("GET", self._promotion_path(slug, promotion_id))
+
+    def request_promotion(
+        self,
+        slug: str,
+        version: str,
+        target_stage: str,
+        *,
+        rationale: str,
+        traffic_percent: int | None = None,
+    ) -> dict:
+        """Open a request to move `version` one stage up (shadow, canary or production;
+        `traffic_percent` 1–50 for a canary only). Its gates are measured now and answered
+        with it; nothing moves until the approvals the policy needs are given. 400 names a
+        bad field, 409 if the version already has a pending request."""
+        body = {"version": version, "target_stage": target_stage, "rationale": rationale}
+        if traffic_percent is not None:
+            body["traffic_percent"] = traffic_percent
+        path = f"/api/v1/usecases/{_segment(slug)}/promotions/"
+        return self._request("POST", path, json=body)
+
+    def approve_promotion(self, slug: str, promotion_id: int, comment: str = "") -> dict:
+        """Approve; the last approval needed executes the promotion (status executed) or
+        refuses it when a gate is no longer passed (status refused, the reason in
+        outcome_note). 403 for one's own request, 409 if decided already or not needed."""
+        return self._decide(slug, promotion_id, "approve", {"comment": comment})
+
+    def reject_promotion(self, slug: str, promotion_id: int, comment: str) -> dict:
+        """Reject, saying why (the requester reads the comment); the request ends."""
+        return self._decide(slug, promotion_id, "reject", {"comment": comment})
+
+    def withdraw_promotion(self, slug: str, promotion_id: int, comment: str = "") -> dict:
+        """Withdraw one's own pending request."""
+        return self._decide(slug, promotion_id, "withdraw", {"comment": comment})
+
+    def override_promotion(self, slug: str, promotion_id: int, justification: str) -> dict:
+        """Managers: let the request execute despite failed or incomplete gates; the
+        justification is kept in the audit trail. It still needs its approvals."""
+        return self._decide(slug, promotion_id, "override", {"justification": justification})
+
+    def rollback(self, slug: str, reason: str) -> dict:
+        """Owners and managers: return the previous production version to production (the
+        current one is archived); answers the new deployment. 409 if there is none."""
+        path = f"/api/v1/usecases/{_segment(slug)}/rollback"
+        return self._request("POST", path, json={"reason": reason})
+
+    def deployment(self, slug: str, etag: str | None = None) -> tuple[dict | None, str | None]:
+        """The versions serving the use case and the answer's ETag: ({"use_case",
+        "production", "canary", "shadow": [...]}, etag). Pass the last ETag back as `etag`:
+        while nothing changed the server answers 304 with no body and this returns
+        (None, etag), which makes polling cheap."""
+        headers = {"If-None-Match": etag} if etag else None
+        path = f"/api/v1/usecases/{_segment(slug)}/deployment"
+        response = self._send("GET", path, headers=headers)
+        new_etag = response.headers.get("ETag") or etag
+        if response.status_code == 304:
+            return None, new_etag
+        return _answer(response, "GET", self._url(path), has_token=bool(self.token)), new_etag
+
+    def watch_deployment(
+        self, slug: str, poll_seconds: float = 10, etag: str | None = None
+    ) -> Iterator[dict]:
+        """Yield the deployment now (unless `etag` is still current), then each time it
+        changes, polling every `poll_seconds` with If-None-Match; runs until the caller
+        stops. A few failed polls in a row (a server restart) are retried, not fatal."""
+        failures = 0
+        while True:
+            try:
+                body, etag = self.deployment(slug, etag)
+                failures = 0
+            except QuorumError as error:
+                transient = error.status is None or error.status >= 500
+                failures += 1
+                if not transient or failures > POLL_FAILURES_TOLERATED:
+                    raise
+            else:
+                if body is not None:
+                    yield body
+            time.sleep(poll_seconds)
+
+    def _promotion_path(self, slug: str, promotion_id: int) -> str:
+        return f"/api/v1/usecases/{_segment(slug)}/promotions/{_segment(promotion_id)}/"
+
+    def _decide(self, slug: str, promotion_id: int, verb: str, body: dict) -> dict:
+        return self._request("POST", self._promotion_path(slug, promotion_id) + verb, json=body)
 
     # Prediction log and outcomes
 
@@ -310,6 +407,9 @@ class Client:
     # HTTP
 
     def _url(self, path: str) -> str:
+        """`path` on the server, or `path` itself when it is absolute (a `next` link)."""
+        if path.startswith(("http://", "https://")):
+            return path
         return urljoin(self.base_url + "/", path.lstrip("/"))
 
     def _upload(self, path: str, file_path, fields: dict, on_upload: Progress | None) -> dict:
@@ -343,7 +443,12 @@ class Client:
         return items
 
     def _request(self, method: str, path: str, **kwargs):
-        url = path if path.startswith(("http://", "https://")) else self._url(path)
+        response = self._send(method, path, **kwargs)
+        return _answer(response, method, self._url(path), has_token=bool(self.token))
+
+    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
+        """The server's response, whatever its status; QuorumError if there is none."""
+        url = self._url(path)
         kwargs.setdefault("timeout", self.timeout)
         try:
             # No redirects: a POST turned into a GET by a 301 would fail in a confusing way.
@@ -355,7 +460,7 @@ class Client:
                 f"Cannot reach the Quorum server at {self.base_url} ({_reason(error)}): is it "
                 "running, and is QUORUM_URL (or --url) right?"
             ) from None
-        return _answer(response, method, url, has_token=bool(self.token))
+        return response
 
 
 def _json_value(value):

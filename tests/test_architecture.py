@@ -9,7 +9,7 @@ from celery import current_app
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("portal", "tables", "usecases", "registry", "predictions", "reviews", "demo")
+APPS = ("portal", "tables", "usecases", "registry", "predictions", "reviews", "promotions", "demo")
 DJANGO_PUBLIC = {"_meta", "_default_manager", "_base_manager"}  # underscored, yet public API
 
 

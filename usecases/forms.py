@@ -18,7 +18,7 @@ from portal.text import multi_line, single_line
 from portal.web import DateInput, Form
 from usecases.catalogue import METRIC_TASK_TYPES, Metric
 from usecases.models import KPI, DataQualityRule, Role, UseCase
-from usecases.services import validation
+from usecases.services import usecases, validation
 
 FEATURE_SCHEMA_EXAMPLE = json.dumps(
     [
@@ -138,14 +138,13 @@ class UseCaseForm(Form):
         return data
 
 
-class PhaseForm(Form):
-    phase = forms.ChoiceField(choices=UseCase.Phase.choices, label="Move to")
-    note = forms.CharField(
-        max_length=500,
-        required=False,
-        validators=[multi_line],
-        widget=forms.TextInput(attrs={"placeholder": "Why?"}),
-    )
+def phase_options(use_case: UseCase, *, can_skip: bool) -> tuple[list, list]:
+    """The phase choices to offer: (one step away, skipping steps); the second is empty
+    unless `can_skip` (an Admin, who must then justify). The service decides either way."""
+    steps = usecases.phase_steps(use_case)
+    skips = [p for p in UseCase.Phase.values if p not in steps and p != use_case.phase]
+    label = {value: label for value, label in UseCase.Phase.choices}
+    return [(p, label[p]) for p in steps], ([(p, label[p]) for p in skips] if can_skip else [])
 
 
 class KPIForm(Form):

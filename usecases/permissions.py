@@ -31,16 +31,30 @@ class Action(StrEnum):
     MANAGE_REVIEWS = "manage_reviews"
     # Review sampled predictions (the human in the loop).
     REVIEW = "review"
+    # Open a promotion request for a version (and withdraw one's own).
+    PROMOTE = "promote"
+    # The promotion policy: reference dataset, gate thresholds, raised approval minimums,
+    # the deployment webhook.
+    SET_POLICY = "set_policy"
+    # Return the previous production version.
+    ROLLBACK = "rollback"
+    # Let a promotion execute past a failed or incomplete gate, with a justification.
+    OVERRIDE_GATE = "override_gate"
 
 
-# What each per-use-case role may do. Admins may do everything, Managers view everything.
+# What each per-use-case role may do. Admins may do everything; Managers view everything,
+# roll back and override a gate (with a justification), which no use-case role may.
+# Approving a promotion is not an action here: the promotion's policy says whose approvals
+# count (promotions/services/policy.py).
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
-    Role.OWNER: frozenset(Action),
+    Role.OWNER: frozenset(Action) - {Action.OVERRIDE_GATE},
     Role.EXPERT: frozenset({Action.VIEW, Action.EDIT, Action.MANAGE_REVIEWS, Action.REVIEW}),
-    Role.DATA_SCIENTIST: frozenset({Action.VIEW, Action.MANAGE_MODELS, Action.MANAGE_REVIEWS}),
+    Role.DATA_SCIENTIST: frozenset(
+        {Action.VIEW, Action.MANAGE_MODELS, Action.MANAGE_REVIEWS, Action.PROMOTE}
+    ),
     Role.VIEWER: frozenset({Action.VIEW}),
 }
-MANAGER_ACTIONS = frozenset({Action.VIEW})
+MANAGER_ACTIONS = frozenset({Action.VIEW, Action.ROLLBACK, Action.OVERRIDE_GATE})
 
 
 def global_groups(user) -> frozenset[str]:

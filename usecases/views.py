@@ -30,12 +30,12 @@ from usecases.forms import (
     KPIForm,
     MemberAddForm,
     MemberRoleForm,
-    PhaseForm,
     RuleForm,
     TokenForm,
     UseCaseFilterForm,
     UseCaseForm,
     ValueModelForm,
+    phase_options,
 )
 from usecases.models import Role, UseCase, ValueModel
 from usecases.permissions import (
@@ -43,6 +43,7 @@ from usecases.permissions import (
     can,
     can_create_use_case,
     get_use_case_for,
+    is_admin,
     page_context,
 )
 from usecases.services import definitions, notifications, tokens, usecases
@@ -71,11 +72,6 @@ def home(request: HtmxRequest) -> HttpResponse:
 def roadmap(request: HtmxRequest) -> HttpResponse:
     columns = selectors.roadmap_columns(request.user)
     return render(request, "usecases/roadmap.html", {"columns": columns})
-
-
-@require_GET
-def promotions_overview(request: HtmxRequest) -> HttpResponse:
-    return render(request, "usecases/promotions.html")
 
 
 @require_GET
@@ -117,7 +113,9 @@ def use_case_create(request: HtmxRequest) -> HttpResponse:
 
 def _detail_context(request, use_case: UseCase, **extra) -> dict:
     """Everything usecases/detail.html shows, in a fixed number of queries whatever the size."""
-    extra.setdefault("phase_form", PhaseForm(initial={"phase": use_case.phase}))  # or the bound one
+    if can(request.user, Action.CHANGE_PHASE, use_case):  # the Phase card's form (promotions')
+        steps, skips = phase_options(use_case, can_skip=is_admin(request.user))
+        extra.update(phase_steps=steps, phase_skips=skips)
     members = sorted(
         use_case.members.select_related("user"),
         key=lambda m: (ROLE_RANK[m.role], m.user.get_username()),
@@ -171,20 +169,6 @@ def use_case_edit(request: HtmxRequest, slug: str) -> HttpResponse:
             return redirect(saved)
     context = {"form": form, "use_case": use_case, "example": FEATURE_SCHEMA_EXAMPLE}
     return render(request, "usecases/use_case_form.html", context)
-
-
-@require_POST
-def change_phase(request: HtmxRequest, slug: str) -> HttpResponse:
-    use_case = get_use_case_for(request, slug, Action.CHANGE_PHASE)
-    form = PhaseForm(request.POST)
-    if form.is_valid():
-        moved = call_service(
-            form, usecases.change_phase, use_case, by=request.user, **form.cleaned_data
-        )
-        if moved is not None:
-            messages.success(request, f"Moved to {moved.get_phase_display()}.")
-            return redirect(moved)
-    return _render_detail(request, use_case, phase_form=form)
 
 
 @GET_POST

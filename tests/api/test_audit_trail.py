@@ -191,7 +191,7 @@ def test_refused_and_no_op_writes_record_nothing(api, use_case, kpi):
 def test_audit_events_are_listed_newest_first_with_their_changes(api, use_case):
     owner = api("owner")
     for phase in ("scoping", "data", "poc"):
-        owner.post(f"{UC}/phase", {"phase": phase}, format="json")
+        owner.post(f"{UC}/phase", {"phase": phase, "note": "Next step"}, format="json")
     response = api("viewer").get(f"{UC}/audit-events/?page_size=2")
     assert response.status_code == 200
     body = response.json()
@@ -206,7 +206,7 @@ def test_audit_events_are_listed_newest_first_with_their_changes(api, use_case):
 
 
 def test_audit_events_of_other_use_cases_are_not_listed(api, personas, use_case):
-    api("owner").post(f"{UC}/phase", {"phase": "scoping"}, format="json")
+    api("owner").post(f"{UC}/phase", {"phase": "scoping", "note": "Go"}, format="json")
     api("expert").post(
         "/api/v1/usecases/", {"title": "Other", "task_type": "binary"}, format="json"
     )

@@ -8,6 +8,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 UC = "/api/v1/usecases/demand-forecast"
+STEP = {"phase": "scoping", "note": "Framing agreed"}  # a write: one phase step
 
 
 def with_token(token: str) -> APIClient:
@@ -47,7 +48,7 @@ def test_a_revoked_token_gets_401(personas, use_case):
     "token", ["0" * 64, "not-a-token", "a" * 200], ids=["unknown", "malformed", "too-long"]
 )
 def test_an_unknown_token_gets_401_and_writes_nothing(use_case, token):
-    response = with_token(token).post(f"{UC}/phase", {"phase": "data"}, format="json")
+    response = with_token(token).post(f"{UC}/phase", STEP, format="json")
     assert response.status_code == 401
     use_case.refresh_from_db()
     assert use_case.phase == "idea"
@@ -69,15 +70,15 @@ def test_a_browser_session_authenticates_reads_and_writes(personas, use_case):
     client = Client()
     client.force_login(personas["owner"])
     assert client.get(f"{UC}/kpis/").status_code == 200
-    response = client.post(f"{UC}/phase", {"phase": "data"}, content_type="application/json")
+    response = client.post(f"{UC}/phase", STEP, content_type="application/json")
     assert response.status_code == 200
-    assert response.json()["phase"] == "data"
+    assert response.json()["phase"] == "scoping"
 
 
 def test_a_session_write_without_the_csrf_token_is_refused(personas, use_case):
     client = Client(enforce_csrf_checks=True)
     client.force_login(personas["owner"])
-    response = client.post(f"{UC}/phase", {"phase": "data"}, content_type="application/json")
+    response = client.post(f"{UC}/phase", STEP, content_type="application/json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     use_case.refresh_from_db()
@@ -88,5 +89,5 @@ def test_a_token_write_needs_no_csrf_token(personas, use_case):
     _, token = AuthToken.objects.create(personas["owner"])
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    response = client.post(f"{UC}/phase", {"phase": "data"}, format="json")
+    response = client.post(f"{UC}/phase", STEP, format="json")
     assert response.status_code == 200

@@ -41,6 +41,16 @@ PATHS = {
     f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/reviews": {"post"},
     f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/results": {"get"},
     f"{V1}/{{use_case_slug}}/review-campaigns/{{id}}/corrections": {"get"},
+    f"{V1}/{{use_case_slug}}/datasets/{{id}}/reference": {"post"},
+    # Promotions, rollback and the deployment (promotions/api/).
+    f"{V1}/{{use_case_slug}}/promotions/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/promotions/{{id}}/": {"get"},
+    f"{V1}/{{use_case_slug}}/promotions/{{id}}/approve": {"post"},
+    f"{V1}/{{use_case_slug}}/promotions/{{id}}/reject": {"post"},
+    f"{V1}/{{use_case_slug}}/promotions/{{id}}/withdraw": {"post"},
+    f"{V1}/{{use_case_slug}}/promotions/{{id}}/override": {"post"},
+    f"{V1}/{{use_case_slug}}/rollback": {"post"},
+    f"{V1}/{{use_case_slug}}/deployment": {"get"},
 }
 # Statuses each kind of operation must document, besides its success.
 MUST_DOCUMENT = {
@@ -52,6 +62,12 @@ MUST_DOCUMENT = {
 }
 CONFLICTS = {  # operations whose service may refuse with 409
     ("post", f"{V1}/{{slug}}/phase"),
+    ("post", f"{V1}/{{use_case_slug}}/promotions/"),
+    ("post", f"{V1}/{{use_case_slug}}/promotions/{{id}}/approve"),
+    ("post", f"{V1}/{{use_case_slug}}/promotions/{{id}}/reject"),
+    ("post", f"{V1}/{{use_case_slug}}/promotions/{{id}}/withdraw"),
+    ("post", f"{V1}/{{use_case_slug}}/promotions/{{id}}/override"),
+    ("post", f"{V1}/{{use_case_slug}}/rollback"),
     ("post", f"{V1}/{{use_case_slug}}/members/"),
     ("patch", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
     ("delete", f"{V1}/{{use_case_slug}}/members/{{id}}/"),

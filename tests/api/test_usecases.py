@@ -114,11 +114,12 @@ def test_patch_cannot_change_the_slug_or_phase(api, use_case):
 
 
 def test_phase_change_moves_the_use_case(api, use_case):
-    response = api("owner").post(f"{UC}/phase", {"phase": "poc"}, format="json")
+    body = {"phase": "scoping", "note": "Framing agreed"}
+    response = api("owner").post(f"{UC}/phase", body, format="json")
     assert response.status_code == 200
-    assert response.json()["phase"] == "poc"
+    assert response.json()["phase"] == "scoping"
     use_case.refresh_from_db()
-    assert use_case.phase == "poc"
+    assert use_case.phase == "scoping"
 
 
 def test_deleting_a_use_case_removes_it_and_its_definition(api, use_case, kpi, rule):

@@ -233,7 +233,8 @@ def test_missing_things_are_404_with_a_clear_message(api, use_case, url, message
 
 
 def test_setting_the_current_phase_again_is_a_conflict(api, use_case):
-    response = api("owner").post(f"{UC}/phase", {"phase": "idea"}, format="json")
+    body = {"phase": "idea", "note": "Again"}
+    response = api("owner").post(f"{UC}/phase", body, format="json")
     assert response.status_code == 409
     assert response.json() == {"detail": "The use case is already in Idea.", "code": "conflict"}
     assert not AuditEvent.objects.exists()
@@ -293,7 +294,7 @@ def test_unknown_api_paths_are_json_for_unsafe_methods_and_odd_characters(use_ca
         ("owner", "get", "/api/v1/usecases/nope/", None, 404, "not_found"),
         ("owner", "delete", f"{UC}/phase", None, 405, "method_not_allowed"),
         ("expert", "post", f"{UC}/kpis/", {"name": ""}, 400, "invalid"),
-        ("owner", "post", f"{UC}/phase", {"phase": "idea"}, 409, "conflict"),
+        ("owner", "post", f"{UC}/phase", {"phase": "idea", "note": "Again"}, 409, "conflict"),
     ],
 )
 def test_every_api_error_names_its_kind_in_a_code(

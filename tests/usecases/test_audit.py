@@ -13,7 +13,7 @@ def history(personas):
     definitions.create_kpi(
         use_case, by=owner, name="Recall", metric="recall", target=0.8, gate_threshold=0.7
     )
-    usecases.change_phase(use_case, by=owner, phase="scoping")
+    usecases.change_phase(use_case, by=owner, phase="scoping", note="Framing agreed")
     return use_case
 
 
@@ -22,7 +22,8 @@ def test_every_change_appends_a_linked_event(history):
     assert [e.verb for e in events] == ["usecase.created", "kpi.created", "usecase.phase_changed"]
     assert events[0].previous_hash == audit.GENESIS
     assert [e.previous_hash for e in events[1:]] == [e.hash for e in events[:-1]]
-    assert events[2].before == {"phase": "idea"} and events[2].after == {"phase": "scoping"}
+    assert events[2].before == {"phase": "idea"}
+    assert events[2].after == {"phase": "scoping", "note": "Framing agreed"}
     assert audit.verify_chain() == (3, [])
 
 

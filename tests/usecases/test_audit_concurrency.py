@@ -20,7 +20,7 @@ def test_concurrent_writers_keep_one_unbroken_audit_chain(personas):
         try:
             start.wait()
             for phase in ("scoping", "data", "poc", "pilot", "production"):
-                usecases.change_phase(use_case, by=owner, phase=phase)
+                usecases.change_phase(use_case, by=owner, phase=phase, note="Next step")
         except Exception as error:  # surfaced in the main thread below
             errors.append(error)
         finally:

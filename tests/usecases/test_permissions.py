@@ -10,10 +10,10 @@ EXPECTED = {
     "anonymous": set(),
     "outsider": set(),
     "viewer": {Action.VIEW},
-    "data_scientist": {Action.VIEW, Action.MANAGE_MODELS, Action.MANAGE_REVIEWS},
+    "data_scientist": {Action.VIEW, Action.MANAGE_MODELS, Action.MANAGE_REVIEWS, Action.PROMOTE},
     "expert": {Action.VIEW, Action.EDIT, Action.MANAGE_REVIEWS, Action.REVIEW},
-    "owner": set(Action),
-    "manager": {Action.VIEW},
+    "owner": set(Action) - {Action.OVERRIDE_GATE},  # a manager's alone
+    "manager": {Action.VIEW, Action.ROLLBACK, Action.OVERRIDE_GATE},
     "admin": set(Action),
 }
 

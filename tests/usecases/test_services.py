@@ -129,14 +129,14 @@ def test_a_target_date_before_the_start_date_is_refused(use_case, personas):
 
 def test_changing_to_the_current_phase_is_a_conflict(use_case, personas):
     with pytest.raises(PhaseError, match="already in Idea"):
-        usecases.change_phase(use_case, by=personas["owner"], phase="idea")
+        usecases.change_phase(use_case, by=personas["owner"], phase="idea", note="Again")
 
 
 def test_phase_change_keeps_its_note_in_the_audit(use_case, personas):
-    usecases.change_phase(use_case, by=personas["owner"], phase="poc", note="Data is ready")
+    usecases.change_phase(use_case, by=personas["owner"], phase="scoping", note="Framing agreed")
     event = AuditEvent.objects.get(verb="usecase.phase_changed")
     assert event.before == {"phase": "idea"}
-    assert event.after == {"phase": "poc", "note": "Data is ready"}
+    assert event.after == {"phase": "scoping", "note": "Framing agreed"}
 
 
 def test_a_user_cannot_be_added_twice(use_case, personas):

@@ -50,16 +50,11 @@ def test_home_invites_a_new_user_to_propose_a_first_use_case(client, personas):
 
 
 def test_roadmap_puts_each_use_case_in_its_phase_column(client, personas, use_case):
-    usecases.change_phase(use_case, by=personas["owner"], phase="pilot")
+    UseCase.objects.filter(pk=use_case.pk).update(phase="pilot")  # the rules: tests/promotions
     html = page(login(client, personas, "viewer").get(reverse("usecases:roadmap")))
     pilot = html.split('id="column-pilot"')[1].split("</section>")[0]
     assert "Demand forecast" in pilot and "Olivia" in pilot and "Low risk" in pilot
     assert "Nothing in idea." in html
-
-
-def test_promotions_say_honestly_that_nothing_is_there_yet(client, personas):
-    html = page(login(client, personas, "viewer").get(reverse("usecases:promotions")))
-    assert "No promotion" in html and "not available in Quorum yet" in html
 
 
 def test_the_reviews_inbox_of_someone_with_nothing_to_review_says_so(client, personas):
@@ -79,9 +74,10 @@ def test_list_shows_only_visible_use_cases_with_their_counts(client, personas, u
 
 
 def test_list_filters_by_search_phase_and_owner(client, personas, use_case):
-    other = UseCaseFactory(title="Churn model", owner=personas["expert"], sponsor="Retail bank")
+    other = UseCaseFactory(
+        title="Churn model", owner=personas["expert"], sponsor="Retail bank", phase="data"
+    )
     MemberFactory(use_case=other, user=personas["viewer"])
-    usecases.change_phase(other, by=personas["expert"], phase="data")
     client = login(client, personas, "viewer")
     url = reverse("usecases:list")
     assert "Demand forecast" not in page(client.get(url, {"q": "retail"}))
@@ -109,7 +105,7 @@ def test_list_empty_state_invites_to_propose_a_use_case(client, personas):
     assert "No use cases yet" in html and "Propose a use case" in html
 
 
-# Create, edit, phase, delete
+# Create, edit, delete (the phase: tests/promotions/test_phases.py)
 
 
 def test_creating_a_use_case_makes_the_creator_its_owner(client, personas):
@@ -210,17 +206,6 @@ def test_an_owner_hands_the_use_case_over_by_username(client, personas, use_case
     use_case.refresh_from_db()
     assert use_case.owner == personas["expert"]
     assert use_case.members.get(user=personas["expert"]).role == Role.OWNER
-
-
-def test_changing_the_phase_keeps_the_note_in_the_history(client, personas, use_case):
-    client = login(client, personas, "owner")
-    url = reverse("usecases:change_phase", args=[use_case.slug])
-    response = client.post(url, {"phase": "poc", "note": "Data is ready"})
-    assert response.status_code == 302
-    assert "Moved to Proof of concept." in page(client.get(response.url))
-    event = AuditEvent.objects.get(verb="usecase.phase_changed")
-    assert event.after == {"phase": "poc", "note": "Data is ready"}
-    assert "already in Proof of concept" in page(client.post(url, {"phase": "poc"}))
 
 
 def test_deleting_asks_for_confirmation_and_keeps_the_history(client, personas, use_case, kpi):

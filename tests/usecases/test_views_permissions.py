@@ -68,7 +68,6 @@ USE_CASE_WRITES = [  # (URL name, statuses, a valid POST body)
     ("usecases:rule_create", EDIT_WRITE, RULE_DATA),
     ("usecases:rule_edit", EDIT_WRITE, RULE_DATA | {"kind": "range", "maximum": "9"}),
     ("usecases:rule_delete", EDIT_WRITE, {}),
-    ("usecases:change_phase", OWNER_WRITE, {"phase": "scoping", "note": "Go"}),
     ("usecases:members", OWNER_WRITE, {"username": "newbie", "role": "viewer"}),
     ("usecases:member_role", OWNER_WRITE, {"role": "expert"}),
     ("usecases:member_remove", OWNER_WRITE, {}),
@@ -122,7 +121,7 @@ GLOBAL_PAGES = [
     "home",
     "usecases:roadmap",
     "reviews:inbox",
-    "usecases:promotions",
+    "promotions:overview",
     "usecases:list",
     "usecases:create",
     "usecases:api_tokens",
@@ -175,7 +174,7 @@ def test_the_login_page_is_public(client):
     assert b"Log in to Quorum" in response.content
 
 
-@pytest.mark.parametrize("name", ["usecases:change_phase", "usecases:kpi_delete"])
+@pytest.mark.parametrize("name", ["usecases:kpi_delete"])
 def test_post_only_urls_refuse_get_the_same_way_for_any_slug(client, personas, use_case, kpi, name):
     """405 whether the use case exists or not, so a GET reveals nothing to outsiders."""
     login(client, personas, "outsider")

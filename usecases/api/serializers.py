@@ -7,7 +7,6 @@ validation) and the writes, so nothing here overrides create() or update().
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from portal.text import multi_line
 from usecases.models import (
     KPI,
     AuditEvent,
@@ -119,17 +118,6 @@ class UseCaseFilter(serializers.Serializer):
     )
     phase = serializers.ChoiceField(choices=UseCase.Phase.choices, required=False)
     owner = serializers.CharField(required=False, help_text="The owner's username.")
-
-
-class PhaseChangeInput(serializers.Serializer):
-    phase = serializers.ChoiceField(choices=UseCase.Phase.choices)
-    note = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=2000,
-        validators=[multi_line],
-        help_text="Why; kept in the audit log.",
-    )
 
 
 class KPISerializer(serializers.ModelSerializer):

@@ -11,7 +11,6 @@ from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
 from rest_framework.permissions import IsAuthenticated
@@ -51,7 +50,6 @@ class UseCaseViewSet(JSONOnly, ListModelMixin, RetrieveModelMixin, GenericViewSe
     write_actions = {
         "partial_update": Action.EDIT,
         "destroy": Action.DELETE,
-        "change_phase": Action.CHANGE_PHASE,
     }
 
     def get_queryset(self) -> QuerySet:
@@ -123,20 +121,6 @@ class UseCaseViewSet(JSONOnly, ListModelMixin, RetrieveModelMixin, GenericViewSe
     def destroy(self, request, slug=None):
         usecases.delete_use_case(self.get_object(), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(
-        operation_id="v1_usecases_change_phase",
-        request=s.PhaseChangeInput,
-        responses={200: s.UseCaseSerializer, **CONFLICT_ERRORS},
-        description="Move the use case to another phase; 409 if it is already there.",
-    )
-    @action(detail=True, methods=["post"], url_path="phase")
-    def change_phase(self, request, slug=None):
-        use_case = self.get_object()
-        data = s.PhaseChangeInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        use_case = usecases.change_phase(use_case, by=request.user, **data.validated_data)
-        return self.respond(use_case)
 
 
 @extend_schema(tags=["KPIs"], parameters=[USE_CASE_SLUG])

@@ -11,15 +11,20 @@ from django.utils.text import slugify
 
 from portal.errors import InvalidInput
 from usecases import tasks
-from usecases.models import Role, UseCase, UseCaseMember
+from usecases.models import AuditEvent, Role, UseCase, UseCaseMember
+from usecases.permissions import is_admin
 from usecases.services import audit, validation
 from usecases.services.errors import MembershipError, PhaseError
 
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Callable
     from decimal import Decimal
 
     from django.contrib.auth.models import User
+
+    # A caller's condition on the target phase: the refusal in words, or None when it is met.
+    PhaseRequirement = Callable[[UseCase, str], str | None]
 
 logger = logging.getLogger(__name__)
 
@@ -194,19 +199,113 @@ def _ensure_owner_member(use_case: UseCase, user) -> None:
         member.save(update_fields=["role"])
 
 
+# The lifecycle's ladder (DESIGN.md): a use case moves along it one step at a time, forward
+# or back. Retired is off the ladder: any phase may retire (a decision, with its note), and a
+# retired use case returns only to the phase it was retired from, or starts over at Idea.
+Phase = UseCase.Phase
+PHASE_LADDER = (Phase.IDEA, Phase.SCOPING, Phase.DATA, Phase.POC, Phase.PILOT, Phase.PRODUCTION)
+
+
+def _or_list(phases: list[str]) -> str:
+    labels = [Phase(phase).label for phase in phases]
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
+
+
+def retired_from(use_case: UseCase) -> str | None:
+    """The phase the use case left when it was last retired, from its audit trail (None when
+    no phase change retired it: created retired, say)."""
+    before = (
+        AuditEvent.objects.filter(
+            use_case_id_ref=use_case.pk, verb="usecase.phase_changed", after__phase=Phase.RETIRED
+        )
+        .order_by("-id")
+        .values_list("before", flat=True)
+        .first()
+    )
+    phase = (before or {}).get("phase")
+    return phase if phase in PHASE_LADDER else None
+
+
+def phase_steps(use_case: UseCase) -> list[str]:
+    """The phases the use case may move to without skipping a step (ladder order, then
+    Retired)."""
+    if use_case.phase == Phase.RETIRED:
+        back = {Phase.IDEA, retired_from(use_case)}
+        return [phase for phase in PHASE_LADDER if phase in back]
+    i = PHASE_LADDER.index(use_case.phase)
+    return [*PHASE_LADDER[max(i - 1, 0) : i], *PHASE_LADDER[i + 1 : i + 2], Phase.RETIRED]
+
+
+def _step_refusal(use_case: UseCase, phase: str) -> str | None:
+    """Why moving to `phase` skips a step, or None if it does not."""
+    steps = phase_steps(use_case)
+    if phase in steps:
+        return None
+    target = Phase(phase).label
+    if use_case.phase == Phase.RETIRED:
+        return (
+            "A retired use case returns to the phase it was retired from or starts over: "
+            f"it may move to {_or_list(steps)}, not to {target}."
+        )
+    return (
+        f"A use case moves one step at a time: from {use_case.get_phase_display()} it may "
+        f"move to {_or_list(steps)}, not to {target}."
+    )
+
+
+def _check_may_skip(by: User, refusals: list[str], justification: str) -> None:
+    """Only an Admin skips what the lifecycle asks, and only with a written justification."""
+    refused = " ".join(refusals)
+    if not is_admin(by):
+        raise PhaseError(f"{refused} Only an Admin may skip it." if justification else refused)
+    if not justification:
+        raise InvalidInput(
+            f"{refused} As an Admin you may skip this with a justification, which the audit "
+            "log keeps.",
+            field="skip_justification",
+        )
+
+
 @transaction.atomic
-def change_phase(use_case: UseCase, *, by: User, phase: str, note: str = "") -> UseCase:
-    """Move the use case to `phase` (any phase; moving is a decision, recorded with its note)."""
-    if phase not in UseCase.Phase.values:
-        raise InvalidInput(f"“{phase}” is not a phase.")
-    fresh = lock(use_case)
+def change_phase(
+    use_case: UseCase,
+    *,
+    by: User,
+    phase: str,
+    note: str,
+    skip_justification: str = "",
+    requirement: PhaseRequirement | None = None,
+) -> UseCase:
+    """Move the use case one step along its lifecycle, with a note, once `requirement` (the
+    caller's condition on the target phase: the versions it needs, from promotions) is met.
+
+    An Admin may skip steps or an unmet requirement with a justification; the audit event
+    keeps it beside what was skipped (a justification for a move that skips nothing is not
+    recorded). The entry point is promotions.services.phases.change_phase, which supplies
+    the requirement; without one, only the steps are checked.
+    """
+    if phase not in Phase.values:
+        raise InvalidInput(f"“{phase}” is not a phase.", field="phase")
+    note, skip_justification = note.strip(), skip_justification.strip()
+    if not note:
+        raise InvalidInput(
+            "Say why the use case moves: the note is kept in its history.", field="note"
+        )
+    fresh = lock(use_case)  # the requirement reads under it (promotions take it first too)
     if fresh.phase == phase:
         raise PhaseError(f"The use case is already in {fresh.get_phase_display()}.")
+    checks = (_step_refusal(fresh, phase), requirement(fresh, phase) if requirement else None)
+    refusals = [refusal for refusal in checks if refusal]
+    if refusals:
+        _check_may_skip(by, refusals, skip_justification)
     before = {"phase": fresh.phase}
     fresh.phase = phase
     fresh.save(update_fields=["phase", "updated_at"])
-    after = {"phase": phase, "note": note} if note else {"phase": phase}
+    after = {"phase": phase, "note": note}
+    if refusals:
+        after |= {"skip_justification": skip_justification, "skipped": " ".join(refusals)}
     audit.record(actor=by, verb="usecase.phase_changed", target=fresh, before=before, after=after)
+    logger.info("use case %s moved to %s by %s", fresh.pk, phase, by.pk)
     return fresh
 
 

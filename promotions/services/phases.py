@@ -1,0 +1,94 @@
+"""A use case's phase follows the evidence (DESIGN.md "Deployment stages and promotion").
+
+The phase moves one step at a time, forward or back, each move with a note; Pilot needs a
+version in shadow or canary, Production a version in production. An Admin may skip a step
+or the evidence with a justification, which the audit log keeps. The steps and the audit
+are usecases.services.usecases.change_phase's; this module adds what only the promotions
+app knows, the versions' stages, and is the one entry point pages and the API call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from registry.models import ModelVersion
+from usecases.models import UseCase
+from usecases.services import usecases
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+Phase = UseCase.Phase
+Stage = ModelVersion.Stage
+
+# The stages that bear a phase out. A version already in production is more than a pilot
+# needs, so it counts for Pilot too (stepping back from Production keeps working).
+EVIDENCE = {
+    Phase.PILOT: (Stage.SHADOW, Stage.CANARY, Stage.PRODUCTION),
+    Phase.PRODUCTION: (Stage.PRODUCTION,),
+}
+NEEDS = {
+    Phase.PILOT: "a version in shadow or canary",
+    Phase.PRODUCTION: "a version in production",
+}
+# Below the evidence, furthest first: what the refusal names as the best there is.
+SHORT_OF = (Stage.CANARY, Stage.SHADOW, Stage.REGISTERED)
+NAMED = 3  # versions named in a refusal, at most
+
+
+def _versions_text(names: list[str], stage: str) -> str:
+    """'version 1.2 is only registered', 'versions 1.3, 1.2 and others are only in shadow'."""
+    where = "only registered" if stage == Stage.REGISTERED else f"only in {stage}"
+    if len(names) == 1:
+        return f"version {names[0]} is {where}"
+    if len(names) > NAMED:
+        return f"versions {', '.join(names[:NAMED])} and others are {where}"
+    return f"versions {', '.join(names[:-1])} and {names[-1]} are {where}"
+
+
+def missing_evidence(use_case: UseCase, phase: str) -> str | None:
+    """What the use case's versions lack for `phase`, in words, or None if nothing (or if the
+    phase needs no version)."""
+    stages = EVIDENCE.get(phase)
+    if stages is None:
+        return None
+    versions = ModelVersion.objects.filter(use_case=use_case)
+    if versions.filter(stage__in=stages).exists():
+        return None
+    needs = f"Moving to {Phase(phase).label} needs {NEEDS[phase]}"
+    for stage in SHORT_OF:
+        names = list(
+            versions.filter(stage=stage)
+            .order_by("-created_at", "-pk")
+            .values_list("version", flat=True)[: NAMED + 1]
+        )
+        if names:
+            it = "it" if len(names) == 1 else "one"
+            return f"{needs}; {_versions_text(names, stage)}. Promote {it} first."
+    if versions.exists():
+        return f"{needs}; every version is archived. Register a new one and promote it first."
+    return f"{needs}; the use case has no version yet. Register one and promote it first."
+
+
+@transaction.atomic
+def change_phase(
+    use_case: UseCase, *, by: User, phase: str, note: str, skip_justification: str = ""
+) -> UseCase:
+    """Move the use case's phase one step, with a note, when its versions bear the new phase
+    out; an Admin may skip either rule with a justification (audited).
+
+    The evidence is read under the use case's row lock, which executing a promotion or a
+    rollback takes first too (promotions/services/execution.py): no version changes stage
+    between the check and the move.
+    """
+    fresh = usecases.lock(use_case)  # use case first, as every promotions service
+    return usecases.change_phase(
+        fresh,
+        by=by,
+        phase=phase,
+        note=note,
+        skip_justification=skip_justification,
+        requirement=missing_evidence,
+    )
