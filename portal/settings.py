@@ -80,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "usecases.context_processors.audit_link",  # the nav's Audit link
                 "promotions.context_processors.notifications",  # the bell's counts
             ],
         },

@@ -101,6 +101,12 @@ def can(user, action: Action, use_case: UseCase) -> bool:
     return role is not None and action in ROLE_ACTIONS[role]
 
 
+def can_view_audit_trail(user) -> bool:
+    """The whole audit trail (every use case's events, and accounts' and tokens'):
+    Managers and Admins."""
+    return user.is_authenticated and user.is_active and (is_manager(user) or is_admin(user))
+
+
 def can_create_use_case(user) -> bool:
     """Any active account may propose a use case; it becomes its owner."""
     return user.is_authenticated and user.is_active

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from usecases.models import (
@@ -9,6 +12,7 @@ from usecases.models import (
     UseCase,
     UseCaseMember,
 )
+from usecases.permissions import is_admin, is_manager
 
 # Most urgent first on the roadmap's cards.
 PRIORITY_RANK = {p: i for i, p in enumerate(reversed(UseCase.Priority.values))}
@@ -64,3 +68,43 @@ def phase_counts(user) -> list[tuple[str, str, int]]:
 def use_case_history(use_case: UseCase) -> QuerySet:
     """The audit events of one use case, newest first (by id: the chain's order)."""
     return AuditEvent.objects.filter(use_case_id_ref=use_case.pk).order_by("-id")
+
+
+def audit_events(user) -> QuerySet:
+    """The audit events `user` may read, newest first: all of them for Managers and Admins
+    (deleted use cases' and account events included), else those of the visible use cases."""
+    events = AuditEvent.objects.order_by("-id")
+    if is_manager(user) or is_admin(user):
+        return events
+    visible = UseCase.objects.visible_to(user).values("pk")
+    return events.filter(use_case_id_ref__in=visible)
+
+
+# The audit CSV's columns, in order, and the AuditEvent field each one holds.
+AUDIT_CSV_FIELDS = {
+    "id": "id",
+    "created_at": "created_at",
+    "actor": "actor_name",
+    "verb": "verb",
+    "use_case": "use_case_slug",
+    "target_type": "target_type",
+    "target_id": "target_id",
+    "target": "target_repr",
+    "before": "before",  # JSON text, empty when there was nothing before (a creation)
+    "after": "after",
+    "hash": "hash",
+    "previous_hash": "previous_hash",
+}
+AUDIT_COLUMNS = tuple(AUDIT_CSV_FIELDS)
+
+
+def _as_json(value) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def audit_csv_rows(events: QuerySet) -> Iterator[list]:
+    """One list per event in AUDIT_COLUMNS' order, read in chunks (one query, bounded memory)."""
+    fields = list(AUDIT_CSV_FIELDS.values())
+    for row in events.values(*fields).iterator(chunk_size=2000):
+        row["before"], row["after"] = _as_json(row["before"]), _as_json(row["after"])
+        yield [row[field] for field in fields]

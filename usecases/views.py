@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,10 +20,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from knox.models import AuthToken
 
+from portal.exports import csv_response
 from portal.formatting import value_text
 from portal.plotting import chart_page
 from portal.web import GET_POST, HtmxRequest, call_service, page_of, posted
 from usecases import charts, selectors
+from usecases.audit_labels import verb_label
+from usecases.filters import AuditFilter, HistoryFilter
 from usecases.forms import (
     FEATURE_SCHEMA_EXAMPLE,
     Form,
@@ -42,6 +45,7 @@ from usecases.permissions import (
     Action,
     can,
     can_create_use_case,
+    can_view_audit_trail,
     get_use_case_for,
     is_admin,
     page_context,
@@ -182,31 +186,74 @@ def use_case_delete(request: HtmxRequest, slug: str) -> HttpResponse:
     return render(request, "usecases/use_case_delete.html", {"use_case": use_case, **counts})
 
 
+# History and the audit trail
+
+
+def _filter_query(request: HtmxRequest) -> str:
+    """The request's filters as a query string, without the page (for links that keep them)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def _audit_page(
+    request: HtmxRequest, template: str, filters: HistoryFilter, **context
+) -> HttpResponse:
+    """A page of the filtered events, newest first, or the form's errors and no rows."""
+    page = page_of(request, filters.events())
+    context.update(
+        filters=filters,
+        page=page,
+        events=_history_rows(page),
+        query=_filter_query(request),
+        filtered=any(value for key, value in request.GET.items() if key != "page"),
+    )
+    return render(request, template, context)
+
+
+def _audit_csv(filters: HistoryFilter, filename: str) -> HttpResponse:
+    """Every matching event as a streamed CSV; 400 when the filters are invalid."""
+    if not filters.is_valid():
+        fields = ", ".join(filters.errors)  # field names only: never echo the input back
+        return HttpResponseBadRequest(
+            f"These filters are not valid: {fields}. Correct them on the page, then download.",
+            content_type="text/plain; charset=utf-8",
+        )
+    rows = selectors.audit_csv_rows(filters.events())
+    return csv_response(selectors.AUDIT_COLUMNS, rows, filename=filename)
+
+
 @require_GET
 def history(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.VIEW)
-    page = page_of(request, selectors.use_case_history(use_case))
-    context = page_context(request, use_case, page=page, events=_history_rows(page))
-    return render(request, "usecases/history.html", context)
+    filters = HistoryFilter(request.GET, selectors.use_case_history(use_case))
+    context = page_context(request, use_case)
+    return _audit_page(request, "usecases/history.html", filters, **context)
 
 
-VERBS = {
-    "usecase.created": "created the use case",
-    "usecase.updated": "edited the definition",
-    "usecase.phase_changed": "changed the phase",
-    "usecase.deleted": "deleted the use case",
-    "kpi.created": "added a KPI",
-    "kpi.updated": "edited a KPI",
-    "kpi.deleted": "removed a KPI",
-    "value_model.created": "set the value model",
-    "value_model.updated": "edited the value model",
-    "rule.created": "added a data-quality rule",
-    "rule.updated": "edited a data-quality rule",
-    "rule.deleted": "removed a data-quality rule",
-    "member.added": "added a member",
-    "member.role_changed": "changed a member's role",
-    "member.removed": "removed a member",
-}
+@require_GET
+def history_csv(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case = get_use_case_for(request, slug, Action.VIEW)
+    filters = HistoryFilter(request.GET, selectors.use_case_history(use_case))
+    return _audit_csv(filters, f"{use_case.slug}-audit.csv")
+
+
+def _audit_filters(request: HtmxRequest) -> AuditFilter:
+    """The global audit's filters, for Managers and Admins only (anyone else: 403)."""
+    if not can_view_audit_trail(request.user):
+        raise PermissionDenied("Only Managers and Admins see the whole audit trail.")
+    events = selectors.audit_events(request.user)
+    return AuditFilter(request.GET, events, user=request.user)
+
+
+@require_GET
+def audit(request: HtmxRequest) -> HttpResponse:
+    return _audit_page(request, "usecases/audit.html", _audit_filters(request))
+
+
+@require_GET
+def audit_csv(request: HtmxRequest) -> HttpResponse:
+    return _audit_csv(_audit_filters(request), "audit.csv")
 
 
 def _display(value) -> str | None:
@@ -225,7 +272,7 @@ def _history_rows(events) -> list[dict]:
         rows.append(
             {
                 "event": event,
-                "verb": VERBS.get(event.verb, event.verb),
+                "verb": verb_label(event.verb),
                 # A creation lists what was set, a deletion what was there: no arrows needed.
                 "kind": "set" if event.before is None else "unset" if event.after is None else "",
                 "changes": [change for change in changes if change[1] or change[2]],

@@ -19,17 +19,27 @@ from promotions.services.errors import PromotionError
 from registry.models import ModelVersion
 from usecases.models import UseCase
 from usecases.services import audit
-from usecases.services.usecases import lock
 
 Stage = ModelVersion.Stage
 Status = PromotionRequest.Status
 SINGLE_HOLDER = (Stage.CANARY, Stage.PRODUCTION)
 
 
+def lock_use_case(use_case: UseCase) -> UseCase:
+    """The use case row locked FOR NO KEY UPDATE: it serialises promotions on the use case
+    like usecases' lock(), but lets another transaction insert a row pointing at the use case
+    meanwhile (a notification, whose foreign-key check takes KEY SHARE): with FOR UPDATE, a
+    notification written after one approval committed, holding KEY SHARE on the request,
+    and the next approval, holding the use case and waiting for the request, deadlocked."""
+    return UseCase.objects.select_for_update(no_key=True).get(pk=use_case.pk)
+
+
 def lock_stage_rows(use_case: UseCase) -> dict[int, ModelVersion]:
     """Lock the use case, then its versions in id order; {id: version}, fresh."""
-    lock(use_case)
-    versions = ModelVersion.objects.select_for_update().filter(use_case=use_case).order_by("pk")
+    lock_use_case(use_case)
+    versions = (
+        ModelVersion.objects.select_for_update(no_key=True).filter(use_case=use_case).order_by("pk")
+    )
     return {version.pk: version for version in versions}
 
 

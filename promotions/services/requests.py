@@ -25,7 +25,6 @@ from registry.models import ModelVersion
 from usecases.models import UseCase
 from usecases.permissions import Action, can
 from usecases.services import audit
-from usecases.services.usecases import lock
 
 Stage = ModelVersion.Stage
 Status = PromotionRequest.Status
@@ -98,7 +97,7 @@ def open_request(
     rationale: str = "",
 ) -> PromotionRequest:
     """Open a request with its gates measured now (their snapshot keeps the evidence)."""
-    use_case = lock(use_case)
+    use_case = execution.lock_use_case(use_case)
     if version.use_case_id != use_case.pk:
         raise InvalidInput("This version belongs to another use case.", field="version")
     version = ModelVersion.objects.get(pk=version.pk)  # its stage as of the lock
@@ -145,9 +144,9 @@ def open_request(
 
 def _locked(request: PromotionRequest) -> PromotionRequest:
     """The use case, then the request, locked; the request fresh and still pending."""
-    lock(request.use_case)
+    execution.lock_use_case(request.use_case)
     fresh = PromotionRequest.objects.select_related("use_case", "model_version").select_for_update(
-        of=("self",)
+        of=("self",), no_key=True
     )
     request = fresh.get(pk=request.pk)
     if not request.is_pending:

@@ -19,6 +19,7 @@ import pytest
 from django.db import connection
 
 from predictions.services import ingest
+from promotions.services import requests as promotion_requests
 from registry import tasks
 from registry.models import Evaluation
 from registry.services import evaluations, registering
@@ -239,7 +240,11 @@ def canaries(personas, monkeypatch):
     use_case = seed_use_case(owner, mallory)
     versions, dataset, evaluation, queued = seed_registry(use_case, owner)
     single, pairwise = seed_reviews(use_case, owner, mallory, versions)
+    promotion = promotion_requests.open_request(
+        use_case, by=owner, version=versions[0], target_stage="shadow", rationale=TEXT
+    )
     return {
+        "promotion": promotion,
         "use_case": use_case,
         "versions": versions,
         "dataset": dataset,
@@ -329,6 +334,13 @@ def urls(canaries) -> list[tuple[str, bool]]:
         (f"{base}reviews/{pairwise.pk}/", True),
         ("/reviews/", True),
         ("/account/tokens/", False),
+        (f"{base}promotions/", False),
+        (canaries["promotion"].get_absolute_url(), True),
+        (f"{first.get_absolute_url()}deployment/", False),
+        (f"{base}phase/", False),
+        (f"{base}promotion-policy/", False),
+        (f"{base}webhook-deliveries/", False),
+        ("/notifications/", False),
     ]
 
 

@@ -1,4 +1,5 @@
-"""Synthetic but plausible evaluation data for the demo use cases, as CSV files in memory.
+"""Synthetic but plausible data for the demo use cases: evaluation data as CSV files in
+memory, and a prediction log as rows for the ingest service.
 
 Seeded, so `load_demo` produces the same figures every time.
 """
@@ -6,6 +7,7 @@ Seeded, so `load_demo` produces the same figures every time.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 
 import numpy as np
@@ -132,3 +134,47 @@ def churn(customers: int = 12000) -> tuple[io.BytesIO, dict[str, io.BytesIO]]:
         "1.0.0": _csv(["id", "score"], [ids, scores(0.5)]),
     }
     return dataset, versions
+
+
+def grocery_log(now: datetime.datetime, days: int = 14, products: int = 10) -> list[dict]:
+    """Two weeks of the 06:00 forecasts, logged by serving: production (1.0.0) and its
+    shadow challenger (1.1.0) on the same requests. Store S21 opened three days ago and is
+    not yet in the data-quality rule's list of stores: its rows break that rule."""
+    rng = np.random.default_rng(21)
+    stores = [*STORES, "S21"]
+    size = dict(zip(stores, rng.uniform(0.6, 1.6, len(stores)), strict=True))
+    prices = np.round(rng.uniform(0.5, 9.0, products), 2)
+    rows = []
+    for back in range(days, 0, -1):
+        at = (now - datetime.timedelta(days=back)).replace(hour=6, minute=0, second=0)
+        holiday = back == 11
+        for store in stores if back <= 3 else STORES:
+            for n, price in enumerate(prices):
+                promo = bool(rng.random() < 0.12)
+                base = 18 * size[store] / np.sqrt(price)
+                weekend = 1 + 0.35 * (at.weekday() >= 5)
+                forecasts = {
+                    "1.0.0": base * 1.08 + rng.normal(0, 4),
+                    "1.1.0": base * weekend * (1 + 0.6 * promo) * 1.01 + rng.normal(0, 2.2),
+                }
+                features = {
+                    "store": store,
+                    "product": f"P{10001 + n:05d}",
+                    "day_of_week": at.weekday(),
+                    "price": float(price),
+                    "promo": promo,
+                    "temperature": round(float(rng.normal(14, 6)), 1),
+                    "holiday": holiday,
+                }
+                for version, forecast in forecasts.items():
+                    rows.append(
+                        {
+                            "version": version,
+                            "request_id": f"{store}-{features['product']}-{at:%Y%m%d}",
+                            "timestamp": at.isoformat(),
+                            "features": features,
+                            "prediction": round(max(0.0, float(forecast)), 2),
+                            "segment": store,
+                        }
+                    )
+    return rows

@@ -28,7 +28,7 @@ def load(users: dict) -> None:
     n = 1500
     customers, logit = _customers(rng, n)
     churned = rng.random(n) < 1 / (1 + np.exp(-logit))
-    scientist, expert, owner = users["dana"], users["erik"], users["olivia"]
+    scientist, expert, second = users["dana"], users["erik"], users["eva"]
     rows = _logged_predictions(use_case, rng, customers, logit, now)
     ingest.log_predictions(use_case, by=scientist, rows=rows)
     known = [{"request_id": f"req-{i:05d}", "outcome": int(churned[i])} for i in range(n // 2)]
@@ -49,7 +49,7 @@ def load(users: dict) -> None:
         due_date=(now + datetime.timedelta(days=7)).date(),
     )
     # Both experts have started: 15 items each, mostly agreeing.
-    for reviewer in (expert, owner):
+    for reviewer in (expert, second):
         _review(campaign, reviewer, 15, rng)
 
 

@@ -1,4 +1,5 @@
-"""Demo data: two realistic use cases and one account per role. Safe to run again."""
+"""Demo data: two realistic use cases, deployed through real promotions, and one account per
+role (two experts: the high-risk use case's promotions need both). Safe to run again."""
 
 import datetime
 from decimal import Decimal
@@ -7,18 +8,24 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from demo.management.commands import _demo_data, _demo_reviews
+from demo.management.commands._demo_promotions import promote
+from predictions.services import ingest
+from promotions.services import phases
 from registry.models import ModelVersion
-from registry.services import evaluations, registering
+from registry.services import evaluations, reference, registering
 from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role, UseCase
 from usecases.services import definitions, usecases
 
+Stage = ModelVersion.Stage
 PASSWORD = "quorum-demo"
 ACCOUNTS = [
     # username, first name, last name, per-use-case role or global group
     ("olivia", "Olivia", "Owner", Role.OWNER),
     ("erik", "Erik", "Expert", Role.EXPERT),
+    ("eva", "Eva", "Expert", Role.EXPERT),
     ("dana", "Dana", "Scientist", Role.DATA_SCIENTIST),
     ("victor", "Victor", "Viewer", Role.VIEWER),
     ("maria", "Maria", "Manager", MANAGER_GROUP),
@@ -182,6 +189,7 @@ SMALLER = [
         title="Call-centre volume forecast",
         task_type="regression",
         phase=UseCase.Phase.SCOPING,
+        note="Workforce planning asks for a forecast a week ahead; scoping it with the team leads.",
         risk_tier="low",
         expected_value_per_year=Decimal("150000"),
         effort_person_days=40,
@@ -190,86 +198,220 @@ SMALLER = [
 ]
 
 
+# Each step of a use case's phase, with the note its history keeps.
+GROCERY_PHASES = {
+    UseCase.Phase.SCOPING: (
+        "Sponsor signed off: fresh produce in 20 stores first. Erik sets the KPIs with the "
+        "store managers."
+    ),
+    UseCase.Phase.DATA: (
+        "Till data per store and article since January 2024, joined with prices, promotions, "
+        "weather and holidays."
+    ),
+    UseCase.Phase.POC: "Last four weeks held out; the forecasting team trains its first models.",
+    UseCase.Phase.PILOT: (
+        "Pilot in 20 stores: their orders follow 1.0.0's forecasts, and every new version "
+        "forecasts in shadow first."
+    ),
+}
+CHURN_PHASES = {
+    UseCase.Phase.SCOPING: (
+        "The retention team's Monday call list is the decision; Erik and Eva set the KPIs "
+        "with compliance."
+    ),
+    UseCase.Phase.DATA: (
+        "Three years of closures, products and activity per customer, pseudonymised."
+    ),
+    UseCase.Phase.POC: "Customers of 2026-Q3 held out; first models trained.",
+    UseCase.Phase.PILOT: (
+        "Pilot with the retention team: its Monday call list comes from 0.9.0, the experts "
+        "review it, and every new version scores in shadow first."
+    ),
+}
+# The baselines served before Quorum and its gates: their promotions record the deployment
+# as it stands, past the gates they fail, with a manager's written override.
+GROCERY_BASELINE = (
+    "Recording the deployment as it stands: 1.0.0 has forecast the pilot stores' orders since "
+    "before Quorum and these KPIs, so there is no review campaign or prediction log from that "
+    "time. Its holdout misses the WAPE, MAE and cost gates, shown as they are; 1.1.0 must pass "
+    "every gate to replace it."
+)
+CHURN_BASELINE = (
+    "Recording the deployment as it stands: 0.9.0 has built the Monday call list since before "
+    "Quorum and these KPIs, so there is no review campaign or prediction log from that time. "
+    "Its holdout misses the ROC AUC and calibration gates, shown as they are; 1.0.0 must pass "
+    "every gate to replace it."
+)
+
+
 class Command(BaseCommand):
     help = "Load demo accounts and use cases (idempotent: existing ones are left as they are)."
 
     def handle(self, *args, **options):
         users = self._accounts()
-        owner = users["olivia"]
         today = datetime.date.today()
-        with transaction.atomic():
-            grocery = self._use_case(
-                owner,
-                users,
-                GROCERY,
-                UseCase.Phase.PILOT,
-                start_date=today - datetime.timedelta(days=200),
-                target_date=today + datetime.timedelta(days=60),
-            )
-            if grocery:
-                self._define(
-                    grocery,
-                    users["erik"],
-                    GROCERY_KPIS,
-                    GROCERY_RULES,
-                    dict(
-                        currency="EUR",
-                        cost_per_unit_under=Decimal("2.40"),
-                        cost_per_unit_over=Decimal("0.65"),
-                        notes="Lost margin per missing unit; waste per unsold unit.",
-                    ),
-                )
-            churn = self._use_case(
-                owner,
-                users,
-                CHURN,
-                UseCase.Phase.POC,
-                start_date=today - datetime.timedelta(days=90),
-                target_date=today + datetime.timedelta(days=120),
-            )
-            if churn:
-                self._define(
-                    churn,
-                    users["erik"],
-                    CHURN_KPIS,
-                    CHURN_RULES,
-                    dict(
-                        currency="EUR",
-                        value_true_positive=Decimal("180"),
-                        value_true_negative=Decimal("0"),
-                        cost_false_positive=Decimal("25"),
-                        cost_false_negative=Decimal("300"),
-                        notes="TP: margin kept minus the offer; FP: the offer wasted.",
-                    ),
-                )
-            for spec in SMALLER:
-                spec = dict(spec)
-                phase = spec.pop("phase")
-                if not UseCase.objects.filter(slug=spec["slug"]).exists():
-                    created = usecases.create_use_case(by=owner, **spec)
+        # One transaction per use case: it is there whole or not at all, so a second run
+        # (or a run after a failed one) finds it complete or starts it afresh.
+        if not UseCase.objects.filter(slug=GROCERY["slug"]).exists():
+            with transaction.atomic():
+                self._grocery(users, today)
+        if not UseCase.objects.filter(slug=CHURN["slug"]).exists():
+            with transaction.atomic():
+                self._churn(users, today)
+        for spec in SMALLER:
+            spec = dict(spec)
+            phase, note = spec.pop("phase"), spec.pop("note", "")
+            if not UseCase.objects.filter(slug=spec["slug"]).exists():
+                with transaction.atomic():
+                    created = usecases.create_use_case(by=users["olivia"], **spec)
                     if phase != UseCase.Phase.IDEA:
-                        usecases.change_phase(created, by=owner, phase=phase)
-        self._registry(
-            users["dana"],
-            "grocery-demand-forecast",
-            _demo_data.grocery,
-            "Holdout, last 4 weeks",
-            GROCERY_VERSIONS,
-            production="1.0.0",
-        )
-        self._registry(
-            users["dana"],
-            "bank-churn",
-            _demo_data.churn,
-            "Holdout customers 2026-Q3",
-            CHURN_VERSIONS,
-            production="0.9.0",
-        )
+                        phases.change_phase(created, by=users["olivia"], phase=phase, note=note)
         _demo_reviews.load(users)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in with any of these:"))
         for username, _first, _last, role in ACCOUNTS:
             label = role.label if isinstance(role, Role) else role
             self.stdout.write(f"  {username:<8} / {PASSWORD}   {label}")
+
+    def _grocery(self, users: dict, today: datetime.date) -> None:
+        """Pilot: 1.0.0 in production (recorded past its gates), 1.1.0 in shadow, and a
+        request for a 10 % canary of 1.1.0 that Dana approved and that waits for Erik."""
+        olivia, erik, dana, maria = (users[n] for n in ("olivia", "erik", "dana", "maria"))
+        grocery = self._use_case(
+            users,
+            GROCERY,
+            ["erik", "dana", "victor"],
+            start_date=today - datetime.timedelta(days=200),
+            target_date=today + datetime.timedelta(days=60),
+        )
+        grocery = self._walk(grocery, olivia, GROCERY_PHASES, UseCase.Phase.POC)
+        self._define(
+            grocery,
+            erik,
+            GROCERY_KPIS,
+            GROCERY_RULES,
+            dict(
+                currency="EUR",
+                cost_per_unit_under=Decimal("2.40"),
+                cost_per_unit_over=Decimal("0.65"),
+                notes="Lost margin per missing unit; waste per unsold unit.",
+            ),
+        )
+        versions = self._registry(
+            grocery, dana, olivia, _demo_data.grocery, "Holdout, last 4 weeks", GROCERY_VERSIONS
+        )
+        baseline, candidate = versions["1.0.0"], versions["1.1.0"]
+        approvals = [(erik, ""), (dana, "")]
+        promote(
+            baseline,
+            Stage.SHADOW,
+            by=olivia,
+            rationale="The baseline already forecasts for the pilot stores: first, shadow.",
+            approvers=approvals,
+            override=(maria, GROCERY_BASELINE),
+        )
+        grocery = self._walk(grocery, olivia, GROCERY_PHASES, UseCase.Phase.PILOT)
+        promote(
+            baseline,
+            Stage.PRODUCTION,
+            by=olivia,
+            rationale="1.0.0 is what the pilot stores order from: record it as production.",
+            approvers=approvals,
+            override=(maria, GROCERY_BASELINE),
+        )
+        # Evaluated now, 1.1.0 is compared with the production version on the same rows.
+        self._evaluate(candidate, dana)
+        promote(
+            candidate,
+            Stage.SHADOW,
+            by=olivia,
+            rationale=(
+                "Passes every gating KPI on the 4-week holdout, where 1.0.0 fails three. "
+                "Let it forecast in shadow beside 1.0.0 before any store orders from it."
+            ),
+            approvers=[
+                (erik, "Weekend and promotion peaks look right to the store managers."),
+                (dana, "Holdout figures checked, store by store."),
+            ],
+        )
+        now = timezone.now().replace(microsecond=0)
+        ingest.log_predictions(grocery, by=dana, rows=_demo_data.grocery_log(now))
+        promote(
+            candidate,
+            Stage.CANARY,
+            traffic_percent=10,
+            by=olivia,
+            rationale=(
+                "Two weeks in shadow with clean data apart from the new store S21. Let two "
+                "of the 20 stores (10 % of orders) order from 1.1.0's forecasts."
+            ),
+            approvers=[(dana, "Two weeks logged cleanly; S21 joins the store list this week.")],
+        )
+
+    def _churn(self, users: dict, today: datetime.date) -> None:
+        """Pilot: 0.9.0 in production (recorded past its gates) and 1.0.0 in shadow; high
+        risk, so each promotion has two experts' and a manager's approval."""
+        olivia, erik, eva, dana, maria = (
+            users[n] for n in ("olivia", "erik", "eva", "dana", "maria")
+        )
+        churn = self._use_case(
+            users,
+            CHURN,
+            ["erik", "eva", "dana", "victor"],
+            start_date=today - datetime.timedelta(days=90),
+            target_date=today + datetime.timedelta(days=120),
+        )
+        churn = self._walk(churn, olivia, CHURN_PHASES, UseCase.Phase.POC)
+        self._define(
+            churn,
+            erik,
+            CHURN_KPIS,
+            CHURN_RULES,
+            dict(
+                currency="EUR",
+                value_true_positive=Decimal("180"),
+                value_true_negative=Decimal("0"),
+                cost_false_positive=Decimal("25"),
+                cost_false_negative=Decimal("300"),
+                notes="TP: margin kept minus the offer; FP: the offer wasted.",
+            ),
+        )
+        versions = self._registry(
+            churn, dana, olivia, _demo_data.churn, "Holdout customers 2026-Q3", CHURN_VERSIONS
+        )
+        baseline, candidate = versions["0.9.0"], versions["1.0.0"]
+        approvals = [(erik, ""), (eva, ""), (maria, "")]
+        promote(
+            baseline,
+            Stage.SHADOW,
+            by=dana,
+            rationale="0.9.0 already builds the call list: first, shadow, as every version.",
+            approvers=approvals,
+            override=(maria, CHURN_BASELINE),
+        )
+        churn = self._walk(churn, olivia, CHURN_PHASES, UseCase.Phase.PILOT)
+        promote(
+            baseline,
+            Stage.PRODUCTION,
+            by=dana,
+            rationale="0.9.0 is what the retention team calls from: record it as production.",
+            approvers=approvals,
+            override=(maria, CHURN_BASELINE),
+        )
+        self._evaluate(candidate, dana)
+        promote(
+            candidate,
+            Stage.SHADOW,
+            by=dana,
+            rationale=(
+                "Passes every gating KPI on the Q3 holdout, where 0.9.0 fails two. Let it score "
+                "customers in shadow beside 0.9.0 before anyone is called from its list."
+            ),
+            approvers=[
+                (erik, "The customers it ranks first are the ones we lose."),
+                (eva, "Checked the holdout results country by country."),
+                (maria, "Shadow only: no customer is called from it yet."),
+            ],
+        )
 
     def _accounts(self) -> dict:
         User = get_user_model()
@@ -293,25 +435,24 @@ class Command(BaseCommand):
             users[username] = user
         return users
 
-    def _use_case(self, owner, users, spec, phase, **dates):
-        if UseCase.objects.filter(slug=spec["slug"]).exists():
-            return None
+    def _use_case(self, users: dict, spec: dict, members: list[str], **dates) -> UseCase:
+        owner = users["olivia"]
         use_case = usecases.create_use_case(by=owner, **spec, **dates)
-        for username, role in (
-            ("erik", Role.EXPERT),
-            ("dana", Role.DATA_SCIENTIST),
-            ("victor", Role.VIEWER),
-        ):
-            usecases.add_member(use_case, by=owner, user=users[username], role=role)
-        for step in UseCase.Phase.values[1 : UseCase.Phase.values.index(phase) + 1]:
-            use_case = usecases.change_phase(use_case, by=owner, phase=step)
+        roles = {username: role for username, _first, _last, role in ACCOUNTS}
+        for username in members:
+            usecases.add_member(use_case, by=owner, user=users[username], role=roles[username])
         return use_case
 
-    def _registry(self, scientist, slug, make_files, dataset_name, versions, production):
-        """Versions, a holdout dataset, their predictions and finished evaluations."""
-        use_case = UseCase.objects.get(slug=slug)
-        if use_case.datasets.filter(name=dataset_name).exists():
-            return
+    def _walk(self, use_case: UseCase, owner, notes: dict, phase: str) -> UseCase:
+        """Step by step up to `phase`, each step with its note (phases check the versions)."""
+        steps = UseCase.Phase.values
+        for step in steps[steps.index(use_case.phase) + 1 : steps.index(phase) + 1]:
+            use_case = phases.change_phase(use_case, by=owner, phase=step, note=notes[step])
+        return use_case
+
+    def _registry(self, use_case, scientist, owner, make_files, dataset_name, versions) -> dict:
+        """A holdout dataset (the reference for promotions) and the versions' predictions on
+        it; the first version evaluated, the others left for after it is in production."""
         dataset_file, prediction_files = make_files()
         dataset = registering.upload_dataset(
             use_case,
@@ -321,6 +462,8 @@ class Command(BaseCommand):
             filename="holdout.csv",
             description="Rows the models never saw in training.",
         )
+        reference.mark_reference(dataset, by=owner)
+        registered = {}
         for version, fields in versions.items():
             model_version = registering.register_version(
                 use_case, by=scientist, version=version, **fields
@@ -332,16 +475,16 @@ class Command(BaseCommand):
                 source=prediction_files[version],
                 filename=f"predictions-{version}.csv",
             )
-            evaluation = evaluations.start_evaluation(model_version, by=scientist, dataset=dataset)
-            # Run here rather than wait for a worker, so the demo opens on finished results;
-            # the queued task then finds nothing to claim.
-            evaluations.run_evaluation(evaluation.pk)
-            if model_version.version == production:
-                # Until promotions exist, the demo's baseline is marked as in production, so
-                # that the newer version's evaluation compares itself with it.
-                ModelVersion.objects.filter(pk=model_version.pk).update(
-                    stage=ModelVersion.Stage.PRODUCTION
-                )
+            registered[version] = model_version
+        self._evaluate(next(iter(registered.values())), scientist)
+        return registered
+
+    def _evaluate(self, model_version, scientist) -> None:
+        dataset = model_version.use_case.datasets.get()
+        evaluation = evaluations.start_evaluation(model_version, by=scientist, dataset=dataset)
+        # Run here rather than wait for a worker, so the demo opens on finished results;
+        # the queued task then finds nothing to claim.
+        evaluations.run_evaluation(evaluation.pk)
 
     def _define(self, use_case, expert, kpis, rules, value_model):
         for kpi in kpis:
