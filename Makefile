@@ -42,9 +42,15 @@ format: $(BIN)/.installed
 fuzz: $(BIN)/.installed
 	$(BIN)/python fuzz/run.py $(FUZZ_ARGS)
 
-# Performance targets of DESIGN.md; needs the local PostgreSQL. Writes docs/benchmarks.md.
-bench: $(BIN)/.installed
-	$(BIN)/python bench/report.py
+# Performance targets of DESIGN.md; needs the local PostgreSQL. Writes docs/benchmarks.md
+# (BENCH="bench/bench_deployment.py …" runs only those and keeps the other sections). The
+# `bench` extra (MLflow, the reference of bench_deployment.py) is installed on first use.
+bench: $(BIN)/.bench-installed
+	$(BIN)/python bench/report.py $(BENCH)
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
 
 clean:
 	rm -rf var/broker var/test-*.sqlite3* staticfiles test-results
