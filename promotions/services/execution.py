@@ -25,18 +25,21 @@ Status = PromotionRequest.Status
 SINGLE_HOLDER = (Stage.CANARY, Stage.PRODUCTION)
 
 
-def lock_use_case(use_case: UseCase) -> UseCase:
+def lock_use_case(use_case: UseCase | int) -> UseCase:
     """The use case row locked FOR NO KEY UPDATE: it serialises promotions on the use case
     like usecases' lock(), but lets another transaction insert a row pointing at the use case
     meanwhile (a notification, whose foreign-key check takes KEY SHARE): with FOR UPDATE, a
     notification written after one approval committed, holding KEY SHARE on the request,
     and the next approval, holding the use case and waiting for the request, deadlocked."""
-    return UseCase.objects.select_for_update(no_key=True).get(pk=use_case.pk)
+    pk = use_case if isinstance(use_case, int) else use_case.pk
+    return UseCase.objects.select_for_update(no_key=True).get(pk=pk)
 
 
-def lock_stage_rows(use_case: UseCase) -> dict[int, ModelVersion]:
-    """Lock the use case, then its versions in id order; {id: version}, fresh."""
-    lock_use_case(use_case)
+def lock_stage_rows(use_case: UseCase, *, use_case_locked: bool = False) -> dict[int, ModelVersion]:
+    """Lock the use case (unless the caller did), then its versions in id order; {id:
+    version}, fresh."""
+    if not use_case_locked:
+        lock_use_case(use_case)
     versions = (
         ModelVersion.objects.select_for_update(no_key=True).filter(use_case=use_case).order_by("pk")
     )
@@ -108,12 +111,12 @@ def _refusal(request: PromotionRequest, version: ModelVersion) -> str:
     return ""
 
 
-def execute(request: PromotionRequest, *, by) -> PromotionRequest:
+def execute(request: PromotionRequest, *, by, use_case_locked: bool = False) -> PromotionRequest:
     """Execute the fully approved request, or refuse it with the reason; in the caller's
     transaction, the request row already locked (requests.approve)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("execute() must run inside the approval's transaction")
-    versions = lock_stage_rows(request.use_case)
+    versions = lock_stage_rows(request.use_case, use_case_locked=use_case_locked)
     version = versions[request.model_version_id]
     version.use_case = request.use_case
     request.decided_at = timezone.now()

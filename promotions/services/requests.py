@@ -8,6 +8,7 @@ executes the promotion in the same transaction (execution.py).
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from portal.errors import InvalidFields, InvalidInput
@@ -143,12 +144,16 @@ def open_request(
 
 
 def _locked(request: PromotionRequest) -> PromotionRequest:
-    """The use case, then the request, locked; the request fresh and still pending."""
-    execution.lock_use_case(request.use_case)
-    fresh = PromotionRequest.objects.select_related("use_case", "model_version").select_for_update(
-        of=("self",), no_key=True
+    """The use case, then the request, locked; the request fresh and still pending, with its
+    decisions loaded (policy.py reads them from the cache; _decide refreshes it)."""
+    use_case = execution.lock_use_case(request.use_case_id)
+    fresh = (
+        PromotionRequest.objects.select_related("model_version")
+        .select_for_update(of=("self",), no_key=True)
+        .prefetch_related("decisions")
     )
     request = fresh.get(pk=request.pk)
+    request.use_case = request.model_version.use_case = use_case  # for audit texts, no query
     if not request.is_pending:
         raise PromotionError(f"This request is already {request.get_status_display().lower()}.")
     return request
@@ -157,7 +162,7 @@ def _locked(request: PromotionRequest) -> PromotionRequest:
 def _decide(request: PromotionRequest, by, verdict: str, comment: str) -> PromotionRequest:
     if request.requested_by_id == by.pk:
         raise NotAllowed("Nobody approves or rejects their own request.")
-    if request.decisions.filter(user=by).exists():
+    if any(decision.user_id == by.pk for decision in request.decisions.all()):
         raise PromotionError("You have already decided on this request.")
     capacity = policy.capacity_needed_from(by, request)
     if capacity is None:
@@ -174,6 +179,8 @@ def _decide(request: PromotionRequest, by, verdict: str, comment: str) -> Promot
     Decision.objects.create(
         request=request, user=by, verdict=verdict, capacity=capacity, comment=comment.strip()
     )
+    request._prefetched_objects_cache.pop("decisions", None)
+    prefetch_related_objects([request], "decisions")
     return request
 
 
@@ -182,15 +189,16 @@ def approve(request: PromotionRequest, *, by, comment: str = "") -> PromotionReq
     """Approve; the last approval needed executes the promotion (or refuses it, gates red)."""
     request = _locked(request)
     _decide(request, by, Decision.Verdict.APPROVE, comment)
+    missing = policy.missing_approvals(request)
     audit.record(
         actor=by,
         verb="promotion.approved",
         target=request,
         use_case=request.use_case,
-        after={"comment": comment.strip(), "waiting_for": policy.missing_approvals(request)},
+        after={"comment": comment.strip(), "waiting_for": missing},
     )
-    if not policy.missing_approvals(request):
-        execution.execute(request, by=by)
+    if not missing:
+        execution.execute(request, by=by, use_case_locked=True)
     return request
 
 

@@ -336,3 +336,16 @@ def test_the_database_holds_one_production_and_one_canary(use_case, personas):
     evidence.at_stage(a, Stage.CANARY, 5)
     with pytest.raises(IntegrityError), transaction.atomic():
         evidence.at_stage(b, Stage.CANARY, 5)
+
+
+def test_an_executing_approval_stays_within_its_query_budget(
+    use_case, personas, django_assert_max_num_queries
+):
+    """Lock, decide, re-measure three gates, move, audit: 28 on SQLite; PostgreSQL adds
+    the audit chain's advisory lock per event. A regression here costs every approval."""
+    version = evidence.ready_version(use_case, personas, stage=Stage.CANARY)
+    request = PromotionRequest.objects.get(pk=open_(use_case, personas, version, "production").pk)
+    with django_assert_max_num_queries(32):
+        requests.approve(request, by=personas["expert"])
+    request.refresh_from_db()
+    assert request.status == Status.EXECUTED
