@@ -53,6 +53,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "portal.headers.PermissionsPolicyMiddleware",
+    # The deployment lookup of an API token in one query, with the headers above; the rest
+    # of this list would not change its answer (promotions/middleware.py says why).
+    "promotions.middleware.DeploymentFastPath",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

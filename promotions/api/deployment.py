@@ -2,13 +2,14 @@
 {use_case_slug}/deployment, the
 production version, the canary with its traffic and the shadow versions. An ETag over the
 body lets a poller send If-None-Match and get 304 with no body while nothing changed. And
-POST …/{use_case_slug}/rollback: owners and managers return the previous production version."""
+POST …/{use_case_slug}/rollback: owners and managers return the previous production version.
+
+Most GETs with an API token never reach this view: promotions/middleware.py answers them in
+one query, byte for byte as here (the body's pieces are in promotions/deployment_body.py);
+a change to this view's answer must be made there too (tests/promotions/test_fastpath.py)."""
 
 from __future__ import annotations
 
-import hashlib
-
-import orjson
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from portal.api import CONFLICT_ERRORS, READ_ERRORS
 from portal.text import multi_line
 from promotions import selectors
+from promotions.deployment_body import etag_of, matches
 from promotions.services import execution
 from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
 
@@ -54,17 +56,6 @@ def deployment_body(use_case) -> dict:
         "canary": _version(found["canary"]),
         "shadow": [_version(v) for v in found["shadow"]],
     }
-
-
-def etag_of(body: dict) -> str:
-    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return f'"{digest[:32]}"'
-
-
-def matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 If-None-Match: a list of tags (weak ones compare equal) or "*"."""
-    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
-    return "*" in tags or etag in tags
 
 
 @extend_schema(tags=["promotions"], parameters=[USE_CASE_SLUG])
