@@ -133,6 +133,17 @@ def passing_evidence(version, dataset, kpi, owner, expert) -> None:
         "is_gating": True,
         "passed": True,
     }
+    from registry.models import PredictionSet, StoredTable
+
+    # The predictions the evaluation scored (the gate checks they were not replaced since).
+    PredictionSet.objects.create(
+        use_case=version.use_case,
+        model_version=version,
+        dataset=dataset,
+        row_count=dataset.row_count,
+        table=StoredTable.objects.create(parquet=b"", size_bytes=0, sha256="0" * 64),
+        uploaded_by=owner,
+    )
     now = timezone.now()
     Evaluation.objects.create(
         use_case=version.use_case,

@@ -173,12 +173,13 @@ class Gate(models.Model):
     # The figure in words ("acceptance 0.86 ≥ 0.80 on 120 verdicts") and its numbers.
     summary = models.CharField(max_length=300)
     detail = models.JSONField(default=dict, blank=True)
-    # Evidence must outlive the request that used it.
+    # Evidence must outlive the request that used it: deleting it alone is refused
+    # (RESTRICT); deleting the use case takes both, request and evidence, together.
     evaluation = models.ForeignKey(
-        Evaluation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Evaluation, on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
     campaign = models.ForeignKey(
-        ReviewCampaign, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        ReviewCampaign, on_delete=models.RESTRICT, null=True, blank=True, related_name="+"
     )
 
     class Meta:

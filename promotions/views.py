@@ -115,6 +115,7 @@ def _detail_context(request, use_case: UseCase, promotion: PromotionRequest, **f
         may_withdraw=pending and promotion.requested_by_id == user.pk,
         may_override=pending
         and red
+        and promotion.requested_by_id != user.pk
         and promotion.overridden_by_id is None
         and can(user, Action.OVERRIDE_GATE, use_case),
         approve_form=forms.get("approve_form") or CommentForm(prefix="approve"),

@@ -13,10 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.errors import InvalidInput
-from promotions.models import PromotionRequest, StageChange
+from promotions.models import Gate, PromotionRequest, StageChange
 from promotions.services import events, gates, policy
 from promotions.services.errors import PromotionError
 from registry.models import ModelVersion
+from registry.selectors import reference_dataset
 from usecases.models import UseCase
 from usecases.services import audit
 
@@ -103,11 +104,47 @@ def _refusal(request: PromotionRequest, version: ModelVersion) -> str:
             f"Version {version.version} is in {version.get_stage_display().lower()} now, "
             f"not {Stage(request.from_stage).label.lower()} as when the request opened."
         )
+    moved = _evidence_moved(request)
+    if moved:
+        return f"{moved} while the request waited: open a new request."
     results = gates.measure(version, request.target_stage, policy.policy_for(request.use_case))
-    red = [result for result in results if not result.passed]
-    if red and request.overridden_by_id is None:
-        reasons = "; ".join(f"{result.kind}: {result.summary}" for result in red)
+    uncovered = [result for result in results if not _overridden(request, result)]
+    if uncovered:
+        reasons = "; ".join(f"{result.kind}: {result.summary}" for result in uncovered)
         return f"The gates are not all passed at execution ({reasons})"
+    return ""
+
+
+def _overridden(request: PromotionRequest, result: gates.GateResult) -> bool:
+    """Whether the gate may stand as it is: passed, or red as it was when the manager
+    overrode it (a gate passed then, or incomplete then and failed now, was never justified)."""
+    if result.passed:
+        return True
+    if request.overridden_by_id is None:
+        return False
+    was = next((g.status for g in request.gates.all() if g.kind == result.kind), None)
+    if was == Gate.Status.INCOMPLETE:
+        return result.status == Gate.Status.INCOMPLETE
+    return was == Gate.Status.FAILED
+
+
+def _evidence_moved(request: PromotionRequest) -> str:
+    """What changed under the request since it opened that would measure it on other terms:
+    the reference dataset, or the gating KPIs (edited, added or removed)."""
+    use_case = request.use_case
+    snapshot = next((g for g in request.gates.all() if g.kind == Gate.Kind.EVALUATION), None)
+    opened_on = (snapshot.detail or {}).get("dataset") if snapshot else None
+    reference = reference_dataset(use_case)
+    if opened_on is not None and (reference is None or reference.pk != opened_on):
+        return "The reference dataset changed"
+    gating = use_case.kpis.filter(is_gating=True)
+    measured = (
+        {kpi["kpi"] for kpi in (snapshot.detail or {}).get("kpis", [])} if snapshot else set()
+    )
+    if measured and set(gating.values_list("pk", flat=True)) != measured:
+        return "The gating KPIs changed"
+    if use_case.kpis.filter(updated_at__gt=request.created_at).exists():
+        return "A KPI changed"
     return ""
 
 

@@ -18,7 +18,7 @@ from django.db.models import Max
 
 from predictions.selectors import violation_rate
 from promotions.models import Gate, PromotionPolicy
-from registry.models import Evaluation, ModelVersion
+from registry.models import Evaluation, ModelVersion, PredictionSet
 from registry.selectors import latest_succeeded_evaluation, reference_dataset
 from reviews.models import ReviewCampaign
 from reviews.selectors import campaign_results
@@ -85,6 +85,9 @@ def evaluation_gate(version: ModelVersion) -> GateResult:
     if stale:
         summary = "The KPIs changed after this evaluation ran: run it again."
         return GateResult(kind, INCOMPLETE, summary, found, evaluation)
+    outdated = _outdated(evaluation, use_case)
+    if outdated:
+        return GateResult(kind, INCOMPLETE, f"{outdated}: run it again.", found, evaluation)
     unmeasured = [g["name"] for g in gating if g.get("passed") is None]
     failing = [g["name"] for g in gating if g.get("passed") is False]
     detail = {**found, "kpis": [_kpi_detail(g) for g in gating]}
@@ -98,6 +101,27 @@ def evaluation_gate(version: ModelVersion) -> GateResult:
     subject = "The gating KPI passes" if n == 1 else f"All {n} gating KPIs pass"
     summary = f"{subject} on “{dataset.name}”."
     return GateResult(kind, PASSED, summary, detail, evaluation)
+
+
+def _outdated(evaluation: Evaluation, use_case) -> str:
+    """What changed under the evaluation since it started, if anything: the predictions it
+    scored were replaced, or (binary) the decision threshold it classified at moved."""
+    uploaded = (
+        PredictionSet.objects.filter(
+            model_version_id=evaluation.model_version_id, dataset_id=evaluation.dataset_id
+        )
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if uploaded is None or uploaded > evaluation.created_at:
+        return "The predictions were uploaded again after this evaluation started"
+    if (
+        use_case.task_type == use_case.TaskType.BINARY
+        and evaluation.threshold is not None
+        and evaluation.threshold != use_case.decision_threshold
+    ):
+        return "The decision threshold changed after this evaluation ran"
+    return ""
 
 
 def _kpi_detail(gate: dict) -> dict:

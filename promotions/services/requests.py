@@ -237,6 +237,8 @@ def override(request: PromotionRequest, *, by, justification: str) -> PromotionR
     """A manager lets the request execute past its failed or incomplete gates."""
     if not can(by, Action.OVERRIDE_GATE, request.use_case):
         raise NotAllowed("Only a manager may override a gate.")
+    if request.requested_by_id == by.pk:
+        raise NotAllowed("Nobody overrides the gates of their own request.")
     if not justification.strip():
         raise InvalidInput(
             "Write why the promotion may go ahead despite its gates: the audit trail keeps it.",

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import RestrictedError
 
-from portal.errors import InvalidInput
+from portal.errors import DomainError, InvalidInput
 from registry import uploads
 from registry.models import EvaluationDataset, ModelVersion, PredictionSet, StoredTable
 from tables import io as table_io
@@ -291,5 +292,11 @@ def delete_dataset(dataset: EvaluationDataset, *, by: User) -> None:
         use_case=use_case,
         before={"name": dataset.name, "rows": dataset.row_count},
     )
-    dataset.delete()
+    try:
+        dataset.delete()
+    except RestrictedError:  # an evaluation on it is a promotion's evidence (promotions)
+        raise DomainError(
+            f"“{dataset.name}” holds an evaluation that a promotion request used as "
+            "evidence: it is kept, so that the request's gates can still be checked."
+        ) from None
     StoredTable.objects.filter(pk__in=tables).delete()

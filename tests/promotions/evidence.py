@@ -10,7 +10,13 @@ from predictions.models import QualityTally
 from registry.models import Evaluation, EvaluationDataset, ModelVersion
 from reviews.models import ReviewCampaign
 from reviews.services import campaigns, reviewing
-from tests.factories import KPIFactory, evaluation_dataset, log_predictions, make_version
+from tests.factories import (
+    KPIFactory,
+    evaluation_dataset,
+    log_predictions,
+    make_version,
+    prediction_set,
+)
 
 
 def gating_kpi(use_case):
@@ -22,8 +28,11 @@ def reference(use_case, by) -> EvaluationDataset:
 
 
 def evaluation(version: ModelVersion, dataset, by, *, passes: bool = True, **fields) -> Evaluation:
-    """A succeeded evaluation whose every gating KPI passes (or fails), finished now."""
+    """A succeeded evaluation whose every gating KPI passes (or fails), finished now, of
+    the version's predictions on the dataset (uploaded first when missing)."""
     use_case = version.use_case
+    if not version.prediction_sets.filter(dataset=dataset).exists():
+        prediction_set(version, dataset, by, prediction=[1.0] * dataset.row_count)
     gates = [
         {
             "kpi": kpi.pk,

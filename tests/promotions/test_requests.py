@@ -341,11 +341,100 @@ def test_the_database_holds_one_production_and_one_canary(use_case, personas):
 def test_an_executing_approval_stays_within_its_query_budget(
     use_case, personas, django_assert_max_num_queries
 ):
-    """Lock, decide, re-measure three gates, move, audit: 28 on SQLite; PostgreSQL adds
-    the audit chain's advisory lock per event. A regression here costs every approval."""
+    """Lock, decide, check the evidence did not move, re-measure three gates, move, audit:
+    32 on SQLite; PostgreSQL adds the audit chain's advisory lock per event. A regression
+    here costs every approval."""
     version = evidence.ready_version(use_case, personas, stage=Stage.CANARY)
     request = PromotionRequest.objects.get(pk=open_(use_case, personas, version, "production").pk)
-    with django_assert_max_num_queries(32):
+    with django_assert_max_num_queries(36):
         requests.approve(request, by=personas["expert"])
     request.refresh_from_db()
     assert request.status == Status.EXECUTED
+
+
+# Found in review: each of these let a request through, or answered 500.
+
+
+def test_deleting_a_use_case_with_requests_takes_its_evidence_along(use_case, personas, api):
+    version = evidence.ready_version(use_case, personas)
+    open_(use_case, personas, version, Stage.SHADOW)
+    response = api("owner").delete("/api/v1/usecases/demand-forecast/")
+    assert response.status_code == 204
+    assert not PromotionRequest.objects.exists() and not Evaluation.objects.exists()
+
+
+def test_a_dataset_that_is_evidence_is_kept_with_a_409(use_case, personas, api):
+    version = evidence.ready_version(use_case, personas)
+    open_(use_case, personas, version, Stage.SHADOW)
+    dataset = use_case.datasets.get()
+    response = api("owner").delete(f"/api/v1/usecases/demand-forecast/datasets/{dataset.pk}/")
+    assert response.status_code == 409 and "evidence" in response.json()["detail"]
+    assert use_case.datasets.filter(pk=dataset.pk).exists()
+
+
+def test_an_override_covers_the_gates_as_they_were_not_ones_that_turn_red_later(use_case, personas):
+    version = evidence.ready_version(use_case, personas, stage=Stage.SHADOW)
+    evidence.tally(version, rows=0, violating=0)  # data quality incomplete when it opens
+    request = open_(use_case, personas, version, Stage.CANARY, 10)
+    assert gates_of(request) == {"evaluation": "passed", "data_quality": "incomplete"}
+    requests.override(request, by=personas["manager"], justification="No traffic yet.")
+    Evaluation.objects.filter(model_version=version).update(status=Evaluation.Status.FAILED)
+    requests.approve(request, by=personas["expert"])
+    request.refresh_from_db()
+    assert request.status == Status.REFUSED and "evaluation" in request.outcome_note
+
+
+def test_an_overridden_incomplete_gate_that_fails_later_refuses(use_case, personas):
+    version = evidence.ready_version(use_case, personas, stage=Stage.SHADOW)
+    evidence.tally(version, rows=0, violating=0)
+    request = open_(use_case, personas, version, Stage.CANARY, 10)
+    requests.override(request, by=personas["manager"], justification="No traffic yet.")
+    evidence.tally(version, rows=100, violating=50)  # now measured, and failed
+    requests.approve(request, by=personas["expert"])
+    request.refresh_from_db()
+    assert request.status == Status.REFUSED and "data_quality" in request.outcome_note
+
+
+def test_nobody_overrides_their_own_request(use_case, personas):
+    request = open_(
+        use_case,
+        personas,
+        make_version(use_case, "2.0.0", personas["owner"]),
+        "shadow",
+        who="admin",
+    )
+    with pytest.raises(NotAllowed, match="own request"):
+        requests.override(request, by=personas["admin"], justification="Mine.")
+
+
+def test_replaced_predictions_make_the_evaluation_gate_incomplete(use_case, personas):
+    version = evidence.ready_version(use_case, personas)
+    prediction_set = version.prediction_sets.get()
+    type(prediction_set).objects.filter(pk=prediction_set.pk).update(
+        created_at=timezone.now() + timezone.timedelta(seconds=5)
+    )
+    gate = open_(use_case, personas, version, Stage.SHADOW).gates.get()
+    assert gate.status == "incomplete" and "uploaded again" in gate.summary
+
+
+def test_moving_the_reference_or_a_kpi_under_a_waiting_request_refuses_it(use_case, personas):
+    version = evidence.ready_version(use_case, personas)
+    request = open_(use_case, personas, version, Stage.SHADOW)
+    other = evaluation_dataset(use_case, personas["owner"], [1.0, 2.0], name="easier")
+    evidence.evaluation(version, other, personas["owner"])
+    other.is_reference = True
+    other.save()
+    requests.approve(request, by=personas["expert"])
+    request.refresh_from_db()
+    assert request.status == Status.REFUSED
+    assert request.outcome_note.startswith("The reference dataset changed")
+
+    kpi = use_case.kpis.get()
+    second = evidence.ready_version(use_case, personas, "3.0.0")  # evaluated on "easier"
+    request = open_(use_case, personas, second, Stage.SHADOW)
+    assert gates_of(request) == {"evaluation": "passed"}
+    kpi.gate_threshold = 11.5
+    kpi.save()
+    requests.approve(request, by=personas["expert"])
+    request.refresh_from_db()
+    assert request.status == Status.REFUSED and "KPI" in request.outcome_note
