@@ -231,7 +231,7 @@ def profile_batch(use_case, rows: list[dict]) -> None:
         row["version"] = version.version
     body = orjson.dumps(rows)
     versions = {version.version: version.pk}
-    quality.rule_violations(
+    quality.check_rules(
         use_case, validate.validate_predictions(rows[:10], use_case, versions, validate.Problems())
     )  # warm up
     t0 = time.perf_counter()
@@ -240,7 +240,7 @@ def profile_batch(use_case, rows: list[dict]) -> None:
     problems = validate.Problems()
     valid = validate.validate_predictions(parsed, use_case, versions, problems)
     t2 = time.perf_counter()
-    quality.rule_violations(use_case, valid)
+    quality.check_rules(use_case, valid)
     t3 = time.perf_counter()
     keep = store.first_of_each(valid.version_ids, valid.request_ids)
     with transaction.atomic():

@@ -9,15 +9,11 @@ from portal.text import multi_line
 from portal.web import Form
 from promotions.models import CANARY_MAX_PERCENT, CANARY_MIN_PERCENT, PromotionRequest
 from registry.models import ModelVersion
+from reviews.forms import VersionChoiceField
 from usecases.models import UseCase
 
 Stage = ModelVersion.Stage
 PROMOTABLE = (Stage.REGISTERED, Stage.SHADOW, Stage.CANARY)
-
-
-class VersionChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj: ModelVersion) -> str:
-        return f"{obj.version} ({obj.get_stage_display().lower()})"
 
 
 class PromotionForm(Form):

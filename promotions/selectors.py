@@ -3,7 +3,7 @@ deployment, its requests."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from predictions.models import QualityTally
 from promotions.models import Decision, PromotionRequest, StageChange
@@ -15,12 +15,16 @@ from usecases.permissions import is_admin, is_manager
 Stage = ModelVersion.Stage
 
 
-def use_case_requests(use_case: UseCase) -> QuerySet:
-    return (
-        PromotionRequest.objects.filter(use_case=use_case)
-        .select_related("model_version", "requested_by")
-        .prefetch_related("gates", "decisions")
+def use_case_requests(use_case: UseCase, *, with_decisions: bool = True) -> QuerySet:
+    """The use case's requests (their use case loaded, for their links); with their gates
+    and decisions (and deciders) for the pages and API that show them."""
+    requests = PromotionRequest.objects.filter(use_case=use_case).select_related(
+        "use_case", "model_version", "requested_by"
     )
+    if with_decisions:
+        deciders = Decision.objects.select_related("user")
+        requests = requests.prefetch_related("gates", Prefetch("decisions", queryset=deciders))
+    return requests
 
 
 def waiting_for_user(user) -> list[PromotionRequest]:
@@ -28,6 +32,13 @@ def waiting_for_user(user) -> list[PromotionRequest]:
     own, not yet decided by them, and missing an approval in a capacity they hold."""
     if not user.is_authenticated or not user.is_active:
         return []
+    # The bell, the home page's card and the overview may all ask in one request.
+    if "_quorum_waiting" not in user.__dict__:
+        user._quorum_waiting = _waiting_for(user)
+    return user._quorum_waiting
+
+
+def _waiting_for(user) -> list[PromotionRequest]:
     pending = PromotionRequest.objects.filter(status=PromotionRequest.Status.PENDING).exclude(
         requested_by=user
     )
@@ -56,6 +67,7 @@ def deployment(use_case: UseCase) -> dict:
     ).order_by("stage_changed_at", "pk")
     found: dict = {"production": None, "canary": None, "shadow": []}
     for version in versions:
+        version.use_case = use_case  # for its link, without a query
         if version.stage == Stage.SHADOW:
             found["shadow"].append(version)
         else:

@@ -56,6 +56,7 @@ def use_case_promotions(request: HtmxRequest, slug: str) -> HttpResponse:
 
 def _use_case_context(request, use_case: UseCase, form, rollback_form=None) -> dict:
     deployed = selectors.deployment(use_case)
+    rules = policy.policy_for(use_case)
     return page_context(
         request,
         use_case,
@@ -63,9 +64,8 @@ def _use_case_context(request, use_case: UseCase, form, rollback_form=None) -> d
         rollback_form=rollback_form or RollbackForm(),
         deployment=deployed,
         previous=execution.previous_production(use_case, deployed["production"]),
-        page=page_of(request, selectors.use_case_requests(use_case)),
-        policy=policy.policy_for(use_case),
-        required=policy.required_approvals(use_case, policy.policy_for(use_case)),
+        page=page_of(request, selectors.use_case_requests(use_case, with_decisions=False)),
+        required=policy.in_words(policy.required_approvals(use_case, rules)),
     )
 
 
@@ -90,9 +90,11 @@ def rollback(request: HtmxRequest, slug: str) -> HttpResponse:
 
 
 def _request(use_case: UseCase, pk: int) -> PromotionRequest:
-    return get_object_or_404(
+    promotion = get_object_or_404(
         selectors.use_case_requests(use_case).select_related("overridden_by"), pk=pk
     )
+    promotion.use_case = use_case  # the instance whose roles permissions.py caches
+    return promotion
 
 
 def _detail_context(request, use_case: UseCase, promotion: PromotionRequest, **forms) -> dict:

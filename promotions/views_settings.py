@@ -39,10 +39,9 @@ def policy_page(request: HtmxRequest, slug: str) -> HttpResponse:
         request,
         use_case,
         form=form,
-        policy=current,
         has_secret=bool(current.webhook_secret),
         secret_set_at=policy_settings.secret_set_at(use_case),
-        tier_minimums=policy.TIER_MINIMUMS[use_case.risk_tier],
+        high_needs=policy.in_words(policy.TIER_MINIMUMS[UseCase.RiskTier.HIGH]),
         tab="promotions",
     )
     return render(request, "promotions/settings/policy.html", context)

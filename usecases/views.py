@@ -435,10 +435,12 @@ _password_change = auth_views.PasswordChangeView.as_view()
 def password_change(request: HtmxRequest) -> HttpResponse:
     """Django's password change; then says how many API tokens the change revoked (the
     receiver in usecases/signals.py revokes them, whoever changes a password)."""
+    if request.method != "POST":  # nothing is revoked by showing the form
+        return _password_change(request)
     before = AuthToken.objects.filter(user=request.user).count()
     response = _password_change(request)
     revoked = before - AuthToken.objects.filter(user=request.user).count()
-    if request.method == "POST" and response.status_code == 302 and revoked:
+    if response.status_code == 302 and revoked:
         tokens_were = f"{revoked} API token was" if revoked == 1 else f"{revoked} API tokens were"
         messages.warning(
             request,

@@ -75,11 +75,6 @@ class _FlagCollector(Report):
         self.broken[str(rule)] = np.asarray(bad, dtype=bool)
 
 
-def rule_violations(use_case: UseCase, valid: ValidPredictions) -> list[dict]:
-    """Each rule's violations among the valid rows (counted, never refused)."""
-    return check_rules(use_case, valid).summary
-
-
 def check_rules(
     use_case: UseCase, valid: ValidPredictions, *, rules: list[RuleSpec] | None = None
 ) -> RuleFindings:

@@ -72,11 +72,17 @@ def capacity_needed_from(user, request: PromotionRequest) -> str | None:
     return None
 
 
-def waiting_for(request: PromotionRequest) -> str:
-    """Who the request waits for, in words: "1 domain expert and 1 manager"."""
+def in_words(counts: dict[str, int]) -> str:
+    """Approvals per capacity in words: "2 domain experts and 1 manager" (zeros left out)."""
     labels = dict(Capacity.choices)
     parts = [
         f"{n} {labels[capacity].lower()}{'s' if n > 1 else ''}"
-        for capacity, n in missing_approvals(request).items()
+        for capacity, n in counts.items()
+        if n
     ]
     return " and ".join(parts)
+
+
+def waiting_for(request: PromotionRequest) -> str:
+    """Who the request waits for, in words: "1 domain expert and 1 manager"."""
+    return in_words(missing_approvals(request))

@@ -21,7 +21,8 @@ def test_open_a_request_in_the_browser_and_approve_it(client, use_case, personas
     evidence.ready_version(use_case, personas, stage=Stage.SHADOW)
     url = reverse("promotions:use_case", args=[use_case.slug])
     browser = login(client, personas, "data_scientist")
-    assert "Request a promotion" in page(browser.get(url))
+    html = page(browser.get(url))
+    assert "Request a promotion" in html and "Low risk: each needs 1 domain expert" in html
     response = browser.post(
         url,
         {

@@ -16,9 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from usecases import tasks
-from usecases.models import UseCase, UseCaseMember
+from usecases.models import UseCaseMember
 from usecases.services import audit
 from usecases.services.errors import MembershipError
+from usecases.services.usecases import lock
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def send_welcome(member_id: int, *, base_url: str = "", is_last_attempt: bool = 
 @transaction.atomic
 def resend_welcome(member: UseCaseMember, *, by) -> None:
     """Clear the recorded failure of `member`'s welcome e-mail and send it again, once."""
-    UseCase.objects.select_for_update().get(pk=member.use_case_id)  # use case first
+    lock(member.use_case)  # the use case first
     cleared = UseCaseMember.objects.filter(pk=member.pk, notify_failed_at__isnull=False).update(
         notify_failed_at=None, notify_error=""
     )
