@@ -29,7 +29,7 @@ from rest_framework.parsers import FormParser
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from portal.api import CONFLICT_ERRORS, DELETE_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorBody, errors
+from portal.api import CONFLICT_ERRORS, READ_ERRORS, WRITE_ERRORS, ErrorBody, errors
 from portal.uploads import MultiPartParser, UploadTooLarge
 from registry.api import serializers as s
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet
@@ -187,8 +187,9 @@ class DatasetViewSet(UploadView, ListModelMixin, RetrieveModelMixin, GenericView
         return Response(s.DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        responses={204: None, **DELETE_ERRORS},
-        description="Delete the dataset with its prediction sets and evaluations.",
+        responses={204: None, **errors(401, 403, 404, 409)},
+        description="Delete the dataset with its prediction sets and evaluations. 409 when "
+        "one of its evaluations is the evidence of a promotion request: it is kept.",
     )
     def destroy(self, request, use_case_slug=None, pk=None):
         registering.delete_dataset(self.get_object(), by=request.user)

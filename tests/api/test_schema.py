@@ -68,6 +68,7 @@ CONFLICTS = {  # operations whose service may refuse with 409
     ("post", f"{V1}/{{use_case_slug}}/promotions/{{id}}/withdraw"),
     ("post", f"{V1}/{{use_case_slug}}/promotions/{{id}}/override"),
     ("post", f"{V1}/{{use_case_slug}}/rollback"),
+    ("delete", f"{V1}/{{use_case_slug}}/datasets/{{id}}/"),
     ("post", f"{V1}/{{use_case_slug}}/members/"),
     ("patch", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
     ("delete", f"{V1}/{{use_case_slug}}/members/{{id}}/"),
