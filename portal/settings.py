@@ -105,6 +105,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django turns psycopg's prepared statements off (prepare_threshold None) for
+    # transaction poolers, which also refuses a cursor that asks for one. A threshold no
+    # query reaches keeps them off for Django's own cursors (they bind on the client and
+    # never prepare) and lets the deployment lookup prepare its one statement
+    # (promotions/fastpath.py). DB_PREPARED_STATEMENTS=false behind a PgBouncer < 1.21.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 2**62)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # API rate limits are counted in this cache: per process with the default, so production
 # sets CACHE_URL=redis://host:6379/1 (Django's RedisCache) to share the counts.

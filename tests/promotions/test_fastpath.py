@@ -424,3 +424,25 @@ def test_on_postgresql_every_case_gets_the_views_answer(deployed, personas):
         given, by = compare(with_token(personas["viewer"]))
         assert by == FAST_ANSWER
         assert b'"2026-03-02T04:30:15.123456-05:00"' in given.content
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_lookup_is_prepared_once_per_connection(deployed, personas):
+    """Its statement is planned once per connection (docs/benchmarks.md, "Deployment"), and
+    the prepared statement still answers the view's answer on every later call."""
+
+    def prepared() -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT statement, from_sql FROM pg_prepared_statements WHERE statement LIKE %s",
+                ["%knox_authtoken%"],
+            )
+            return cursor.fetchall()
+
+    assert connection.connection.prepare_threshold is not None
+    for _ in range(3):
+        given, by = compare(with_token(personas["viewer"]))
+        assert (given.status, by) == (200, FAST_ANSWER)
+    statements = prepared()
+    assert len(statements) == 1
+    assert statements[0][1] is False  # prepared by psycopg over the protocol, not by SQL
