@@ -3,8 +3,9 @@ promotion"; target: p95 under 100 ms with 20 concurrent requests).
 
 Data. A fresh PostgreSQL database, 20 use cases (risk tier low: one domain expert's approval
 is the last one needed), each with a data scientist who requests, its own expert who
-approves (a knox API token each), a deployment webhook (queued on the filesystem broker of a
-temporary folder; no worker runs) and two versions whose evidence passes every gate of a
+approves (a knox API token each), a deployment webhook (its deliveries queued on Redis, as
+in production: database 15 of 127.0.0.1:6379 by default, purged before and after; no worker
+runs) and two versions whose evidence passes every gate of a
 promotion to production: a succeeded evaluation on the reference dataset passing its gating
 KPI, a closed review campaign of 10 verdicts (9 correct; made through the review services),
 and a data-quality tally of 1 violation in 100 rows. One version is in production, the other
@@ -62,6 +63,9 @@ sys.path.insert(0, str(ROOT))
 SERVER = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/quorum_bench")
 SERVER = SERVER.rsplit("/", 1)[0]
 DATABASE = "quorum_bench_approvals"  # this bench's alone: dropped and recreated every run
+# The broker the tasks are sent to (none is consumed): this bench's alone, purged.
+BROKER = os.environ.get("QUORUM_BENCH_BROKER", "redis://127.0.0.1:6379/15")
+os.environ["CELERY_BROKER_URL"] = BROKER
 os.environ["DATABASE_URL"] = f"{SERVER}/{DATABASE}"
 os.environ.setdefault("SECRET_KEY", "bench-only")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -420,7 +424,7 @@ def start_server(port: int, folder: Path) -> subprocess.Popen:
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
         "QUORUM_VAR_DIR": str(folder),
-        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_BROKER_URL": BROKER,
         "LOG_LEVEL": "WARNING",
     }
     log = folder / "gunicorn.log"
@@ -483,6 +487,10 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from portal.celery import app
+
+    app.control.purge()
+
     call_command("migrate", verbosity=0)
     started = time.perf_counter()
     cases = seed()
@@ -517,6 +525,7 @@ def main() -> None:
                 check_executed(cases, ids)
     finally:
         stop(server)
+        app.control.purge()
 
     print(
         f"{ROUNDS} measured rounds per way after a warm-up round of each; load average "

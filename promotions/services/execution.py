@@ -220,7 +220,7 @@ def previous_production(use_case: UseCase, current: ModelVersion | None) -> Mode
     return None
 
 
-@transaction.atomic
+@audit.atomic
 def rollback(use_case: UseCase, *, by, reason: str) -> ModelVersion:
     """Return the previous production version to production; the current one is archived."""
     if not reason.strip():

@@ -87,7 +87,7 @@ def gate_statuses(results) -> dict[str, str]:
     return {str(result.kind): str(result.status) for result in results}
 
 
-@transaction.atomic
+@audit.atomic
 def open_request(
     use_case: UseCase,
     *,
@@ -184,7 +184,7 @@ def _decide(request: PromotionRequest, by, verdict: str, comment: str) -> Promot
     return request
 
 
-@transaction.atomic
+@audit.atomic
 def approve(request: PromotionRequest, *, by, comment: str = "") -> PromotionRequest:
     """Approve; the last approval needed executes the promotion (or refuses it, gates red)."""
     request = _locked(request)
@@ -212,7 +212,7 @@ def reject(request: PromotionRequest, *, by, comment: str) -> PromotionRequest:
     return request
 
 
-@transaction.atomic
+@audit.atomic
 def withdraw(request: PromotionRequest, *, by, comment: str = "") -> PromotionRequest:
     request = _locked(request)
     if request.requested_by_id != by.pk:
@@ -232,7 +232,7 @@ def _close(request: PromotionRequest, status: str, *, by, verb: str, note: str) 
     transaction.on_commit(lambda: events.request_decided(request.pk))
 
 
-@transaction.atomic
+@audit.atomic
 def override(request: PromotionRequest, *, by, justification: str) -> PromotionRequest:
     """A manager lets the request execute past its failed or incomplete gates."""
     if not can(by, Action.OVERRIDE_GATE, request.use_case):

@@ -1,6 +1,6 @@
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 
 from usecases.models import AuditEvent
 from usecases.services import audit, definitions, usecases
@@ -58,3 +58,40 @@ def test_audit_events_refuse_update_and_delete_through_the_orm(history):
         event.save()
     with pytest.raises(ValueError, match="append-only"):
         event.delete()
+
+
+# Batched appends (audit.batched(), audit.atomic)
+
+
+def test_a_batch_appends_its_events_in_order_at_its_end(history, personas):
+    use_case, owner = history, personas["owner"]
+    before = AuditEvent.objects.count()
+    with transaction.atomic(), audit.batched():
+        first = audit.record(actor=owner, verb="test.first", target=use_case)
+        with audit.batched():  # nested: appended with the outer block
+            second = audit.record(actor=owner, verb="test.second", target=use_case)
+        assert first.pk is None and second.pk is None
+        assert AuditEvent.objects.count() == before
+    assert first.pk is not None and second.pk == first.pk + 1
+    assert second.previous_hash == first.hash
+    newest = list(AuditEvent.objects.order_by("-id").values_list("verb", flat=True)[:2])
+    assert newest == ["test.second", "test.first"]
+    assert audit.verify_chain() == (before + 2, [])
+
+
+def test_a_batch_that_raises_appends_nothing_and_the_next_one_still_links(history, personas):
+    use_case, owner = history, personas["owner"]
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic(), audit.batched():
+        audit.record(actor=owner, verb="test.lost", target=use_case)
+        raise RuntimeError("the step failed")
+    assert AuditEvent.objects.count() == before
+    with transaction.atomic():
+        audit.record(actor=owner, verb="test.kept", target=use_case)  # no batch: at once
+    assert audit.verify_chain() == (before + 1, [])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_needs_the_callers_transaction():
+    with pytest.raises(RuntimeError, match="inside the service's transaction"), audit.batched():
+        pass

@@ -1,7 +1,7 @@
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from tests.factories import UseCaseFactory
 from usecases.models import AuditEvent
@@ -35,3 +35,35 @@ def test_concurrent_writers_keep_one_unbroken_audit_chain(personas):
     assert errors == []
     assert AuditEvent.objects.filter(verb="usecase.phase_changed").count() == 8 * 5
     assert audit.verify_chain() == (8 * 5, [])
+
+
+def test_a_batch_takes_the_chains_lock_only_at_its_end(personas):
+    """While a batched step has recorded an event and goes on working, another use case's
+    step appends and commits; the batch then links after it."""
+    owner = personas["owner"]
+    mine, other = UseCaseFactory(owner=owner), UseCaseFactory(owner=owner)
+    recorded, other_done = threading.Event(), threading.Event()
+    errors: list[Exception] = []
+
+    def batched_step():
+        try:
+            with transaction.atomic(), audit.batched():
+                audit.record(actor=owner, verb="test.batched", target=mine)
+                recorded.set()
+                # Without the batch this thread would hold the lock and the other would wait.
+                assert other_done.wait(timeout=20), "the other step waited for this one"
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=batched_step)
+    thread.start()
+    assert recorded.wait(timeout=20)
+    usecases.change_phase(other, by=owner, phase="scoping", note="Meanwhile")
+    other_done.set()
+    thread.join()
+    assert errors == []
+    verbs = list(AuditEvent.objects.order_by("-id").values_list("verb", flat=True)[:2])
+    assert verbs == ["test.batched", "usecase.phase_changed"]
+    assert audit.verify_chain()[1] == []

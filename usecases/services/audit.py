@@ -4,15 +4,23 @@ Each event's hash is SHA-256 over its canonical JSON (every field plus the previ
 hash). Appends are serialised: a transaction-scoped advisory lock on PostgreSQL, the
 database-wide write lock on SQLite (IMMEDIATE transactions); the unique `previous_hash`
 is the backstop that makes a fork impossible.
+
+The lock is global and held to the commit, so a service that does much work after its first
+event (a promotion's execution) records inside `batched()`: its events are appended at the
+end of the block, in one go, and every other use case's steps run meanwhile.
 """
 
 from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -27,6 +35,8 @@ User = get_user_model()
 
 GENESIS = "0" * 64
 _ADVISORY_LOCK_KEY = 0x51_0A_0D17  # any constant shared by every appender
+# The events of the innermost batched() block, in order; None outside one.
+_batch: ContextVar[list[AuditEvent] | None] = ContextVar("audit_batch", default=None)
 
 HASHED_FIELDS = (
     "created_at",
@@ -86,18 +96,14 @@ def record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain; must run inside the caller's transaction."""
+    """Append one event to the chain; must run inside the caller's transaction. Inside
+    batched() the event is appended at the end of the block (its pk and hash set then)."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record() must run inside the service's transaction")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
     use_case = (
         use_case if use_case is not None else (target if isinstance(target, UseCase) else None)
     )
-    previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
     event = AuditEvent(
-        created_at=timezone.now(),
         actor=actor if actor is not None and actor.is_authenticated else None,
         actor_name=actor.get_username() if actor is not None and actor.is_authenticated else "",
         verb=verb,
@@ -109,12 +115,67 @@ def record(
         target_repr=str(target)[:200],
         before=before,
         after=after,
-        previous_hash=previous or GENESIS,
     )
-    event.hash = compute_hash(event)
-    event.save(force_insert=True)
-    logger.info("audit event %s %s %s:%s", event.pk, verb, event.target_type, event.target_id)
+    pending = _batch.get()
+    if pending is not None:
+        pending.append(event)
+    else:
+        _append([event])
     return event
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """The events recorded in the block are appended at its end, in the caller's
+    transaction: the chain's lock is taken then, not at the first event, and the chain's
+    head is read and the events written once. Nested blocks append with the outermost.
+    An exception discards them, as the transaction rolls back."""
+    if _batch.get() is not None:
+        yield
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.batched() must run inside the service's transaction")
+    events: list[AuditEvent] = []
+    token = _batch.set(events)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if events:
+        _append(events)
+
+
+def atomic(function):
+    """transaction.atomic, its audit events recorded in batched(): for a service whose first
+    event comes before much of its work."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with transaction.atomic(), batched():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+def _append(events: list[AuditEvent]) -> None:
+    """Link `events` to the chain's head, in order, and write them: under the lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK_KEY])
+    previous = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first()
+    now = timezone.now()  # under the lock: created_at never goes back along the chain
+    for event in events:
+        event.created_at = now
+        event.previous_hash = previous or GENESIS
+        event.hash = previous = compute_hash(event)
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        AuditEvent.objects.bulk_create(events)  # ids in order, set on each (RETURNING)
+    for event in events:
+        logger.info(
+            "audit event %s %s %s:%s", event.pk, event.verb, event.target_type, event.target_id
+        )
 
 
 @dataclass
