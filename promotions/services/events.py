@@ -23,8 +23,18 @@ def request_opened(request_id: int) -> None:
         logger.exception("request %s: approvers not notified", request_id)
 
 
+def request_approved(request_id: int) -> None:
+    """An approval that was not the last one: the approvers it settled stop being asked."""
+    try:
+        notify.settle(request_id)
+    except Exception:
+        logger.exception("request %s: approval notifications not settled", request_id)
+
+
 def request_decided(request_id: int) -> None:
-    """A request was executed, refused, rejected or withdrawn: its requester is told."""
+    """A request was executed, refused, rejected or withdrawn: its requester is told, and
+    nobody is asked to approve it any more."""
+    request_approved(request_id)
     try:
         notify.notify_requester(request_id)
     except Exception:

@@ -133,6 +133,19 @@ def notify_requester(request_id: int) -> Notification | None:
     return _create(request, request.requested_by, Kind.REQUEST_DECIDED, _decided_text(request))
 
 
+def settle(request_id: int) -> int:
+    """Mark read the "approval needed" notifications of the request that ask nothing any
+    more: all of them once it is decided, else those of people whose approval it no longer
+    needs (they decided, or another approver filled their capacity); how many."""
+    request = _request(request_id)
+    if request is None:
+        return 0
+    asked = Notification.objects.filter(request=request, kind=Kind.APPROVAL_NEEDED).unread()
+    if request.is_pending:
+        asked = asked.exclude(recipient__in=[user.pk for user in approvers_needed(request)])
+    return asked.update(read_at=timezone.now())
+
+
 # E-mail
 
 

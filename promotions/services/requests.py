@@ -197,12 +197,14 @@ def approve(request: PromotionRequest, *, by, comment: str = "") -> PromotionReq
         use_case=request.use_case,
         after={"comment": comment.strip(), "waiting_for": missing},
     )
-    if not missing:
+    if missing:
+        transaction.on_commit(lambda: events.request_approved(request.pk))
+    else:
         execution.execute(request, by=by, use_case_locked=True)
     return request
 
 
-@transaction.atomic
+@audit.atomic
 def reject(request: PromotionRequest, *, by, comment: str) -> PromotionRequest:
     if not comment.strip():
         raise InvalidInput("Say why you reject it: the requester reads it.", field="comment")

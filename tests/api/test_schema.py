@@ -51,6 +51,11 @@ PATHS = {
     f"{V1}/{{use_case_slug}}/promotions/{{id}}/override": {"post"},
     f"{V1}/{{use_case_slug}}/rollback": {"post"},
     f"{V1}/{{use_case_slug}}/deployment": {"get"},
+    # The caller's own notifications (promotions/api/notifications.py).
+    "/api/v1/notifications/": {"get"},
+    "/api/v1/notifications/{id}/": {"get"},
+    "/api/v1/notifications/{id}/read": {"post"},
+    "/api/v1/notifications/read-all": {"post"},
 }
 # Statuses each kind of operation must document, besides its success.
 MUST_DOCUMENT = {

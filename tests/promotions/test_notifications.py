@@ -301,3 +301,90 @@ def test_the_notifications_page_costs_the_same_queries_for_3_or_30_rows(client, 
             assert client.get(reverse("promotions:notifications")).status_code == 200
         counts.append(len(context))
     assert counts[0] == counts[1]
+
+
+# Settled requests stop asking
+
+
+def unread_asks() -> list[str]:
+    rows = Notification.objects.filter(kind=Kind.APPROVAL_NEEDED, read_at__isnull=True)
+    return sorted(row.recipient.get_username() for row in rows)
+
+
+def test_an_approval_settles_the_asks_it_answered_and_keeps_the_others(
+    use_case, personas, queued, django_capture_on_commit_callbacks
+):
+    """High risk: two experts and a manager. Erik's approval fills the expert capacity once
+    Eva approved too; maria is still asked until she decides."""
+    use_case.risk_tier = "high"
+    use_case.save()
+    eva = UserFactory(username="eva")
+    use_case.members.create(user=eva, role="expert")
+    request = opened(use_case, personas, django_capture_on_commit_callbacks)
+    assert unread_asks() == ["erik", "eva", "maria"]
+    with django_capture_on_commit_callbacks(execute=True):
+        requests.approve(request, by=personas["expert"])
+    assert unread_asks() == ["eva", "maria"]  # erik decided; two experts are still needed
+    with django_capture_on_commit_callbacks(execute=True):
+        requests.approve(request, by=eva)
+    assert unread_asks() == ["maria"]
+    with django_capture_on_commit_callbacks(execute=True):
+        decided = requests.approve(request, by=personas["manager"])
+    assert decided.status == PromotionRequest.Status.EXECUTED
+    assert unread_asks() == []
+    # The requester's news stays unread: it is news, not an ask.
+    assert Notification.objects.get(kind=Kind.REQUEST_DECIDED).read_at is None
+
+
+@pytest.mark.parametrize("how", ["reject", "withdraw"])
+def test_a_closed_request_asks_nobody_any_more(
+    use_case, personas, queued, django_capture_on_commit_callbacks, how
+):
+    request = opened(use_case, personas, django_capture_on_commit_callbacks)
+    assert unread_asks() == ["erik"]
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "reject":
+            requests.reject(request, by=personas["expert"], comment="Not yet.")
+        else:
+            requests.withdraw(request, by=personas["data_scientist"])
+    assert unread_asks() == []
+
+
+def test_the_bell_no_longer_counts_an_ask_once_the_request_is_decided(
+    client, use_case, personas, queued, django_capture_on_commit_callbacks
+):
+    request = opened(use_case, personas, django_capture_on_commit_callbacks)
+    assert 'data-count="1"' in bell(login(client, personas, "expert"))
+    with django_capture_on_commit_callbacks(execute=True):
+        requests.withdraw(request, by=personas["data_scientist"])
+    html = bell(client)
+    assert 'data-count="0"' in html and "waiting for your approval" not in html
+
+
+# The API
+
+
+def test_the_api_lists_only_the_callers_notifications_and_marks_them_read(
+    api, use_case, personas, queued, django_capture_on_commit_callbacks
+):
+    use_case.risk_tier = "high"
+    use_case.save()
+    opened(use_case, personas, django_capture_on_commit_callbacks)
+    erik, maria = api("expert"), api("manager")
+    [mine] = erik.get("/api/v1/notifications/").json()["results"]
+    assert mine["kind"] == "approval_needed" and mine["unread"] is True
+    assert mine["use_case"] == "demand-forecast" and mine["read_at"] is None
+    assert mine["url"] == PromotionRequest.objects.get().get_absolute_url()
+    # Another person's notification does not exist for the caller.
+    assert maria.get(f"/api/v1/notifications/{mine['id']}/").status_code == 404
+    assert maria.post(f"/api/v1/notifications/{mine['id']}/read").status_code == 404
+    assert Notification.objects.get(pk=mine["id"]).read_at is None
+
+    marked = erik.post(f"/api/v1/notifications/{mine['id']}/read")
+    assert marked.status_code == 200 and marked.json()["unread"] is False
+    assert erik.get("/api/v1/notifications/?unread=true").json()["results"] == []
+    assert len(erik.get("/api/v1/notifications/").json()["results"]) == 1
+
+    assert maria.post("/api/v1/notifications/read-all").json() == {"marked": 1}
+    assert maria.post("/api/v1/notifications/read-all").json() == {"marked": 0}
+    assert api("anonymous").get("/api/v1/notifications/").status_code == 401
