@@ -7,6 +7,7 @@ from django import forms
 
 from portal.text import multi_line
 from portal.web import Form
+from promotions.services.phases import NOTE_LENGTH
 from usecases.forms import phase_options
 from usecases.models import UseCase
 
@@ -16,7 +17,7 @@ class PhaseForm(Form):
     phase = forms.ChoiceField(choices=UseCase.Phase.choices, label="Move to")
     # Not required here: the service's refusal says why a note is needed (as in the API).
     note = forms.CharField(
-        max_length=500,
+        max_length=NOTE_LENGTH,
         required=False,
         validators=[multi_line],
         widget=forms.TextInput(attrs={"placeholder": "Why?"}),
@@ -32,7 +33,7 @@ class PhaseForm(Form):
                 ("Skipping steps (justify below)", skips),
             ]
             self.fields["skip_justification"] = forms.CharField(
-                max_length=2000,
+                max_length=NOTE_LENGTH,
                 required=False,
                 validators=[multi_line],
                 widget=forms.Textarea(attrs={"rows": 2}),

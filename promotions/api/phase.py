@@ -23,12 +23,14 @@ from usecases.permissions import Action, get_use_case_for
 class PhaseChangeInput(serializers.Serializer):
     phase = serializers.ChoiceField(choices=UseCase.Phase.choices)
     note = serializers.CharField(
-        max_length=2000, validators=[multi_line], help_text="Why; kept in the audit log."
+        max_length=phases.NOTE_LENGTH,
+        validators=[multi_line],
+        help_text="Why; kept in the audit log.",
     )
     skip_justification = serializers.CharField(
         required=False,
         allow_blank=True,
-        max_length=2000,
+        max_length=phases.NOTE_LENGTH,
         validators=[multi_line],
         help_text="Admins only: why the move may skip a step or a missing version; kept in "
         "the audit log.",

@@ -36,6 +36,7 @@ NEEDS = {
 # Below the evidence, furthest first: what the refusal names as the best there is.
 SHORT_OF = (Stage.CANARY, Stage.SHADOW, Stage.REGISTERED)
 NAMED = 3  # versions named in a refusal, at most
+NOTE_LENGTH = 2000  # a note's or a justification's characters, at most (form and API)
 
 
 def _versions_text(names: list[str], stage: str) -> str:

@@ -381,3 +381,18 @@ def test_an_owners_justification_does_not_let_them_skip(api, use_case):
     response = api("owner").post(f"{UC}/phase", body, format="json")
     assert response.status_code == 409
     assert response.json()["detail"].endswith("Only an Admin may skip it.")
+
+
+def test_the_browser_and_the_api_take_notes_of_the_same_length(client, api, personas, use_case):
+    """A note the API takes (phases.NOTE_LENGTH characters) the form takes too; one more is
+    refused by both, naming the field."""
+    longest, too_long = "x" * phases.NOTE_LENGTH, "x" * (phases.NOTE_LENGTH + 1)
+    browser = login(client, personas, "owner")
+    url = reverse("promotions:phase", args=[use_case.slug])
+    refused = browser.post(url, {"phase": "scoping", "note": too_long})
+    assert refused.status_code == 200 and "at most 2000 characters" in page(refused)
+    body = {"phase": "scoping", "note": too_long}
+    response = api("owner").post(f"{UC}/phase", body, format="json")
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "note"
+    assert browser.post(url, {"phase": "scoping", "note": longest}).status_code == 302
+    assert last_phase_event().after["note"] == longest
