@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from registry.models import ModelVersion
 from usecases.models import UseCase
@@ -95,7 +96,9 @@ class QualityTally(models.Model):
     A rule that cannot be checked on a batch (its field is not logged, its column does not
     convert, its pattern is refused) counts nothing for that batch's rows. Rules count as
     they stood when each batch arrived; `manage.py recount_quality` recounts the stored log
-    with the rules as they stand now.
+    with the rules as they stand now, and runs by itself (predictions/tasks.py) once a rule
+    changes; until then the tally is stale (`rules_as_of` before the change) and the
+    promotion gate says so.
     """
 
     model_version = models.OneToOneField(
@@ -105,6 +108,9 @@ class QualityTally(models.Model):
     rows_checked = models.BigIntegerField(default=0)
     rows_violating = models.BigIntegerField(default=0)
     rule_counts = models.JSONField(default=dict, blank=True)
+    # The rules counted stood as of this time (the tally's first batch, or its last
+    # recount): a rule changed later (UseCase.rules_changed_at) makes the tally stale.
+    rules_as_of = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

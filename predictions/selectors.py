@@ -10,11 +10,19 @@ def violation_rate(model_version: ModelVersion) -> dict:
     """The data-quality violation rate of the version's logged predictions, from its tally
     (QualityTally says what counts): {"rows": stored rows checked, "violating": rows
     breaking at least one row-level error rule, "rate": violating / rows, or None when no
-    row was logged}. One query; 0 rows when nothing was ever logged."""
-    counts = (
+    row was logged, "rules_changed_at": the use case's last rule change if the tally counted
+    with older rules (being recounted, predictions/tasks.py), else None}. One query; 0 rows
+    when nothing was ever logged."""
+    found = (
         QualityTally.objects.filter(model_version_id=model_version.pk)
-        .values_list("rows_checked", "rows_violating")
+        .values_list("rows_checked", "rows_violating", "rules_as_of", "use_case__rules_changed_at")
         .first()
     )
-    rows, violating = counts or (0, 0)
-    return {"rows": rows, "violating": violating, "rate": violating / rows if rows else None}
+    rows, violating, as_of, changed = found or (0, 0, None, None)
+    stale = changed if changed is not None and as_of is not None and as_of < changed else None
+    return {
+        "rows": rows,
+        "violating": violating,
+        "rate": violating / rows if rows else None,
+        "rules_changed_at": stale,
+    }

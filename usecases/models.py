@@ -101,6 +101,9 @@ class UseCase(models.Model):
         blank=True,
         help_text='A list of {"name": ..., "type": "number|integer|string|boolean|category"}.',
     )
+    # When a data-quality rule was last added, changed (not its description) or deleted: the
+    # versions' quality tallies counted before it are recounted (predictions/tasks.py).
+    rules_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -115,6 +115,16 @@ def _locked_rule_counts(use_case: UseCase, version_id: int) -> dict[str, int]:
 # --- Recounting -----------------------------------------------------------------------------
 
 
+def recount_use_case(use_case_id: int) -> int:
+    """Recount every tally of the use case's versions (after a rule changed); how many."""
+    versions = ModelVersion.objects.filter(use_case_id=use_case_id, quality_tally__isnull=False)
+    count = 0
+    for version in versions.select_related("use_case").order_by("pk"):
+        recount_version(version)
+        count += 1
+    return count
+
+
 def recount_version(version: ModelVersion, *, chunk_size: int = RECOUNT_CHUNK) -> QualityTally:
     """Rebuild the version's tally from its stored predictions and its use case's current
     rules; exact even while batches of the version arrive (module docstring)."""
@@ -122,6 +132,7 @@ def recount_version(version: ModelVersion, *, chunk_size: int = RECOUNT_CHUNK) -
     total = Increment()
     with transaction.atomic():
         _locked_rule_counts(use_case, version.pk)
+        rules_as_of = timezone.now()  # before the rules are read: a change after is stale
         rules = rule_specs(use_case)
         for chunk in _stored_chunks(version, chunk_size):
             findings = check_rules(use_case, chunk, rules=rules)
@@ -131,6 +142,7 @@ def recount_version(version: ModelVersion, *, chunk_size: int = RECOUNT_CHUNK) -
             rows_checked=total.rows,
             rows_violating=total.violating,
             rule_counts=dict(total.rules),
+            rules_as_of=rules_as_of,
             updated_at=timezone.now(),
         )
     logger.info(

@@ -7,7 +7,8 @@ promotion"): each is passed, failed or incomplete (not measurable), never passed
   rate at or above the policy's threshold, on the point estimate or the Wilson lower bound
   (production only);
 - data quality: the share of the version's logged predictions breaking a data-quality rule is
-  under the policy's threshold (canary and production: a version is first logged in shadow).
+  under the policy's threshold (canary and production: a version is first logged in shadow);
+  incomplete while the tally counted with rules changed since (it is being recounted).
 """
 
 from __future__ import annotations
@@ -179,6 +180,13 @@ def quality_gate(version: ModelVersion, policy: PromotionPolicy) -> GateResult:
         return GateResult(
             kind, INCOMPLETE, "No predictions of this version are logged yet.", detail
         )
+    if tally["rules_changed_at"] is not None:
+        detail["rules_changed_at"] = tally["rules_changed_at"].isoformat()
+        summary = (
+            "The data-quality rules changed after these predictions were counted: they are "
+            "being recounted with the new rules."
+        )
+        return GateResult(kind, INCOMPLETE, summary, detail)
     rate = tally["rate"]
     passed = rate < policy.max_violation_rate
     sign = "<" if passed else "≥"

@@ -13,10 +13,12 @@ from django.db import connection, connections
 
 from predictions.models import Prediction, QualityTally
 from predictions.selectors import violation_rate
-from predictions.services import ingest
+from predictions.services import ingest, tally
+from predictions.tasks import recount_quality_task
 from registry.models import ModelVersion
 from tests.factories import RuleFactory, UseCaseFactory
 from usecases.models import DataQualityRule
+from usecases.services import definitions
 
 URL = "/api/v1/usecases/demand-forecast/predictions"
 Kind, Severity = DataQualityRule.Kind, DataQualityRule.Severity
@@ -128,7 +130,12 @@ def test_a_batch_adds_its_rows_and_its_violating_rows_to_the_versions_tally(
     assert response.json()["inserted"] == 5
     assert tally_of(versions["1.0"]) == (5, 2, expected_counts(rules, **FIVE_ROWS))
     assert not QualityTally.objects.filter(model_version=versions["2.0"]).exists()
-    assert violation_rate(versions["1.0"]) == {"rows": 5, "violating": 2, "rate": 0.4}
+    assert violation_rate(versions["1.0"]) == {
+        "rows": 5,
+        "violating": 2,
+        "rate": 0.4,
+        "rules_changed_at": None,
+    }
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -199,12 +206,22 @@ def test_a_rule_on_a_field_that_is_not_logged_counts_nothing(use_case, personas,
 
 def test_without_rules_every_row_is_checked_and_none_violates(use_case, personas, versions):
     ingest.log_predictions(use_case, by=personas["owner"], rows=[row(1, price=9.0)])
-    assert violation_rate(versions["1.0"]) == {"rows": 1, "violating": 0, "rate": 0.0}
+    assert violation_rate(versions["1.0"]) == {
+        "rows": 1,
+        "violating": 0,
+        "rate": 0.0,
+        "rules_changed_at": None,
+    }
 
 
 def test_a_version_that_logged_nothing_has_no_rate(versions, django_assert_num_queries):
     with django_assert_num_queries(1):
-        assert violation_rate(versions["1.0"]) == {"rows": 0, "violating": 0, "rate": None}
+        assert violation_rate(versions["1.0"]) == {
+            "rows": 0,
+            "violating": 0,
+            "rate": None,
+            "rules_changed_at": None,
+        }
 
 
 # --- Concurrency (PostgreSQL) ---------------------------------------------------------------
@@ -331,3 +348,79 @@ def test_the_recount_of_one_use_case_leaves_the_others_alone(use_case, personas,
 def test_the_recount_refuses_an_unknown_use_case(db):
     with pytest.raises(CommandError, match="No use case with the slug"):
         call_command("recount_quality", use_case="nope", stdout=io.StringIO())
+
+
+# --- A rule changes: the tally is stale until a worker recounts it ---------------------------
+
+
+@pytest.fixture
+def recounts(monkeypatch):
+    """The use case ids whose recount was sent to the broker (nothing is sent)."""
+    sent = []
+    monkeypatch.setattr(recount_quality_task, "delay", sent.append)
+    return sent
+
+
+def test_a_rule_change_makes_the_tally_stale_until_the_worker_recounts(
+    use_case, personas, versions, rules, recounts, django_capture_on_commit_callbacks
+):
+    ingest.log_predictions(use_case, by=personas["owner"], rows=BATCH)
+    assert violation_rate(versions["1.0"])["rules_changed_at"] is None
+    with django_capture_on_commit_callbacks(execute=True):
+        definitions.update_rule(
+            rules["price range"], by=personas["owner"], params={"min": 0, "max": 10}
+        )
+    assert recounts == [use_case.pk]
+    stale = violation_rate(versions["1.0"])
+    use_case.refresh_from_db()
+    assert stale["rules_changed_at"] == use_case.rules_changed_at is not None
+    assert stale["violating"] == 2  # still counted with the old range
+
+    recount_quality_task.apply(args=[use_case.pk])  # what the worker does
+    assert violation_rate(versions["1.0"]) == {
+        "rows": 5,
+        "violating": 1,
+        "rate": 0.2,
+        "rules_changed_at": None,
+    }
+    assert not QualityTally.objects.filter(model_version=versions["2.0"]).exists()
+
+
+def test_adding_or_deleting_a_rule_makes_the_tally_stale(
+    use_case, personas, versions, rules, recounts, django_capture_on_commit_callbacks
+):
+    ingest.log_predictions(use_case, by=personas["owner"], rows=BATCH)
+    with django_capture_on_commit_callbacks(execute=True):
+        definitions.delete_rule(rules["segment set"], by=personas["owner"])
+    assert violation_rate(versions["1.0"])["rules_changed_at"] is not None
+    tally.recount_use_case(use_case.pk)
+    assert violation_rate(versions["1.0"])["rules_changed_at"] is None
+    with django_capture_on_commit_callbacks(execute=True):
+        definitions.create_rule(
+            use_case, by=personas["owner"], field="store", kind=Kind.NOT_NULL, params={}
+        )
+    assert violation_rate(versions["1.0"])["rules_changed_at"] is not None
+    assert recounts == [use_case.pk, use_case.pk]
+
+
+def test_a_new_description_changes_nothing_counted(
+    use_case, personas, versions, rules, recounts, django_capture_on_commit_callbacks
+):
+    ingest.log_predictions(use_case, by=personas["owner"], rows=BATCH)
+    with django_capture_on_commit_callbacks(execute=True):
+        definitions.update_rule(
+            rules["price range"], by=personas["owner"], description="Prices in euros."
+        )
+    assert violation_rate(versions["1.0"])["rules_changed_at"] is None
+    assert recounts == []
+
+
+def test_a_tally_first_counted_after_the_change_is_current(
+    use_case, personas, versions, rules, recounts, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        definitions.update_rule(
+            rules["price range"], by=personas["owner"], params={"min": 0, "max": 10}
+        )
+    ingest.log_predictions(use_case, by=personas["owner"], rows=BATCH)
+    assert violation_rate(versions["1.0"])["rules_changed_at"] is None

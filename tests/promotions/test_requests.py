@@ -8,13 +8,21 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal.errors import InvalidInput
+from predictions.services import tally
 from promotions.models import Gate, PromotionPolicy, PromotionRequest, StageChange
-from promotions.services import execution, requests
+from promotions.services import execution, gates, requests
 from promotions.services.errors import NotAllowed, PromotionError
 from registry.models import Evaluation, ModelVersion
-from tests.factories import MemberFactory, UserFactory, evaluation_dataset, make_version
+from tests.factories import (
+    MemberFactory,
+    RuleFactory,
+    UserFactory,
+    evaluation_dataset,
+    make_version,
+)
 from tests.promotions import evidence
 from usecases.models import AuditEvent, Role
+from usecases.services import definitions
 from usecases.services.audit import verify_chain
 
 Stage = ModelVersion.Stage
@@ -157,6 +165,17 @@ def test_a_violation_rate_at_the_threshold_fails(use_case, personas):
     evidence.tally(version, rows=100, violating=5)  # 5 % against the default 5 %
     gate = open_(use_case, personas, version, Stage.CANARY, 10).gates.get(kind="data_quality")
     assert gate.status == "failed" and "5.0%" in gate.summary
+
+
+def test_a_tally_counted_before_a_rule_changed_is_incomplete_until_recounted(use_case, personas):
+    version = evidence.ready_version(use_case, personas, stage=Stage.SHADOW)
+    rule = RuleFactory(use_case=use_case, field="price", params={"min": 0, "max": 5})
+    definitions.update_rule(rule, by=personas["owner"], params={"min": 0, "max": 10})
+    gate = open_(use_case, personas, version, Stage.CANARY, 10).gates.get(kind="data_quality")
+    assert gate.status == "incomplete" and "being recounted" in gate.summary
+    assert gate.detail["rules_changed_at"] is not None
+    tally.recount_version(version)  # what the worker does once the change commits
+    assert gates.quality_gate(version, PromotionPolicy(use_case=use_case)).status == "passed"
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from portal.errors import InvalidInput
+from usecases import events
 from usecases.models import KPI, DataQualityRule, UseCase, ValueModel
 from usecases.services import audit, validation
 from usecases.services.usecases import UNCHANGED, Unchanged, apply_changes, given, lock
@@ -193,6 +195,20 @@ def _clean_rule(use_case: UseCase, rule: DataQualityRule) -> None:
 
 
 RULE_CLASH = "This field already has a rule of that kind; edit it instead."
+# What a rule counts depends on these; its description changes nothing counted.
+COUNTING_FIELDS = {"field", "kind", "params", "severity"}
+
+
+def _rules_changed(use_case: UseCase) -> None:
+    """Stamp the use case (its tallies counted before are stale) and, once committed, tell
+    the apps that recount them (usecases.events.rules_changed)."""
+    now = timezone.now()
+    UseCase.objects.filter(pk=use_case.pk).update(rules_changed_at=now)
+    use_case.rules_changed_at = now
+    use_case_id = use_case.pk
+    transaction.on_commit(
+        lambda: events.rules_changed.send(sender=UseCase, use_case_id=use_case_id)
+    )
 
 
 @transaction.atomic
@@ -218,6 +234,7 @@ def create_rule(
     )
     _clean_rule(use_case, rule)
     _save_unique(rule, "kind", RULE_CLASH)
+    _rules_changed(use_case)
     audit.record(
         actor=by,
         verb="rule.created",
@@ -258,6 +275,8 @@ def update_rule(
     before, after = apply_changes(rule, changes)
     if after:
         _save_unique(rule, "kind", RULE_CLASH)
+        if COUNTING_FIELDS & set(after):
+            _rules_changed(use_case)
         audit.record(
             actor=by,
             verb="rule.updated",
@@ -280,3 +299,4 @@ def delete_rule(rule: DataQualityRule, *, by: User) -> None:
         before=audit.snapshot(rule, list(RULE_FIELDS)),
     )
     rule.delete()
+    _rules_changed(use_case)

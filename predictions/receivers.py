@@ -1,0 +1,16 @@
+"""Receivers of the use cases' signals (usecases/events.py), connected in apps.py: each a
+thin caller of a task."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from usecases import events
+
+
+@receiver(events.rules_changed, dispatch_uid="predictions.recount_on_rules_changed")
+def recount_on_rules_changed(sender, *, use_case_id: int, **kwargs) -> None:
+    """The tallies counted with the old rules are recounted by a worker."""
+    from predictions.tasks import recount_quality_task
+
+    recount_quality_task.delay(use_case_id)

@@ -1,0 +1,14 @@
+"""Celery entry points of the prediction log: a few lines each; the services make a second
+run harmless."""
+
+from celery import shared_task
+
+
+@shared_task(name="predictions.recount_quality", acks_late=True)
+def recount_quality_task(use_case_id: int) -> None:  # queue: CELERY_TASK_ROUTES
+    """Recount the use case's quality tallies with its rules as they stand now (a rule was
+    added, changed or deleted). A recount is exact whenever it runs, so a duplicate
+    delivery only counts again."""
+    from predictions.services import tally
+
+    tally.recount_use_case(use_case_id)

@@ -1,0 +1,8 @@
+"""Signals of the use cases' domain that apps above listen to (an app never imports the
+apps above it): each is sent once the change has committed."""
+
+from django.dispatch import Signal
+
+# A data-quality rule of the use case was added, changed or deleted; kwargs: use_case_id.
+# predictions recounts its versions' tallies (predictions/apps.py).
+rules_changed = Signal()
