@@ -17,17 +17,21 @@ archive the production version, move the canary, stage changes, audit events,
 notifications, the webhook delivery), so every approval is its own use case's and none
 waits for another's lock. The next round promotes the other version back.
 
-Three ways, interleaved round by round (order rotated), 5 measured rounds each after one
-warm-up round of each:
+Three ways, interleaved round by round (order rotated), 5 measured rounds each after three
+warm-up rounds of each (long-lived processes, warm, as a server's workers are):
 - HTTP, 20 at once: gunicorn as the Procfile runs it with 20 sync workers (one per
   request), DEBUG off; 20 client threads, each with its own connection opened before a
   barrier releases them together, POST …/promotions/{id}/approve with their expert's token;
   timed from sending to the end of the answer (the request as the API answers it).
-- Service, 20 at once: 20 processes forked from the bench, each with its own database
-  connection, released by a barrier, time `promotions.services.requests.approve()` (the
-  transaction, execution included, and its commit), as the API view calls it.
+- Service, 20 at once: 20 processes forked from the bench once and reused every round, each
+  with its own database connection, released by a barrier, time
+  `promotions.services.requests.approve()` (the transaction, execution included, its
+  commit and what runs after it), as the API view calls it.
 - HTTP, one at a time: the same approvals sent one after the other (no contention): the
   cost of one approval, and the floor for 20 at once on 2 cores.
+And, once per round, for scale: the same 20 experts POST the lightest authenticated write
+of the API at once (`/api/v1/notifications/read-all`: the knox token checked, DRF, one
+UPDATE), the floor of any write through this stack with 20 at once on 2 cores.
 Every approval must answer "executed", and each use case must end with one production
 version. Reported: p50/p95/max per way over all rounds, p95 per round, and for one approval
 in-process the SQL queries and the CPU time of the Python process. The machine is shared
@@ -72,7 +76,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 USE_CASES = 20
 ROUNDS = int(os.environ.get("QUORUM_BENCH_APPROVAL_ROUNDS", 5))
+WARMUP_ROUNDS = 3  # gunicorn spreads 20 connections unevenly over its 20 workers
 WAYS = ("HTTP, 20 at once", "service, 20 at once", "HTTP, one at a time")
+LIGHTEST = "HTTP, 20 at once, the lightest authenticated write (for scale)"
 BIN = Path(sys.executable).parent
 
 
@@ -301,23 +307,25 @@ def send(connection, path: str, headers: dict) -> tuple[float, dict]:
     elapsed = time.perf_counter() - started
     connection.close()
     if response.status != 200:
-        raise SystemExit(f"approve {path}: {response.status} {body[:500]!r}")
+        raise SystemExit(f"POST {path}: {response.status} {body[:500]!r}")
     return elapsed, json.loads(body)
 
 
-def http_at_once(port: int, cases: list[dict], request_ids: list[int]) -> list[float]:
+def http_at_once(port: int, cases: list[dict], paths: list[str]) -> list[tuple[float, dict]]:
+    """POST each path with its use case's expert's token, all at once: (seconds, answer)."""
     barrier = threading.Barrier(len(cases))
     results: list = [None] * len(cases)
 
     def run(i: int) -> None:
-        case = cases[i]
-        path = f"/api/v1/usecases/{case['slug']}/promotions/{request_ids[i]}/approve"
-        headers = {"Authorization": f"Token {case['token']}", "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Token {cases[i]['token']}",
+            "Content-Type": "application/json",
+        }
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         connection.connect()  # a worker takes the connection before the clock starts
         barrier.wait()
         try:
-            results[i] = send(connection, path, headers)
+            results[i] = send(connection, paths[i], headers)
         except BaseException as error:  # reported below
             results[i] = error
 
@@ -328,8 +336,26 @@ def http_at_once(port: int, cases: list[dict], request_ids: list[int]) -> list[f
         thread.join()
     failed = [r for r in results if not isinstance(r, tuple)]
     if failed:
-        raise SystemExit(f"HTTP approvals failed: {failed[:3]}")
+        raise SystemExit(f"HTTP requests failed: {failed[:3]}")
+    return results
+
+
+def approvals_at_once(port: int, cases: list[dict], request_ids: list[int]) -> list[float]:
+    paths = [
+        f"/api/v1/usecases/{case['slug']}/promotions/{request_id}/approve"
+        for case, request_id in zip(cases, request_ids, strict=True)
+    ]
+    results = http_at_once(port, cases, paths)
     assert {answer["status"] for _, answer in results} == {"executed"}, results
+    return [seconds for seconds, _ in results]
+
+
+def lightest_writes_at_once(port: int, cases: list[dict]) -> list[float]:
+    """The same 20 experts POST the lightest write of the API at once (their notifications
+    marked read: the token checked, one UPDATE): the floor of any authenticated write on
+    this stack with 20 at once, for scale."""
+    results = http_at_once(port, cases, ["/api/v1/notifications/read-all"] * len(cases))
+    assert all("marked" in answer for _, answer in results), results
     return [seconds for seconds, _ in results]
 
 
@@ -342,43 +368,61 @@ def http_one_at_a_time(port: int, cases: list[dict], request_ids: list[int]) -> 
     return times
 
 
-def approver(request_id: int, user_id: int, barrier, results) -> None:
-    """One forked process, its own connection: approve when the barrier opens."""
+def approver(user_id: int, jobs, barrier, results) -> None:
+    """One process for the whole bench, as a gunicorn worker is, with its own connection:
+    for each request id it is given, approve when the barrier opens; None ends it."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
     from promotions.models import PromotionRequest
     from promotions.services import requests as promotion_requests
 
+    user = get_user_model().objects.get(pk=user_id)
     try:
-        request = PromotionRequest.objects.get(pk=request_id)
-        user = get_user_model().objects.get(pk=user_id)
-        barrier.wait()
-        started = time.perf_counter()
-        decided = promotion_requests.approve(request, by=user)
-        results.put((time.perf_counter() - started, decided.status))
-    except BaseException as error:  # reported by the parent
-        results.put((None, repr(error)))
+        while (request_id := jobs.get()) is not None:
+            try:
+                request = PromotionRequest.objects.get(pk=request_id)
+                barrier.wait()
+                started = time.perf_counter()
+                decided = promotion_requests.approve(request, by=user)
+                results.put((time.perf_counter() - started, decided.status))
+            except BaseException as error:  # reported by the parent
+                results.put((None, repr(error)))
     finally:
         connection.close()
 
 
-def service_at_once(cases: list[dict], request_ids: list[int]) -> list[float]:
-    context = multiprocessing.get_context("fork")
-    barrier, results = context.Barrier(len(cases)), context.Queue()
-    processes = [
-        context.Process(target=approver, args=(request_id, case["expert"], barrier, results))
-        for case, request_id in zip(cases, request_ids, strict=True)
-    ]
-    for process in processes:
-        process.start()
-    answers = [results.get(timeout=300) for _ in processes]
-    for process in processes:
-        process.join()
-    failed = [status for seconds, status in answers if seconds is None or status != "executed"]
-    if failed:
-        raise SystemExit(f"service approvals failed: {failed[:3]}")
-    return [seconds for seconds, _ in answers]
+class Approvers:
+    """20 processes forked once (no connection may cross the fork), one per use case's
+    expert, reused round after round: warm after the warm-up round, as long-lived workers."""
+
+    def __init__(self, cases: list[dict]) -> None:
+        context = multiprocessing.get_context("fork")
+        self.barrier, self.results = context.Barrier(len(cases)), context.Queue()
+        self.jobs = [context.Queue() for _ in cases]
+        self.processes = [
+            context.Process(
+                target=approver, args=(case["expert"], jobs, self.barrier, self.results)
+            )
+            for case, jobs in zip(cases, self.jobs, strict=True)
+        ]
+        for process in self.processes:
+            process.start()
+
+    def __call__(self, request_ids: list[int]) -> list[float]:
+        for jobs, request_id in zip(self.jobs, request_ids, strict=True):
+            jobs.put(request_id)
+        answers = [self.results.get(timeout=300) for _ in request_ids]
+        failed = [status for seconds, status in answers if seconds is None or status != "executed"]
+        if failed:
+            raise SystemExit(f"service approvals failed: {failed[:3]}")
+        return [seconds for seconds, _ in answers]
+
+    def stop(self) -> None:
+        for jobs in self.jobs:
+            jobs.put(None)
+        for process in self.processes:
+            process.join(timeout=60)
 
 
 def one_in_process(cases: list[dict], request_ids: list[int]) -> str:
@@ -501,10 +545,11 @@ def main() -> None:
     )
     port = free_port()
     server = start_server(port, folder)
-    times: dict[str, list[list[float]]] = {way: [] for way in WAYS}
+    approvers = Approvers(cases)
+    times: dict[str, list[list[float]]] = {way: [] for way in (*WAYS, LIGHTEST)}
     runs = {
-        WAYS[0]: lambda ids: http_at_once(port, cases, ids),
-        WAYS[1]: lambda ids: service_at_once(cases, ids),
+        WAYS[0]: lambda ids: approvals_at_once(port, cases, ids),
+        WAYS[1]: approvers,
         WAYS[2]: lambda ids: http_one_at_a_time(port, cases, ids),
     }
     try:
@@ -512,33 +557,36 @@ def main() -> None:
         ids = open_requests(cases, round_)
         in_process = one_in_process(cases, ids)
         check_executed(cases, ids)
-        for way in WAYS:  # warm-up: every gunicorn worker and code path once
-            round_ += 1
-            ids = open_requests(cases, round_)
-            runs[way](ids)
-            check_executed(cases, ids)
+        for _ in range(WARMUP_ROUNDS):  # every gunicorn worker and code path, warm
+            for way in WAYS:
+                round_ += 1
+                ids = open_requests(cases, round_)
+                runs[way](ids)
+                check_executed(cases, ids)
         for measured in range(ROUNDS):
             for way in WAYS[measured % 3 :] + WAYS[: measured % 3]:
                 round_ += 1
                 ids = open_requests(cases, round_)
                 times[way].append(runs[way](ids))
                 check_executed(cases, ids)
+            times[LIGHTEST].append(lightest_writes_at_once(port, cases))
     finally:
+        approvers.stop()
         stop(server)
         app.control.purge()
 
     print(
-        f"{ROUNDS} measured rounds per way after a warm-up round of each; load average "
-        f"{load:.1f} on {os.cpu_count()} cores before the bench started"
+        f"{ROUNDS} measured rounds per way after {WARMUP_ROUNDS} warm-up rounds of each; load "
+        f"average {load:.1f} on {os.cpu_count()} cores before the bench started"
     )
     print(in_process)
-    for way in WAYS:
+    for way in (*WAYS, LIGHTEST):
         every = [seconds for batch in times[way] for seconds in batch]
         print(f"\n{way}:")
         print(f"  all rounds: {percentiles(every)}")
         per_round = ", ".join(f"{np.percentile(batch, 95) * 1000:.0f}" for batch in times[way])
         print(f"  p95 per round (ms): {per_round}")
-        if way != WAYS[2]:
+        if way in WAYS[:2]:
             p95 = np.percentile(every, 95) * 1000
             print(f"  target p95 < 100 ms: {'met' if p95 < 100 else 'NOT met'} ({p95:.1f} ms)")
     shutil.rmtree(folder, ignore_errors=True)  # kept when the run fails, for its logs

@@ -25,13 +25,15 @@ Measured, by one client process with Python's http.client, one connection object
 endpoint (uvicorn keeps it alive; gunicorn's sync worker closes it after each answer, so
 every Quorum request includes a loopback TCP connect, as behind a proxy):
 - Quorum `GET /api/v1/usecases/{slug}/deployment` (200, production, canary and shadows),
-  answered by its fast path (promotions/middleware.py: one SQL query, no DRF);
+  answered by its fast path (promotions/middleware.py: one SQL query, prepared once per
+  connection, no DRF);
 - the same with `If-None-Match` holding its ETag (304, no body);
 - the same GET with a query string (`?via=view`), which the fast path leaves to the API
   view (DRF, seven queries): the same answer the slow way, for scale;
 - Quorum `GET /api/v1/usecases/{slug}/versions/{version}/` (the registry's version detail);
 - the deployment GET without a token (401, no SQL query): the floor of gunicorn, Django's
-  middleware and DRF, for scale;
+  middleware and DRF, for scale (between two requests to one server the others run, so each
+  request finds its worker idle, as a poller's would);
 - MLflow `GET /api/2.0/mlflow/registered-models/alias?name=…&alias=champion`, SQLite and
   PostgreSQL.
 Every answer is read in full and its status checked (and the view's body checked equal to
@@ -372,6 +374,9 @@ def queries_per_request(token: str, version: str) -> list[str]:
     # WhiteNoise looks for collected static files, which no API answer needs.
     warnings.filterwarnings("ignore", "No directory at", UserWarning)
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+    from promotions import fastpath
+
+    statement = fastpath._statement(connection.vendor)
     deployment = f"/api/v1/usecases/{SLUG}/deployment"
     etag = client.get(deployment)["ETag"]
     lines = []
@@ -394,7 +399,8 @@ def queries_per_request(token: str, version: str) -> list[str]:
             f"median {statistics.median(times) * 1000:.2f} ms in-process"
         )
         for query in captured.captured_queries:
-            sql = " ".join(query["sql"].split())
+            # Django cannot show a statement psycopg prepared (promotions/fastpath.py): its own.
+            sql = " ".join((query["sql"] or f"(prepared) {statement}").split())
             lines.append(f"    {sql[:150]}{'…' if len(sql) > 150 else ''}")
     return lines
 
