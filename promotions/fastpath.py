@@ -14,6 +14,7 @@ both deleted as it authenticates) the fast path steps aside and lets knox do it.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Sequence
 from hmac import compare_digest
@@ -22,7 +23,7 @@ from typing import NamedTuple
 import psycopg
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from knox.crypto import hash_token
 from knox.models import get_token_model
@@ -32,6 +33,8 @@ from promotions.deployment_body import CANARY, PRODUCTION, SHADOW, deployment_of
 from registry.models import ModelVersion
 from usecases.models import ADMIN_GROUP, MANAGER_GROUP, UseCase, UseCaseMember
 from usecases.permissions import MANAGER_ACTIONS, ROLE_ACTIONS, Action
+
+logger = logging.getLogger(__name__)
 
 # The view's route (promotions/api/urls.py: NESTED + "/deployment" under /api/v1/), whole.
 PATH = re.compile(r"/api/v1/usecases/(?P<slug>[-a-zA-Z0-9_]+)/deployment")
@@ -95,14 +98,21 @@ def _statement(vendor: str) -> str:
     return " ".join(sql.format(**table).split())
 
 
-def lookup(token: str, slug: str) -> list[tuple]:
-    """The statement's rows for `token` and `slug` (none if no token has its key)."""
+def lookup(token: str, slug: str) -> list[tuple] | None:
+    """The statement's rows for `token` and `slug` (none if no token has its key); None if
+    the database failed to answer."""
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     params = [now, now, ADMIN_GROUP, MANAGER_GROUP, slug, PRODUCTION, CANARY, SHADOW]
     params.append(token[: CONSTANTS.TOKEN_KEY_LENGTH])
-    with _cursor() as cursor:
-        cursor.execute(_statement(connection.vendor), params)
-        return cursor.fetchall()
+    try:
+        with _cursor() as cursor:
+            cursor.execute(_statement(connection.vendor), params)
+            return cursor.fetchall()
+    except DatabaseError:
+        # A connection that broke while idle (no health check here: _cursor()): the view
+        # answers, its first query checks the connection and opens a new one.
+        logger.info("deployment fast path: the query failed; the view answers", exc_info=True)
+        return None
 
 
 class _Prepared(psycopg.Cursor):
@@ -117,11 +127,12 @@ class _Prepared(psycopg.Cursor):
 
 def _cursor():
     """On PostgreSQL, a cursor that prepares the statement: planning its joins takes 0.47 ms
-    here, four times its execution (docs/benchmarks.md). The same connection, health check
-    and query logging as connection.cursor()."""
+    here, four times its execution (docs/benchmarks.md). The same connection and query
+    logging as connection.cursor(), without its health check (CONN_HEALTH_CHECKS: a round
+    trip before the request's first query): if the connection broke, the statement fails
+    and lookup() leaves the request to the view, which checks and reconnects."""
     if connection.vendor != "postgresql":
         return connection.cursor()
-    connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
     raw = _Prepared(connection.connection)
@@ -152,7 +163,7 @@ class Answer(NamedTuple):
     body: dict
 
 
-def answer_for(token: str, slug: str, rows: Sequence[tuple]) -> Answer | None:
+def answer_for(token: str, slug: str, rows: Sequence[tuple] | None) -> Answer | None:
     """The deployment of the use case `slug` if knox accepts `token` without writing
     anything and its user may view that use case; else None."""
     if not rows or knox_settings.AUTO_REFRESH:  # no such token; or knox would renew it

@@ -446,3 +446,23 @@ def test_on_postgresql_the_lookup_is_prepared_once_per_connection(deployed, pers
     statements = prepared()
     assert len(statements) == 1
     assert statements[0][1] is False  # prepared by psycopg over the protocol, not by SQL
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_broken_connection_leaves_the_request_to_the_view(deployed, personas):
+    """The fast path runs no health check: when the connection broke while idle its query
+    fails, and the view answers (its first query checks the connection and reconnects)."""
+    client = Client(**with_token(personas["viewer"])(None))
+    assert client.get(URL).status_code == 200
+    connection.connection.close()  # as a database restart would leave it
+    # A request's start clears this (request_started: close_old_connections); the test
+    # client disconnects that receiver, so the test clears it as a server would.
+    connection.health_check_done = False
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(URL)
+    assert response.status_code == 200 and response.json()["production"] is not None
+    assert len(queries) > 1  # the view's queries: it answered
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(URL).status_code == 200
+    assert len(queries) == 1  # the fast path again, on the new connection
