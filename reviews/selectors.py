@@ -2,9 +2,9 @@
 the export of their corrections (issue 4, item 6). The statistics are in reviews/stats.py.
 
 Each selector runs a fixed number of SQL queries whatever the campaign's size:
-campaign_results two (the campaign's two version names, then one query over its reviews,
-which the agreement needs row by row anyway), version_feedback two (one aggregate, one page
-of rows), corrections_rows one (streamed in chunks).
+campaign_results two (the campaign's two version names, then one query over its reviews
+and their reviewers, which the agreement needs row by row anyway), version_feedback two (one
+aggregate, one page of rows), corrections_rows one (streamed in chunks).
 
 campaign_results(campaign) returns:
 
@@ -21,12 +21,17 @@ campaign_results(campaign) returns:
         {"tag": str, "reviews": int, "verdicts": {...}, "acceptance": Proportion}, …
       ],
       "agreement": {
-        "method": "cohen_kappa" | "krippendorff_alpha" | None,
-        "value": float | None,         # None: fewer than two reviews on every item, or
-                                       # undefined (every review gave the same label)
+        "labels": "verdict" | "preference",
         "items": int,                  # items with ≥ 2 reviews, the ones it rests on
         "reviews": int,                # the reviews of those items
-        "labels": "verdict" | "preference",
+        "krippendorff_alpha": Coefficient,   # over everyone, any number of reviews per item
+        "fleiss_kappa": Coefficient + {"items": int, "raters": int | None},
+                                       # over the items with the most common review count
+        "pairs": [                     # each pair of reviewers sharing ≥ 20 items
+          {"reviewers": [str, str], "items": int, "value": float | None, "band": …}, …
+        ],
+        "pairs_with_fewer_items": int, # pairs sharing 1–19 items: no kappa of their own
+        "min_shared_items": 20,
       },
       "pairwise": None | {             # None for single-prediction campaigns
         "versions": [                  # the campaign's model_version, then other_version
@@ -45,6 +50,9 @@ campaign_results(campaign) returns:
 
     Proportion = {"successes": int, "n": int, "rate": float | None,
                   "low": float | None, "high": float | None}   # Wilson 95 % interval
+    Coefficient = {"value": float | None,   # None: undefined (no item reviewed twice, or
+                                            # every review gave the same label)
+                   "band": str | None}      # Landis and Koch: poor … almost perfect
 
 Counting rules, stated once:
 - Acceptance is correct / (correct + incorrect): "unsure" says nothing about the prediction,
@@ -55,9 +63,10 @@ Counting rules, stated once:
 - A reason tag's acceptance is over the reviews that carry the tag.
 - Agreement is on the verdicts (correct / incorrect / unsure as three nominal labels) or, in
   pairwise mode, on the preference resolved to versions (model version / other version /
-  equal), over the items with at least two reviews. Cohen's kappa when the campaign asks for
-  exactly two reviewers per item (rater 1 is each item's first review, rater 2 its second),
-  Krippendorff's alpha (nominal) otherwise.
+  equal), over the items with at least two reviews: Krippendorff's alpha (nominal) over
+  everyone; Fleiss' kappa over the items that got the most common number of reviews; and
+  Cohen's kappa for each pair of reviewers on the items both reviewed, for pairs sharing at
+  least 20. None of them depends on the order in which reviews were submitted.
 - Pairwise: a reviewer picks A, B or "equal" as shown; A is the other version's prediction
   when the item's `other_shown_first` is set, the model version's otherwise.
 
@@ -160,29 +169,57 @@ def _resolve(preference: str, other_shown_first: bool) -> str | None:
     return None
 
 
-def _agreement(labels_by_item: dict[int, list[str]], *, two_raters: bool, kind: str) -> dict:
-    """Agreement over the items with at least two labels (see the module docstring)."""
+# Pairs of reviewers sharing fewer items get no kappa of their own (too few to mean much).
+MIN_SHARED_ITEMS = 20
+
+
+def _coefficient(value: float | None) -> dict[str, Any]:
+    return {"value": value, "band": stats.landis_koch(value)}
+
+
+def _agreement(labels_by_item: dict[int, dict[int, str]], *, kind: str) -> dict:
+    """Agreement over the items with at least two labels (see the module docstring);
+    `labels_by_item` is {item: {reviewer: label}}. No figure depends on the order in which
+    the reviews were submitted."""
     rated = [labels for labels in labels_by_item.values() if len(labels) >= 2]
-    result = {
-        "method": None,
-        "value": None,
+    # Fleiss' kappa needs the same number of labels on every unit: the items with the most
+    # common count (the larger on a tie), usually the campaign's reviewers per item.
+    sizes = Counter(len(labels) for labels in rated)
+    raters = max(sizes, key=lambda size: (sizes[size], size)) if sizes else None
+    fleiss_units = [list(labels.values()) for labels in rated if len(labels) == raters]
+    shared: dict[tuple[int, int], list[tuple[str, str]]] = defaultdict(list)
+    for labels in rated:
+        people = sorted(labels)
+        for i, first in enumerate(people):
+            for second in people[i + 1 :]:
+                shared[(first, second)].append((labels[first], labels[second]))
+    pairs = []
+    for (first, second), both in sorted(shared.items()):
+        if len(both) >= MIN_SHARED_ITEMS:
+            kappa = stats.cohen_kappa([a for a, _ in both], [b for _, b in both])
+            pairs.append({"reviewers": [first, second], "items": len(both), **_coefficient(kappa)})
+    return {
+        "labels": kind,
         "items": len(rated),
         "reviews": sum(len(labels) for labels in rated),
-        "labels": kind,
+        "krippendorff_alpha": _coefficient(
+            stats.krippendorff_alpha([list(labels.values()) for labels in rated])
+        ),
+        "fleiss_kappa": {
+            **_coefficient(stats.fleiss_kappa(fleiss_units)),
+            "items": len(fleiss_units),
+            "raters": raters,
+        },
+        "pairs": pairs,
+        "pairs_with_fewer_items": len(shared) - len(pairs),
+        "min_shared_items": MIN_SHARED_ITEMS,
     }
-    if not rated:
-        return result
-    if two_raters:
-        # At most two reviews per item by the campaign's quota; should an item hold more
-        # (the quota lowered mid-campaign), its first two are the raters.
-        result["method"] = "cohen_kappa"
-        result["value"] = stats.cohen_kappa(
-            [labels[0] for labels in rated], [labels[1] for labels in rated]
-        )
-    else:
-        result["method"] = "krippendorff_alpha"
-        result["value"] = stats.krippendorff_alpha(rated)
-    return result
+
+
+def _name_reviewers(agreement: dict, names: dict[int, str]) -> None:
+    """The pairs' reviewer ids → names."""
+    for pair in agreement["pairs"]:
+        pair["reviewers"] = [names.get(pk, "") for pk in pair["reviewers"]]
 
 
 def _pairwise(
@@ -241,6 +278,10 @@ def campaign_results(campaign: ReviewCampaign) -> dict[str, Any]:
         .order_by("item_id", "id")  # each item's reviews together, first review first
         .values_list(
             "item_id",
+            "reviewer_id",
+            "reviewer__first_name",
+            "reviewer__last_name",
+            "reviewer__username",
             "verdict",
             "preference",
             "reason_tags",
@@ -253,12 +294,15 @@ def campaign_results(campaign: ReviewCampaign) -> dict[str, Any]:
     segments: dict[str, _Tally] = defaultdict(_Tally)
     configured = list(dict.fromkeys(str(tag) for tag in campaign.reason_tags or []))
     tags: dict[str, _Tally] = {tag: _Tally() for tag in configured}
-    labels_by_item: dict[int, list[str]] = defaultdict(list)
+    labels_by_item: dict[int, dict[int, str]] = defaultdict(dict)
     preferences: list[tuple[str, str]] = []
     review_count = 0
-    for item_id, verdict, preference, reason_tags, segment, other_shown_first in rows.iterator(
-        chunk_size=5000
-    ):
+    reviewers: dict[int, str] = {}
+    for row in rows.iterator(chunk_size=5000):
+        item_id, reviewer_id, first, last, username = row[:5]
+        verdict, preference, reason_tags, segment, other_shown_first = row[5:]
+        if reviewer_id not in reviewers:
+            reviewers[reviewer_id] = _person(first, last, username)
         review_count += 1
         segment = segment or ""
         for tag in dict.fromkeys(str(t) for t in reason_tags or []):  # a tag once per review
@@ -266,13 +310,15 @@ def campaign_results(campaign: ReviewCampaign) -> dict[str, Any]:
         if verdict:  # a review holds a verdict or a preference (a database constraint)
             total.add(verdict)
             segments[segment].add(verdict)
-            labels_by_item[item_id].append(verdict)
+            labels_by_item[item_id][reviewer_id] = verdict
         elif preference:
             resolved = _resolve(preference, other_shown_first)
             if resolved is not None:
                 preferences.append((segment, resolved))
-                labels_by_item[item_id].append(resolved)
+                labels_by_item[item_id][reviewer_id] = resolved
     seen = sorted((tag for tag in tags if tag not in configured), key=natural_key)
+    agreement = _agreement(labels_by_item, kind="preference" if is_pairwise else "verdict")
+    _name_reviewers(agreement, reviewers)
     return {
         "campaign": {
             "id": campaign.pk,
@@ -291,11 +337,7 @@ def campaign_results(campaign: ReviewCampaign) -> dict[str, Any]:
             for name in sorted(segments, key=natural_key)
         ],
         "reason_tags": [{"tag": tag, **tags[tag].as_dict()} for tag in configured + seen],
-        "agreement": _agreement(
-            labels_by_item,
-            two_raters=campaign.reviewers_per_item == 2,
-            kind="preference" if is_pairwise else "verdict",
-        ),
+        "agreement": agreement,
         "pairwise": _pairwise(campaign, names, preferences) if is_pairwise else None,
     }
 

@@ -134,6 +134,54 @@ def krippendorff_alpha(units: Sequence[Sequence[Hashable | None]]) -> float | No
     return float(1.0 - (n - 1) * observed_disagreement / expected_pairs)
 
 
+def fleiss_kappa(units: Sequence[Sequence[Hashable]]) -> float | None:
+    """Fleiss' kappa of units that each got the same number m ≥ 2 of labels, from raters who
+    need not be the same people from unit to unit.
+
+    With N units, n_uc the number of labels c in unit u:
+
+        P_u = (Σ_c n_uc² − m) / (m (m − 1))      agreement within unit u
+        p_c = Σ_u n_uc / (N m)                   share of label c overall
+        κ   = (mean_u P_u − Σ_c p_c²) / (1 − Σ_c p_c²)
+
+    None when there is no unit, or when every label is the same one (Σ p_c² = 1: chance
+    alone explains the agreement). The same as statsmodels' fleiss_kappa(table,
+    method="fleiss") on the units × labels count table.
+    """
+    rows = [list(unit) for unit in units]
+    if not rows:
+        return None
+    m = len(rows[0])
+    if m < 2 or any(len(row) != m for row in rows):
+        raise ValueError("fleiss_kappa needs the same number (≥ 2) of labels on every unit")
+    codes, k = _codes([value for row in rows for value in row])
+    if (codes < 0).any():
+        raise ValueError("fleiss_kappa needs every label (no None)")
+    counts = np.zeros((len(rows), k), dtype=np.float64)
+    np.add.at(counts, (np.repeat(np.arange(len(rows)), m), codes), 1.0)
+    agreement = ((counts**2).sum(axis=1) - m) / (m * (m - 1))
+    shares = counts.sum(axis=0) / (len(rows) * m)
+    expected = float((shares**2).sum())
+    if math.isclose(1.0 - expected, 0.0, abs_tol=1e-12):
+        return None
+    return (float(agreement.mean()) - expected) / (1.0 - expected)
+
+
+# Landis and Koch (1977), "The measurement of observer agreement for categorical data": the
+# upper end of each band from 0, and its name; below 0 is "poor", above 0.80 "almost perfect".
+LANDIS_KOCH = ((0.20, "slight"), (0.40, "fair"), (0.60, "moderate"), (0.80, "substantial"))
+
+
+def landis_koch(value: float | None) -> str | None:
+    """The Landis and Koch band of an agreement coefficient (kappa or alpha): below 0 poor,
+    up to 0.20 slight, 0.40 fair, 0.60 moderate, 0.80 substantial, above almost perfect."""
+    if value is None:
+        return None
+    if value < 0:
+        return "poor"
+    return next((name for upper, name in LANDIS_KOCH if value <= upper), "almost perfect")
+
+
 def binomial_test(wins_a: int, wins_b: int) -> float | None:
     """Two-sided p-value that A and B are preferred equally often (exact binomial test).
 

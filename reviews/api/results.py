@@ -73,17 +73,44 @@ class TagResultSerializer(GroupResultSerializer):
     tag = serializers.CharField()
 
 
-class AgreementSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(
-        ["cohen_kappa", "krippendorff_alpha"],
+BANDS = ["poor", "slight", "fair", "moderate", "substantial", "almost perfect"]
+
+
+class CoefficientSerializer(serializers.Serializer):
+    value = serializers.FloatField(
         allow_null=True,
-        help_text="Cohen's kappa with exactly two reviewers per item, Krippendorff's alpha "
-        "(nominal) otherwise; null without an item reviewed twice.",
+        help_text="Null when undefined: no item reviewed twice, or every review gave one label.",
     )
-    value = serializers.FloatField(allow_null=True)
+    band = serializers.ChoiceField(
+        BANDS, allow_null=True, help_text="Landis and Koch's reading of the value."
+    )
+
+
+class FleissSerializer(CoefficientSerializer):
+    items = serializers.IntegerField(help_text="Items it rests on: those with `raters` reviews.")
+    raters = serializers.IntegerField(
+        allow_null=True, help_text="The most common number of reviews per item (≥ 2)."
+    )
+
+
+class ReviewerPairSerializer(CoefficientSerializer):
+    reviewers = serializers.ListField(child=serializers.CharField(), min_length=2, max_length=2)
+    items = serializers.IntegerField(help_text="Items both reviewed.")
+
+
+class AgreementSerializer(serializers.Serializer):
+    labels = serializers.ChoiceField(["verdict", "preference"])
     items = serializers.IntegerField(help_text="Items with at least two reviews.")
     reviews = serializers.IntegerField()
-    labels = serializers.ChoiceField(["verdict", "preference"])
+    krippendorff_alpha = CoefficientSerializer(help_text="Nominal, over every reviewer.")
+    fleiss_kappa = FleissSerializer()
+    pairs = ReviewerPairSerializer(
+        many=True,
+        help_text="Cohen's kappa of each pair of reviewers on the items both reviewed, for "
+        "pairs sharing at least `min_shared_items`.",
+    )
+    pairs_with_fewer_items = serializers.IntegerField()
+    min_shared_items = serializers.IntegerField()
 
 
 class VersionPreferenceSerializer(serializers.Serializer):

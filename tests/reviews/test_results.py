@@ -11,15 +11,18 @@ import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from predictions.models import Prediction
 from registry.models import ModelVersion
-from reviews import charts, selectors
+from reviews import charts, selectors, stats
 from reviews.models import Review, ReviewCampaign, ReviewItem, ReviewSlot
+from tests.conftest import login
 from tests.factories import UseCaseFactory, UserFactory
 
 CORRECT, INCORRECT, UNSURE = "correct", "incorrect", "unsure"
@@ -197,12 +200,16 @@ def test_a_campaign_without_reviews_has_empty_results(use_case, version):
     assert results["reviews"] == 0
     assert results["acceptance"]["rate"] is None
     assert results["segments"] == []
+    undefined = {"value": None, "band": None}
     assert results["agreement"] == {
-        "method": None,
-        "value": None,
+        "labels": "verdict",
         "items": 0,
         "reviews": 0,
-        "labels": "verdict",
+        "krippendorff_alpha": undefined,
+        "fleiss_kappa": {**undefined, "items": 0, "raters": None},
+        "pairs": [],
+        "pairs_with_fewer_items": 0,
+        "min_shared_items": 20,
     }
     assert charts.campaign_figures(results) == {
         "acceptance": None,
@@ -214,58 +221,119 @@ def test_a_campaign_without_reviews_has_empty_results(use_case, version):
 # Agreement ---------------------------------------------------------------------------------
 
 
-def test_agreement_is_cohen_kappa_with_two_reviewers_per_item(use_case, version, reviewers):
-    campaign = make_campaign(use_case, version, reviewers_per_item=2)
-    first = [CORRECT, CORRECT, INCORRECT, UNSURE, CORRECT, INCORRECT, CORRECT, INCORRECT]
-    second = [CORRECT, INCORRECT, INCORRECT, UNSURE, CORRECT, CORRECT, CORRECT, INCORRECT]
-    items = make_items(campaign, make_predictions(use_case, version, ["x"] * 9))
-    # Different pairs of people review different items; the first review is rater 1.
-    reviews = []
-    for i, (a, b) in enumerate(zip(first, second, strict=True)):
-        reviews.append((items[i], reviewers[i % 3], {"verdict": a}))
-        reviews.append((items[i], reviewers[3 + i % 2], {"verdict": b}))
-    reviews.append((items[8], reviewers[0], {"verdict": CORRECT}))  # reviewed once: left out
-    add_reviews(campaign, reviews)
-    agreement = selectors.campaign_results(campaign)["agreement"]
-    assert agreement["method"] == "cohen_kappa"
-    assert (agreement["items"], agreement["reviews"]) == (8, 16)
-    assert agreement["value"] == pytest.approx(cohen_kappa_score(first, second))
-
-
-def test_agreement_is_krippendorff_alpha_with_more_reviewers(use_case, version, reviewers):
-    campaign = make_campaign(use_case, version, reviewers_per_item=3)
-    rng = np.random.default_rng(4)
-    labels = [CORRECT, INCORRECT, UNSURE]
-    table = []
-    for _ in range(30):
-        truth = rng.choice(labels)
-        row = [str(truth) if rng.random() < 0.75 else str(rng.choice(labels)) for _ in range(3)]
-        if rng.random() < 0.3:
-            row[2] = None  # an item that got only two of its three reviews
-        table.append(row)
-    table.append([CORRECT, None, None])  # reviewed once: not pairable
-    items = make_items(campaign, make_predictions(use_case, version, ["x"] * len(table)))
-    add_reviews(
-        campaign,
-        [
-            (items[i], reviewers[j], {"verdict": verdict})
-            for i, row in enumerate(table)
-            for j, verdict in enumerate(row)
-            if verdict is not None
-        ],
-    )
-    agreement = selectors.campaign_results(campaign)["agreement"]
+def alpha_of(table: list[list[str | None]], labels: list[str]) -> float:
+    """krippendorff's alpha of a units × raters table (None: no label)."""
     codes = {label: float(i) for i, label in enumerate(labels)}
     matrix = np.array([[np.nan if v is None else codes[v] for v in row] for row in table])
-    want = krippendorff.alpha(reliability_data=matrix.T, level_of_measurement="nominal")
-    assert agreement["method"] == "krippendorff_alpha"
-    assert agreement["items"] == 30
-    assert agreement["value"] == pytest.approx(want)
+    return krippendorff.alpha(reliability_data=matrix.T, level_of_measurement="nominal")
+
+
+def fleiss_of(units: list[list[str]], labels: list[str]) -> float:
+    table, _ = aggregate_raters([[labels.index(v) for v in unit] for unit in units])
+    return fleiss_kappa(table, method="fleiss")
+
+
+def shuffled_submission(campaign, reviews: list[tuple], seed: int) -> dict:
+    """The campaign's agreement with `reviews` submitted in a shuffled order (fresh rows)."""
+    Review.objects.filter(campaign=campaign).delete()
+    ReviewSlot.objects.filter(campaign=campaign).delete()
+    order = reviews[:]
+    random.Random(seed).shuffle(order)
+    add_reviews(campaign, order)
+    return selectors.campaign_results(campaign)["agreement"]
+
+
+@pytest.fixture
+def three_reviewers_on_60_items(use_case, version, reviewers):
+    """60 items, each reviewed by 2 or 3 of 3 reviewers (rev0, rev1, rev2) whose verdicts
+    mostly follow a truth; (campaign, reviews, table of labels per reviewer)."""
+    campaign = make_campaign(use_case, version, reviewers_per_item=3)
+    rng = np.random.default_rng(11)
+    labels = [CORRECT, INCORRECT, UNSURE]
+    table = []
+    for _ in range(60):
+        truth = str(rng.choice(labels, p=[0.6, 0.3, 0.1]))
+        row = [truth if rng.random() < 0.8 else str(rng.choice(labels)) for _ in range(3)]
+        if rng.random() < 0.25:
+            row[int(rng.integers(3))] = None  # one of the three did not review it
+        table.append(row)
+    items = make_items(campaign, make_predictions(use_case, version, ["x"] * len(table)))
+    reviews = [
+        (items[i], reviewers[j], {"verdict": verdict})
+        for i, row in enumerate(table)
+        for j, verdict in enumerate(row)
+        if verdict is not None
+    ]
+    return campaign, reviews, table
+
+
+def test_agreement_matches_the_reference_libraries_whatever_the_submission_order(
+    three_reviewers_on_60_items,
+):
+    campaign, reviews, table = three_reviewers_on_60_items
+    labels = [CORRECT, INCORRECT, UNSURE]
+    want_alpha = alpha_of(table, labels)
+    complete = [row for row in table if None not in row]
+    want_fleiss = fleiss_of(complete, labels)
+    want_pairs = {}
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        both = [(row[a], row[b]) for row in table if row[a] is not None and row[b] is not None]
+        want_pairs[(f"Rev{a}", f"Rev{b}")] = (
+            len(both),
+            cohen_kappa_score([x for x, _ in both], [y for _, y in both]),
+        )
+    answers = [shuffled_submission(campaign, reviews, seed) for seed in range(4)]
+    for agreement in answers:
+        assert agreement["items"] == 60
+        assert agreement["krippendorff_alpha"]["value"] == pytest.approx(want_alpha)
+        fleiss = agreement["fleiss_kappa"]
+        assert (fleiss["items"], fleiss["raters"]) == (len(complete), 3)
+        assert fleiss["value"] == pytest.approx(want_fleiss)
+        pairs = {tuple(pair["reviewers"]): pair for pair in agreement["pairs"]}
+        assert set(pairs) == set(want_pairs)
+        for names, (shared, kappa) in want_pairs.items():
+            assert pairs[names]["items"] == shared
+            assert pairs[names]["value"] == pytest.approx(kappa)
+            assert pairs[names]["band"] == stats.landis_koch(kappa)
+    assert all(agreement == answers[0] for agreement in answers)
+
+
+def test_the_same_verdicts_give_the_same_kappa_whoever_submitted_first(
+    use_case, version, reviewers
+):
+    """Two reviewers, 24 items: the first-review/second-review kappa of before changed with
+    the submission order (0.516 or 0.485 on the issue's data); the pair's kappa does not."""
+    campaign = make_campaign(use_case, version, reviewers_per_item=2)
+    mine = [CORRECT] * 14 + [INCORRECT] * 7 + [UNSURE] * 3
+    theirs = [CORRECT] * 11 + [INCORRECT] * 3 + [INCORRECT] * 5 + [CORRECT] * 2 + [UNSURE] * 3
+    items = make_items(campaign, make_predictions(use_case, version, ["x"] * 24))
+    reviews = [(items[i], reviewers[0], {"verdict": v}) for i, v in enumerate(mine)]
+    reviews += [(items[i], reviewers[1], {"verdict": v}) for i, v in enumerate(theirs)]
+    kappas = [
+        shuffled_submission(campaign, reviews, seed)["pairs"][0]["value"] for seed in range(6)
+    ]
+    assert kappas == [pytest.approx(cohen_kappa_score(mine, theirs))] * 6
+    assert len(set(kappas)) == 1
+
+
+def test_pairs_sharing_fewer_than_20_items_are_counted_not_measured(use_case, version, reviewers):
+    campaign = make_campaign(use_case, version, reviewers_per_item=2)
+    items = make_items(campaign, make_predictions(use_case, version, ["x"] * 30))
+    reviews = [(item, reviewers[0], {"verdict": CORRECT}) for item in items]
+    reviews += [(item, reviewers[1], {"verdict": CORRECT}) for item in items[:21]]
+    reviews += [(item, reviewers[2], {"verdict": INCORRECT}) for item in items[21:]]
+    add_reviews(campaign, reviews)
+    agreement = selectors.campaign_results(campaign)["agreement"]
+    assert [(pair["reviewers"], pair["items"]) for pair in agreement["pairs"]] == [
+        (["Rev0", "Rev1"], 21)
+    ]
+    assert agreement["pairs"][0]["value"] is None  # both said "correct" every time
+    assert agreement["pairs_with_fewer_items"] == 1  # Rev0 and Rev2: 9 items
 
 
 def test_agreement_of_one_reviewer_per_item_rests_on_no_item(single_campaign):
     agreement = selectors.campaign_results(single_campaign)["agreement"]
-    assert agreement["items"] == 0 and agreement["value"] is None
+    assert agreement["items"] == 0 and agreement["krippendorff_alpha"]["value"] is None
 
 
 # Pairwise ----------------------------------------------------------------------------------
@@ -328,12 +396,13 @@ def test_pairwise_agreement_is_on_the_versions_not_on_a_and_b(pairwise_campaign)
     first = ["model_version"] * 3 + ["other_version", "other_version", "equal"]
     second = ["other_version", "model_version", "model_version", "equal"]
     second += ["other_version", "model_version"]
-    assert (agreement["method"], agreement["labels"], agreement["items"]) == (
-        "cohen_kappa",
-        "preference",
-        6,
+    assert (agreement["labels"], agreement["items"]) == ("preference", 6)
+    labels = ["model_version", "other_version", "equal"]
+    want = alpha_of([list(pair) for pair in zip(first, second, strict=True)], labels)
+    assert agreement["krippendorff_alpha"]["value"] == pytest.approx(want)
+    assert agreement["fleiss_kappa"]["value"] == pytest.approx(
+        fleiss_of([list(pair) for pair in zip(first, second, strict=True)], labels)
     )
-    assert agreement["value"] == pytest.approx(cohen_kappa_score(first, second))
     assert results["verdicts"] == {CORRECT: 0, INCORRECT: 0, UNSURE: 0}
     figure = charts.preference_figure(results)
     assert figure["id"] == "chart-preference"
@@ -579,3 +648,25 @@ def test_corrections_endpoint_costs_the_same_queries_for_10_and_100_reviews(
             assert response.status_code == 200
             counts.append(len(context.captured_queries))
     assert counts[:3] == counts[3:]
+
+
+def test_the_results_page_and_api_show_every_agreement_figure_with_its_reading(
+    client, api, personas, three_reviewers_on_60_items
+):
+    campaign, reviews, _ = three_reviewers_on_60_items
+    add_reviews(campaign, reviews)
+    agreement = selectors.campaign_results(campaign)["agreement"]
+    login(client, personas, "viewer")
+    page = reverse("reviews:campaign_detail", args=[campaign.use_case.slug, campaign.pk])
+    html = client.get(page).content.decode()
+    alpha = agreement["krippendorff_alpha"]
+    assert "Krippendorff's α" in html
+    assert f"{alpha['value']:.2f}" in html and alpha["band"].capitalize() in html
+    assert "Fleiss' κ" in html and f"{agreement['fleiss_kappa']['value']:.2f}" in html
+    assert 'id="pairs-table"' in html and "Rev0 and Rev1" in html
+    for pair in agreement["pairs"]:
+        assert f"{pair['value']:.2f}" in html
+    answer = api("viewer").get(url(campaign, "results")).json()["agreement"]
+    assert answer["pairs"] == agreement["pairs"]
+    assert answer["fleiss_kappa"] == agreement["fleiss_kappa"]
+    assert answer["krippendorff_alpha"] == alpha

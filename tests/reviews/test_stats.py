@@ -1,6 +1,6 @@
 """reviews/stats.py checked against the reference implementations: scikit-learn's
-cohen_kappa_score, the krippendorff package, statsmodels' Wilson interval and scipy's
-binomial test, on generated data and on the edge cases."""
+cohen_kappa_score, the krippendorff package, statsmodels' Wilson interval and Fleiss' kappa
+and scipy's binomial test, on generated data and on the edge cases."""
 
 import math
 import warnings
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import cohen_kappa_score
+from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from reviews import stats
@@ -189,6 +190,74 @@ def test_krippendorff_alpha_of_perfect_agreement_is_one():
     table = [["correct"] * 3, ["incorrect", "incorrect", None], ["unsure", None, "unsure"]]
     assert stats.krippendorff_alpha(table) == pytest.approx(1.0)
     assert reference_alpha(table) == pytest.approx(1.0)
+
+
+# Fleiss' kappa
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("raters", [2, 3, 5])
+def test_fleiss_kappa_matches_statsmodels(seed, raters):
+    rng = np.random.default_rng(seed)
+    labels = ["correct", "incorrect", "unsure"]
+    units = []
+    for _ in range(int(rng.integers(5, 80))):
+        truth = rng.choice(labels)
+        units.append(
+            [str(truth if rng.random() < 0.7 else rng.choice(labels)) for _ in range(raters)]
+        )
+    table, _ = aggregate_raters([[labels.index(v) for v in unit] for unit in units])
+    assert stats.fleiss_kappa(units) == pytest.approx(fleiss_kappa(table, method="fleiss"))
+
+
+def test_fleiss_kappa_of_fleiss_1971_example():
+    """Fleiss (1971), table 1 as Wikipedia reproduces it: 10 subjects, 14 raters, κ ≈ 0.210."""
+    counts = [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
+    units = [[c for c, n in enumerate(row) for _ in range(n)] for row in counts]
+    assert stats.fleiss_kappa(units) == pytest.approx(0.20993, abs=1e-5)
+
+
+def test_fleiss_kappa_undefined_and_refused_cases():
+    assert stats.fleiss_kappa([]) is None
+    assert stats.fleiss_kappa([["correct", "correct"], ["correct", "correct"]]) is None
+    assert stats.fleiss_kappa([["correct", "incorrect"], ["incorrect", "correct"]]) == -1.0
+    with pytest.raises(ValueError, match="same number"):
+        stats.fleiss_kappa([["correct", "correct"], ["correct", "correct", "unsure"]])
+    with pytest.raises(ValueError, match="same number"):
+        stats.fleiss_kappa([["correct"]])
+
+
+@pytest.mark.parametrize(
+    ("value", "band"),
+    [
+        (None, None),
+        (-0.3, "poor"),
+        (-1e-9, "poor"),
+        (0.0, "slight"),
+        (0.2, "slight"),
+        (0.21, "fair"),
+        (0.4, "fair"),
+        (0.5, "moderate"),
+        (0.6, "moderate"),
+        (0.61, "substantial"),
+        (0.8, "substantial"),
+        (0.81, "almost perfect"),
+        (1.0, "almost perfect"),
+    ],
+)
+def test_landis_and_koch_bands(value, band):
+    assert stats.landis_koch(value) == band
 
 
 # Binomial test
