@@ -327,6 +327,7 @@ CELERY_TASK_ROUTES = {
     "usecases.send_welcome": {"queue": "notifications"},
     "usecases.run_evaluation": {"queue": "evaluations"},
     "predictions.recount_quality": {"queue": "evaluations"},  # reads a version's whole log
+    "predictions.recompute_confidences": {"queue": "evaluations"},  # one UPDATE of the log
     "promotions.send_notification_email": {"queue": "notifications"},
     "promotions.deliver_webhook": {"queue": "webhooks"},
 }

@@ -34,8 +34,10 @@ class Prediction(models.Model):
     prediction = models.JSONField()
     score = models.FloatField(null=True, blank=True)
     segment = models.CharField(max_length=100, blank=True)
-    # How sure the model was: binary max(score, 1 − score), multiclass the predicted class's
-    # score; None for regression or without a score. Sampling "lowest confidence" reads it.
+    # How sure the model was: binary, the score's distance to the use case's decision
+    # threshold (recomputed when the threshold changes, predictions/tasks.py); multiclass,
+    # the predicted class's score; None for regression or without a score. Sampling "lowest
+    # confidence" reads it.
     confidence = models.FloatField(null=True, blank=True)
     # Uniform in [0, 1), drawn at ingestion: sampling reads a random range of an index
     # instead of ORDER BY random() over the table.

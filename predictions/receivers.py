@@ -14,3 +14,11 @@ def recount_on_rules_changed(sender, *, use_case_id: int, **kwargs) -> None:
     from predictions.tasks import recount_quality_task
 
     recount_quality_task.delay(use_case_id)
+
+
+@receiver(events.threshold_changed, dispatch_uid="predictions.recompute_on_threshold_changed")
+def recompute_on_threshold_changed(sender, *, use_case_id: int, **kwargs) -> None:
+    """The distances to the old threshold are recomputed by a worker."""
+    from predictions.tasks import recompute_confidences_task
+
+    recompute_confidences_task.delay(use_case_id)

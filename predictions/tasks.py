@@ -12,3 +12,15 @@ def recount_quality_task(use_case_id: int) -> None:  # queue: CELERY_TASK_ROUTES
     from predictions.services import tally
 
     tally.recount_use_case(use_case_id)
+
+
+@shared_task(name="predictions.recompute_confidences", acks_late=True)
+def recompute_confidences_task(use_case_id: int) -> None:  # queue: CELERY_TASK_ROUTES
+    """Recompute the use case's stored confidences with its threshold as it stands now (it
+    changed). Exact whenever it runs: a duplicate delivery writes the same values."""
+    from predictions.services import store
+    from usecases.models import UseCase
+
+    use_case = UseCase.objects.filter(pk=use_case_id).first()
+    if use_case is not None:
+        store.recompute_confidences(use_case)

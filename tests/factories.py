@@ -350,6 +350,7 @@ def log_predictions(
     {name: rows} (in that order); an outcome only where `errors` gives an error."""
     rng = random.Random(seed)
     names = [name for name, rows in (segments or {"": count}).items() for _ in range(rows)]
+    threshold = version.use_case.decision_threshold
     rows = []
     for i in range(count):
         score = scores[i] if scores is not None else rng.random()
@@ -361,10 +362,10 @@ def log_predictions(
                 request_id=f"r{first + i}",
                 predicted_at=T0 + datetime.timedelta(hours=first + i),
                 features={"store": f"S{i % 7}", "price": round(rng.uniform(1, 9), 2)},
-                prediction=int(score >= 0.5),
+                prediction=int(score >= threshold),
                 score=score,
                 segment=names[i],
-                confidence=max(score, 1 - score) if confidence else None,
+                confidence=abs(score - threshold) if confidence else None,
                 random_key=rng.random(),
                 outcome=None if error is None else int(rng.random() < 0.5),
                 error=error,

@@ -156,3 +156,39 @@ def test_a_database_from_before_the_registry_and_predictions_apps_keeps_every_ro
     # Content types (admin history, permissions) followed their models.
     assert ContentType.objects.get_for_model(ModelVersion).pk == content_type.pk
     assert ContentType.objects.get(app_label="predictions", model="prediction")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_binary_confidences_become_distances_to_the_threshold_and_back():
+    """predictions 0005: a binary prediction's confidence was max(s, 1 − s); it becomes
+    |s − threshold|, per use case; a regression's stays None; reversing restores it."""
+    before = [("predictions", "0004_rules_changed"), ("usecases", "0011_class_labels")]
+    old = migrate(before)
+    user = old.get_model("auth", "User").objects.create(username="olga")
+    use_cases = old.get_model("usecases", "UseCase").objects
+    versions = old.get_model("registry", "ModelVersion").objects
+    predictions = old.get_model("predictions", "Prediction").objects
+    for slug, task, threshold, score in [
+        ("churn", "binary", 0.3, 0.428),
+        ("sales", "regression", 0.5, None),
+    ]:
+        use_case = use_cases.create(
+            slug=slug, title=slug, owner=user, task_type=task, decision_threshold=threshold
+        )
+        version = versions.create(use_case=use_case, version="1", registered_by=user)
+        predictions.create(
+            use_case=use_case,
+            model_version=version,
+            request_id="r1",
+            predicted_at=NOW,
+            prediction=1,
+            score=score,
+            confidence=None if score is None else max(score, 1 - score),
+            random_key=0.5,
+        )
+    migrate([("predictions", "0005_confidence_from_threshold")])
+    assert Prediction.objects.get(use_case__slug="churn").confidence == pytest.approx(0.128)
+    assert Prediction.objects.get(use_case__slug="sales").confidence is None
+    migrate(before)
+    assert predictions.get(use_case__slug="churn").confidence == pytest.approx(0.572)
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

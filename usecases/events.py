@@ -6,3 +6,8 @@ from django.dispatch import Signal
 # A data-quality rule of the use case was added, changed or deleted; kwargs: use_case_id.
 # predictions recounts its versions' tallies (predictions/apps.py).
 rules_changed = Signal()
+
+# The use case's decision threshold (or its task type) changed; kwargs: use_case_id.
+# predictions recomputes each binary prediction's distance to the threshold, which
+# "lowest confidence" sampling reads (predictions/apps.py).
+threshold_changed = Signal()

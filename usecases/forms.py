@@ -92,6 +92,22 @@ class UseCaseForm(Form):
         "Evaluations compute precision, recall and business value at this threshold.",
         widget=forms.NumberInput(attrs={"step": "0.01", "data-task-types": "binary"}),
     )
+    positive_label = forms.CharField(
+        max_length=60,
+        required=False,
+        validators=[single_line],
+        label="A 1 means",
+        help_text="Binary: what the positive class means, e.g. “will churn”.",
+        widget=forms.TextInput(attrs={"data-task-types": "binary"}),
+    )
+    negative_label = forms.CharField(
+        max_length=60,
+        required=False,
+        validators=[single_line],
+        label="A 0 means",
+        help_text="Binary: what the negative class means, e.g. “stays”.",
+        widget=forms.TextInput(attrs={"data-task-types": "binary"}),
+    )
     feature_schema = FeatureSchemaField(
         required=False,
         initial=list,
@@ -131,8 +147,9 @@ class UseCaseForm(Form):
         data = super().clean()
         if data.get("task_type") != UseCase.TaskType.BINARY:
             # Unused by this task type (and hidden): keep whatever is stored, ignore the input.
-            data.pop("decision_threshold", None)
-            self.errors.pop("decision_threshold", None)
+            for name in ("decision_threshold", "positive_label", "negative_label"):
+                data.pop(name, None)
+                self.errors.pop(name, None)
         elif data.get("decision_threshold") is None:
             data["decision_threshold"] = 0.5
         return data

@@ -96,6 +96,19 @@ class UseCase(models.Model):
         default=0.5,
         help_text="Binary classification: a score at or above it predicts the positive class.",
     )
+    # Binary classification: what 1 and 0 mean, shown instead of the bare numbers.
+    positive_label = models.CharField(
+        max_length=60,
+        blank=True,
+        validators=[single_line],
+        help_text="Binary classification: what a 1 means, e.g. “will churn”.",
+    )
+    negative_label = models.CharField(
+        max_length=60,
+        blank=True,
+        validators=[single_line],
+        help_text="Binary classification: what a 0 means, e.g. “stays”.",
+    )
     feature_schema = models.JSONField(
         default=list,
         blank=True,
@@ -134,6 +147,15 @@ class UseCase(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("usecases:detail", args=[self.slug])
+
+    def class_label(self, value) -> str:
+        """A predicted or true class as people read it: binary 1/0 by the use case's
+        labels ("1"/"0" without them), any other value as it is."""
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if self.task_type == self.TaskType.BINARY and is_number and value in (0, 1):
+            label = self.positive_label if value == 1 else self.negative_label
+            return label or str(int(value))
+        return str(value)
 
     @property
     def is_classification(self) -> bool:

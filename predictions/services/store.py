@@ -20,6 +20,8 @@ from datetime import datetime
 import numpy as np
 import orjson
 from django.db import connection
+from django.db.models import F
+from django.db.models.functions import Abs
 
 from predictions.models import Prediction
 from predictions.services.validate import ValidPredictions
@@ -105,12 +107,28 @@ CROSS JOIN LATERAL (
 """
 
 
-def _confidences(task: str, predictions: list, scores: list) -> list[float | None]:
-    if task == "binary":
-        return [None if s is None else max(s, 1.0 - s) for s in scores]
-    if task == "multiclass":
+def _confidences(use_case: UseCase, scores: list) -> list[float | None]:
+    """What "lowest confidence" sampling orders by (Prediction.confidence): binary, the
+    score's distance to the use case's decision threshold; multiclass, the predicted class's
+    score; regression, none."""
+    if use_case.task_type == "binary":
+        threshold = use_case.decision_threshold
+        return [None if s is None else abs(s - threshold) for s in scores]
+    if use_case.task_type == "multiclass":
         return scores
     return [None] * len(scores)
+
+
+def recompute_confidences(use_case: UseCase) -> int:
+    """Recompute the stored binary predictions' distances to the threshold as it stands now
+    (after it changed); rows updated. One UPDATE."""
+    rows = Prediction.objects.filter(use_case=use_case)
+    if use_case.task_type == "binary":
+        distance = Abs(F("score") - use_case.decision_threshold)
+        return rows.filter(score__isnull=False).update(confidence=distance)
+    if use_case.task_type == "multiclass":
+        return rows.update(confidence=F("score"))
+    return rows.filter(confidence__isnull=False).update(confidence=None)
 
 
 def _positions(valid: ValidPredictions, keep: list[int], keys) -> list[int]:
@@ -125,7 +143,7 @@ def insert_postgresql(
     """COPY the rows into the staging table, then one INSERT … SELECT … ON CONFLICT: (rows
     stored, and with `which` their indices among the valid rows, else None)."""
     random_keys = np.random.default_rng().random(len(keep)).tolist()
-    confidences = _confidences(use_case.task_type, valid.predictions, valid.scores)
+    confidences = _confidences(use_case, valid.scores)
     dumps = orjson.dumps
     with connection.cursor() as cursor:
         cursor.execute(_STAGING_DDL)
@@ -185,7 +203,7 @@ def insert_sqlite(
     with `which` their indices among the valid rows (the keys not stored before), else None."""
     stored = _not_stored_yet(valid, keep) if which else None
     random_keys = np.random.default_rng().random(len(keep)).tolist()
-    confidences = _confidences(use_case.task_type, valid.predictions, valid.scores)
+    confidences = _confidences(use_case, valid.scores)
     objects = [
         Prediction(
             use_case_id=use_case.pk,

@@ -110,8 +110,10 @@ def test_stored_rows_carry_confidence_random_key_and_the_use_case(use_case, pers
     ]
     ingest.log_predictions(use_case, by=personas["data_scientist"], rows=rows)
     stored = {p.request_id: p for p in Prediction.objects.all()}
-    assert stored["req-1"].confidence == pytest.approx(0.8)
-    assert (stored["req-2"].prediction, stored["req-2"].confidence) == (0, pytest.approx(0.8))
+    # Binary: the score's distance to the threshold (0.3), not max(score, 1 − score).
+    assert stored["req-1"].confidence == pytest.approx(0.5)
+    assert (stored["req-2"].prediction, stored["req-2"].confidence) == (0, pytest.approx(0.1))
+    assert stored["req-3"].confidence == pytest.approx(0.1)
     assert stored["req-3"].model_version == versions["2.0"]
     assert all(0 <= p.random_key < 1 and p.use_case_id == use_case.pk for p in stored.values())
     assert stored["req-1"].predicted_at.isoformat() == "2026-03-31T14:05:00+00:00"

@@ -9,10 +9,13 @@ import pytest
 
 from portal.errors import DomainError, InvalidInput
 from predictions.models import Prediction
+from predictions.services import ingest
+from predictions.tasks import recompute_confidences_task
 from reviews.models import ReviewCampaign, ReviewItem, ReviewSlot
 from reviews.services import campaigns
 from tests.factories import T0, log_predictions, make_version
 from usecases.models import AuditEvent
+from usecases.services import usecases
 
 pytestmark = pytest.mark.django_db
 
@@ -175,6 +178,40 @@ def test_lowest_confidence_takes_the_least_confident_predictions(use_case, perso
     )
     lowest = sorted(rows, key=lambda p: p.confidence)[:15]
     assert {p.pk for p in sampled(campaign)} == {p.pk for p in lowest}
+
+
+def test_lowest_confidence_takes_the_scores_nearest_the_decision_threshold(
+    use_case, personas, v1, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Threshold 0.3 (the churn case): the cases near 0.3 are the uncertain ones, not those
+    near 0.5. Logged through the service, then the threshold moved and the log recomputed."""
+    use_case.task_type, use_case.decision_threshold = "binary", 0.3
+    use_case.save()
+    task = recompute_confidences_task
+    monkeypatch.setattr(task, "delay", lambda use_case_id: task.apply(args=[use_case_id]))
+    scores = [0.05, 0.28, 0.31, 0.33, 0.5, 0.52, 0.9, 0.26, 0.7, 0.49]
+    rows = [
+        {
+            "version": v1.version,
+            "request_id": f"q{i}",
+            "timestamp": "2026-03-31T14:05:00Z",
+            "features": {"store": "S1", "price": 2.0},
+            "score": score,
+        }
+        for i, score in enumerate(scores)
+    ]
+    ingest.log_predictions(use_case, by=personas["data_scientist"], rows=rows)
+    campaign = create(
+        use_case, personas, model_version=v1, strategy="lowest_confidence", sample_size=4
+    )
+    assert sorted(p.score for p in sampled(campaign)) == [0.26, 0.28, 0.31, 0.33]
+
+    with django_capture_on_commit_callbacks(execute=True):  # the worker runs the task here
+        usecases.update_use_case(use_case, by=personas["owner"], decision_threshold=0.5)
+    campaign = create(
+        use_case, personas, model_version=v1, strategy="lowest_confidence", sample_size=3
+    )
+    assert sorted(p.score for p in sampled(campaign)) == [0.49, 0.5, 0.52]
 
 
 def test_lowest_confidence_without_confidences_is_a_clear_error(use_case, personas, v1):

@@ -271,3 +271,84 @@ def test_deleting_a_use_case_keeps_its_history(use_case, personas):
     assert AuditEvent.objects.filter(
         use_case_slug="demand-forecast", verb="usecase.deleted"
     ).exists()
+
+
+# Class names (issue 11, item 2)
+
+
+def test_a_binary_use_case_names_its_classes_and_shows_them(personas):
+    use_case = usecases.create_use_case(
+        by=personas["owner"],
+        title="Churn",
+        task_type="binary",
+        decision_threshold=0.3,
+        positive_label=" will churn ",
+        negative_label="stays",
+    )
+    assert (use_case.positive_label, use_case.negative_label) == ("will churn", "stays")
+    assert [use_case.class_label(v) for v in (1, 0, 1.0, 0.0)] == [
+        "will churn",
+        "stays",
+        "will churn",
+        "stays",
+    ]
+    assert use_case.class_label(2) == "2" and use_case.class_label(True) == "True"
+    unnamed = usecases.create_use_case(by=personas["owner"], title="Fraud", task_type="binary")
+    assert (unnamed.class_label(1), unnamed.class_label(0)) == ("1", "0")
+    forecast = usecases.create_use_case(by=personas["owner"], title="Sales", task_type="regression")
+    assert forecast.class_label(1) == "1"
+
+
+def test_class_names_are_edited_in_the_form_and_the_api_and_audited(client, api, personas):
+    from django.urls import reverse
+
+    from tests.conftest import login
+
+    use_case = usecases.create_use_case(by=personas["owner"], title="Churn", task_type="binary")
+    browser = login(client, personas, "owner")
+    response = browser.post(
+        reverse("usecases:edit", args=[use_case.slug]),
+        {
+            "title": "Churn",
+            "task_type": "binary",
+            "priority": "medium",
+            "risk_tier": "low",
+            "decision_threshold": "0.3",
+            "positive_label": "will churn",
+            "negative_label": "stays",
+            "feature_schema": "[]",
+            "owner": "olivia",
+        },
+    )
+    assert response.status_code == 302
+    use_case.refresh_from_db()
+    assert (use_case.positive_label, use_case.negative_label) == ("will churn", "stays")
+    page = browser.get(use_case.get_absolute_url()).content.decode()
+    assert "1 = will churn · 0 = stays" in page
+    event = AuditEvent.objects.filter(verb="usecase.updated").latest("id")
+    assert event.after["positive_label"] == "will churn"
+
+    patched = api("owner").patch(
+        f"/api/v1/usecases/{use_case.slug}/", {"negative_label": "renews"}, format="json"
+    )
+    assert patched.status_code == 200 and patched.json()["negative_label"] == "renews"
+    long = api("owner").patch(
+        f"/api/v1/usecases/{use_case.slug}/", {"positive_label": "x" * 61}, format="json"
+    )
+    assert long.status_code == 400 and long.json()["errors"][0]["field"] == "positive_label"
+
+
+def test_a_new_threshold_has_the_stored_confidences_recomputed_once_committed(
+    personas, monkeypatch, django_capture_on_commit_callbacks
+):
+    from predictions.tasks import recompute_confidences_task
+
+    sent = []
+    monkeypatch.setattr(recompute_confidences_task, "delay", sent.append)
+    use_case = usecases.create_use_case(by=personas["owner"], title="Churn", task_type="binary")
+    with django_capture_on_commit_callbacks(execute=True):
+        usecases.update_use_case(use_case, by=personas["owner"], positive_label="will churn")
+    assert sent == []  # a name changes no distance
+    with django_capture_on_commit_callbacks(execute=True):
+        usecases.update_use_case(use_case, by=personas["owner"], decision_threshold=0.3)
+    assert sent == [use_case.pk]

@@ -56,6 +56,8 @@ class UseCaseSerializer(serializers.ModelSerializer):
             "task_type",
             "target_definition",
             "decision_threshold",
+            "positive_label",
+            "negative_label",
             "feature_schema",
             "kpi_count",
             "member_count",
@@ -96,6 +98,8 @@ class UseCaseUpdateInput(serializers.ModelSerializer):
             "task_type",
             "target_definition",
             "decision_threshold",
+            "positive_label",
+            "negative_label",
             "feature_schema",
         ]
         # The database refuses any other value (usecases_decision_threshold_is_a_probability).

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from portal.errors import InvalidInput
-from usecases import tasks
+from usecases import events, tasks
 from usecases.models import AuditEvent, Role, UseCase, UseCaseMember
 from usecases.permissions import is_admin
 from usecases.services import audit, validation
@@ -95,6 +95,8 @@ def create_use_case(
     target_date: datetime.date | None = None,
     target_definition: str = "",
     decision_threshold: float = 0.5,
+    positive_label: str = "",
+    negative_label: str = "",
     feature_schema: list[dict] | None = None,
 ) -> UseCase:
     """Create a use case owned by `owner` (default: `by`), who becomes its owner member."""
@@ -120,6 +122,8 @@ def create_use_case(
         task_type=task_type,
         target_definition=target_definition,
         decision_threshold=decision_threshold,
+        positive_label=positive_label.strip(),
+        negative_label=negative_label.strip(),
         feature_schema=feature_schema,
     )
     UseCaseMember.objects.create(use_case=use_case, user=use_case.owner, role=Role.OWNER)
@@ -150,9 +154,12 @@ def update_use_case(
     target_definition: str | Unchanged = UNCHANGED,
     feature_schema: list[dict] | Unchanged = UNCHANGED,
     decision_threshold: float | Unchanged = UNCHANGED,
+    positive_label: str | Unchanged = UNCHANGED,
+    negative_label: str | Unchanged = UNCHANGED,
 ) -> UseCase:
     """Change the given definition fields (the others stay); a new owner becomes an owner
-    member."""
+    member. A new decision threshold (or task type) has the stored predictions' distances
+    to the threshold recomputed once committed (usecases.events.threshold_changed)."""
     changes = given(
         title=title,
         problem_statement=problem_statement,
@@ -169,6 +176,8 @@ def update_use_case(
         target_definition=target_definition,
         feature_schema=feature_schema,
         decision_threshold=decision_threshold,
+        positive_label=positive_label,
+        negative_label=negative_label,
     )
     fresh = lock(use_case)
     if "feature_schema" in changes:
@@ -186,6 +195,11 @@ def update_use_case(
     fresh.save()
     if "owner" in after:
         _ensure_owner_member(fresh, fresh.owner)
+    if {"decision_threshold", "task_type"} & set(after):
+        use_case_id = fresh.pk
+        transaction.on_commit(
+            lambda: events.threshold_changed.send(sender=UseCase, use_case_id=use_case_id)
+        )
     audit.record(actor=by, verb="usecase.updated", target=fresh, before=before, after=after)
     return fresh
 
