@@ -297,6 +297,27 @@ def _method(method: dict, worker_seconds: float | None) -> str:
     return "; ".join(parts)
 
 
+def definitions_changed(evaluation: Evaluation) -> list[str]:
+    """What of the use case's definitions changed since the evaluation started, in words: "the
+    KPIs" (one added, edited or removed), "the value model", "the decision threshold"
+    (binary). Empty while its results still mean what they say. Two queries."""
+    use_case, started = evaluation.use_case, evaluation.created_at
+    changed = []
+    measured = {gate.get("kpi") for gate in evaluation.gates or []}
+    kpis = list(use_case.kpis.values_list("pk", "updated_at"))
+    if {pk for pk, _ in kpis} != measured or any(at > started for _, at in kpis):
+        changed.append("the KPIs")
+    if ValueModel.objects.filter(use_case=use_case, updated_at__gt=started).exists():
+        changed.append("the value model")
+    if (
+        use_case.task_type == UseCase.TaskType.BINARY
+        and evaluation.threshold is not None
+        and evaluation.threshold != use_case.decision_threshold
+    ):
+        changed.append("the decision threshold")
+    return changed
+
+
 def evaluation_report(evaluation: Evaluation) -> dict:
     """A finished evaluation's results (docs/evaluation-results.md) as the page shows them:
     texts in each metric's unit, "—" where a number is missing. One query (the currency)."""

@@ -258,6 +258,7 @@ def evaluation_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     if evaluation.status == Evaluation.Status.SUCCEEDED:
         report = selectors.evaluation_report(evaluation)
         context["report"] = report
+        context["changed_since"] = selectors.definitions_changed(evaluation)
         context["charts"] = charts.evaluation_figures(
             report["task_type"],
             evaluation.results,

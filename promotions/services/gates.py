@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db.models import Max
-
 from predictions.selectors import violation_rate
 from promotions.models import Gate, PromotionPolicy
 from registry.models import Evaluation, ModelVersion, PredictionSet
-from registry.selectors import latest_succeeded_evaluation, reference_dataset
+from registry.selectors import (
+    definitions_changed,
+    latest_succeeded_evaluation,
+    reference_dataset,
+)
 from reviews.models import ReviewCampaign
 from reviews.selectors import campaign_results
 
@@ -75,16 +77,12 @@ def evaluation_gate(version: ModelVersion) -> GateResult:
         return GateResult(kind, INCOMPLETE, summary, where)
     found = {"evaluation": evaluation.pk, **where}
     gating = [g for g in evaluation.gates if g.get("is_gating")]
-    kpis = use_case.kpis.filter(is_gating=True)
-    current_ids = set(kpis.values_list("pk", flat=True))
-    last_change = use_case.kpis.aggregate(at=Max("updated_at"))["at"]
-    if not current_ids:
+    if not use_case.kpis.filter(is_gating=True).exists():
         return GateResult(kind, INCOMPLETE, "No gating KPI is defined.", found, evaluation)
-    stale = {g["kpi"] for g in gating} != current_ids or (
-        last_change is not None and (evaluation.finished_at or evaluation.created_at) < last_change
-    )
-    if stale:
-        summary = "The KPIs changed after this evaluation ran: run it again."
+    changed = definitions_changed(evaluation)
+    if changed:
+        what = " and ".join(changed)
+        summary = f"{what[0].upper()}{what[1:]} changed after this evaluation ran: run it again."
         return GateResult(kind, INCOMPLETE, summary, found, evaluation)
     outdated = _outdated(evaluation, use_case)
     if outdated:
@@ -105,8 +103,8 @@ def evaluation_gate(version: ModelVersion) -> GateResult:
 
 
 def _outdated(evaluation: Evaluation, use_case) -> str:
-    """What changed under the evaluation since it started, if anything: the predictions it
-    scored were replaced, or (binary) the decision threshold it classified at moved."""
+    """Whether the predictions it scored were replaced since it started (what changed in the
+    definitions is registry.selectors.definitions_changed)."""
     uploaded = (
         PredictionSet.objects.filter(
             model_version_id=evaluation.model_version_id, dataset_id=evaluation.dataset_id
@@ -116,12 +114,6 @@ def _outdated(evaluation: Evaluation, use_case) -> str:
     )
     if uploaded is None or uploaded > evaluation.created_at:
         return "The predictions were uploaded again after this evaluation started"
-    if (
-        use_case.task_type == use_case.TaskType.BINARY
-        and evaluation.threshold is not None
-        and evaluation.threshold != use_case.decision_threshold
-    ):
-        return "The decision threshold changed after this evaluation ran"
     return ""
 
 

@@ -101,6 +101,7 @@ def test_wilson_bound_policy_fails_what_the_point_estimate_passes(use_case, pers
         ("failed evaluation", "incomplete"),
         ("superseded evaluation", "incomplete"),
         ("kpi changed after", "incomplete"),
+        ("value model changed after", "incomplete"),
         ("kpi fails", "failed"),
         ("no gating kpi", "incomplete"),
     ],
@@ -120,6 +121,11 @@ def test_evaluation_gate_edge_cases(use_case, personas, setup, expected):
         evidence.evaluation(version, dataset, by, finished_at=timezone.now())
         kpi.gate_threshold = 11.0
         kpi.save()
+    elif setup == "value model changed after":
+        evidence.evaluation(version, dataset, by, finished_at=timezone.now())
+        definitions.save_value_model(
+            use_case, by=personas["owner"], cost_per_unit_under=1, cost_per_unit_over=2
+        )
     elif setup == "kpi fails":
         evidence.evaluation(version, dataset, by, passes=False)
     elif setup == "no gating kpi":
@@ -127,6 +133,11 @@ def test_evaluation_gate_edge_cases(use_case, personas, setup, expected):
         kpi.delete()
     gate = open_(use_case, personas, version, Stage.SHADOW).gates.get(kind="evaluation")
     assert gate.status == expected, gate.summary
+    if setup.endswith("changed after"):
+        assert gate.summary == (
+            f"The {setup.split(' changed')[0].replace('kpi', 'KPIs')} changed after this "
+            "evaluation ran: run it again."
+        )
 
 
 def test_the_reference_dataset_is_the_one_marked_not_the_newest(use_case, personas):

@@ -3,6 +3,7 @@
 
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from portal.formatting import format_money, format_p_value
+from registry import selectors
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet, StoredTable
 from registry.services import evaluations, registering
 from tests.conftest import login
@@ -31,6 +33,7 @@ from tests.factories import (
 )
 from usecases.catalogue import format_difference, format_metric
 from usecases.models import AuditEvent
+from usecases.services import definitions, usecases
 
 HTMX = {"HX-Request": "true"}
 
@@ -594,14 +597,14 @@ def test_undefined_metrics_show_a_dash_and_unmeasured_gates_say_why(client, pers
     gates = html.split('id="gates-table"')[1].split("</table>")[0]
     calibration = gates.split("Calibration")[1].split("</tr>")[0]
     # not gating, so it blocks nothing; undefined, so it is neither a pass nor a fail
-    assert "Not measured" in calibration and "not measured on this data" in calibration
-    assert "Fail" not in calibration
+    assert "Incomplete" in calibration and "not measured on this data" in calibration
+    assert "Fail" not in calibration and "gate-incomplete" in calibration
     assert "informational" in calibration
     ranking = gates.split("Ranking quality")[1].split("</tr>")[0]
     assert "Pass" in ranking and "ROC AUC ≥ 0.850" in ranking
     assert format_metric("roc_auc", roc_auc) in ranking
     business = gates.split("Precision on business clients")[1].split("</tr>")[0]
-    assert "Fail" in business and "segment business" in business
+    assert "Failed" in business and "gate-fail" in business and "segment business" in business
     assert "worse end of the 95 % interval" in business
     assert interval("precision", business_precision) in business
     assert "1 of 2 fails" in html and "Promotion is blocked" in html
@@ -808,3 +811,62 @@ def test_the_evaluation_page_costs_the_same_queries_whatever_the_segments(
     assert len(other.results["segments"]) == 30
     assert queries(client, other.get_absolute_url()) == few
     assert queries(client, other.get_absolute_url(), headers=HTMX) == few_htmx
+
+
+# Gates in three states, definitions changed since (issue 11, items 7 and 8)
+
+
+def gate_row(html: str, name: str) -> str:
+    return html.split('id="gates-table"')[1].split(name)[1].split("</tr>")[0]
+
+
+def test_an_informational_kpi_that_misses_its_target_is_neutral_not_red(client, personas, churn):
+    KPI = churn.kpis.model
+    KPI.objects.filter(use_case=churn, name="Calibration").update(
+        target=0.00005, gate_threshold=0.0001
+    )
+    results = binary_evaluation_results()
+    evaluation = finished_evaluation(churn, personas["data_scientist"], results)
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    calibration = gate_row(html, "Calibration")
+    assert "Misses target" in calibration and "gate-neutral" in calibration
+    assert "does not block" in calibration and "gate-fail" not in calibration
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("kpi", "the KPIs"),
+        ("new kpi", "the KPIs"),
+        ("value model", "the value model"),
+        ("threshold", "the decision threshold"),
+    ],
+)
+def test_an_evaluation_whose_definitions_changed_says_so_and_offers_no_promotion(
+    client, personas, churn, change, words
+):
+    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_evaluation_results())
+    browser = login(client, personas, "data_scientist")
+    html = page(browser.get(evaluation.get_absolute_url()))
+    assert 'id="changed-notice"' not in html and "Out of date" not in html
+    if change == "kpi":
+        kpi = churn.kpis.get(name="Ranking quality")
+        definitions.update_kpi(kpi, by=personas["owner"], target=0.97)
+    elif change == "new kpi":
+        definitions.create_kpi(
+            churn,
+            by=personas["owner"],
+            name="Recall",
+            metric="recall",
+            target=0.5,
+            gate_threshold=0.4,
+        )
+    elif change == "value model":
+        definitions.save_value_model(churn, by=personas["owner"], cost_false_positive=Decimal(7))
+    else:
+        usecases.update_use_case(churn, by=personas["owner"], decision_threshold=0.4)
+    assert selectors.definitions_changed(Evaluation.objects.get(pk=evaluation.pk)) == [words]
+    html = page(browser.get(evaluation.get_absolute_url()))
+    assert 'id="changed-notice"' in html and words in html
+    assert "Out of date" in html and "Propose it for promotion" not in html
+    assert "this one is kept, marked superseded" in html
