@@ -175,6 +175,9 @@ class PredictionSet(models.Model):
     )
     row_count = models.PositiveIntegerField()
     has_score = models.BooleanField(default=False)
+    # Binary with both columns: rows whose 0/1 prediction is not what the score gives at the
+    # use case's decision threshold (evaluations classify by the score); None otherwise.
+    disagreeing_rows = models.PositiveIntegerField(null=True, blank=True)
     source_filename = models.CharField(max_length=255, blank=True)
     table = models.OneToOneField(StoredTable, on_delete=models.PROTECT, related_name="+")
     uploaded_by = models.ForeignKey(

@@ -382,6 +382,21 @@ def read_predictions(
     )
 
 
+def disagreeing_rows(parsed: PredictionTable, threshold: float) -> int | None:
+    """Binary predictions with both a 0/1 prediction and a score: how many rows' prediction
+    is not what the score gives at `threshold` (score ≥ threshold is 1). Evaluations classify
+    by the score, so these rows' prediction column is not used. None without both columns
+    (rows missing either value are not counted)."""
+    if not (parsed.has_prediction and parsed.has_score):
+        return None
+    table = parsed.table
+    if table.schema.field("prediction").type != LABEL_TYPES["binary"]:
+        return None
+    from_score = pc.greater_equal(table.column("score"), threshold)  # null where no score
+    differs = pc.not_equal(pc.cast(table.column("prediction"), pa.bool_()), from_score)
+    return pc.sum(pc.cast(differs, pa.int64())).as_py() or 0  # nulls (a value missing) skipped
+
+
 def _check_prediction_header(
     names: list[str], task_type: str, classes: list[str] | None, report: Report
 ) -> tuple[list[str], list[str]]:

@@ -127,6 +127,8 @@ def prediction_upload(request: HtmxRequest, slug: str, version: str) -> HttpResp
             messages.success(
                 request, f"{saved.row_count:,} predictions on “{saved.dataset}” stored."
             )
+            if saved.disagreeing_rows:
+                messages.warning(request, disagreement_note(saved, use_case))
             return redirect(model_version)
     return _render_version(request, use_case, model_version, upload_form=form)
 
@@ -267,6 +269,17 @@ def evaluation_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
             currency=report["currency"],
         )
     return render(request, template, context)
+
+
+def disagreement_note(prediction_set, use_case) -> str:
+    """What the upload of binary predictions whose two columns disagree says."""
+    n = prediction_set.disagreeing_rows
+    return (
+        f"{n:,} row{'s' if n != 1 else ''} of {prediction_set.row_count:,} have a 0/1 "
+        f"prediction that is not what their score gives at the decision threshold "
+        f"({use_case.decision_threshold:g}: a score at or above it predicts 1). Evaluations "
+        "classify by the score; the prediction column is not used."
+    )
 
 
 @require_POST

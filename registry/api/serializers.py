@@ -201,10 +201,17 @@ class PredictionSetSerializer(serializers.ModelSerializer):
     version = serializers.CharField(source="model_version.version", read_only=True)
     dataset = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The dataset's id.")
     rows = serializers.IntegerField(source="row_count", read_only=True)
+    disagreeing_rows = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Binary with both `prediction` and `score`: rows whose prediction is not "
+        "what the score gives at the decision threshold (evaluations use the score); null "
+        "otherwise.",
+    )
 
     class Meta:
         model = PredictionSet
-        fields = ["version", "dataset", "rows", "has_score", "created_at"]
+        fields = ["version", "dataset", "rows", "has_score", "disagreeing_rows", "created_at"]
         read_only_fields = fields
 
 

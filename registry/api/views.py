@@ -243,7 +243,9 @@ class PredictionSetViewSet(UploadView, ListModelMixin, GenericViewSet):
         description="Upload the version's predictions for every row of a dataset (CSV or "
         "Parquet: `id`, `prediction`, optional `score`). Missing, extra or repeated ids are "
         "a 400 listing them, and nothing is stored; a second upload for the same dataset "
-        "replaces the first.",
+        "replaces the first. Binary with both `prediction` and `score`: `disagreeing_rows` "
+        "counts the rows whose prediction is not what the score gives at the decision "
+        "threshold; evaluations classify by the score.",
     )
     def create(self, request, use_case_slug=None, version=None):
         model_version = self.get_model_version()

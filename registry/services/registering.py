@@ -249,6 +249,7 @@ def upload_predictions(
     parquet = parsed.to_parquet()
     with transaction.atomic():
         use_case = lock(model_version.use_case)
+        disagreeing = uploads.disagreeing_rows(parsed, use_case.decision_threshold)
         previous = PredictionSet.objects.filter(model_version=model_version, dataset=dataset)
         replaced = previous.first()
         if replaced is not None:
@@ -261,6 +262,7 @@ def upload_predictions(
             dataset=dataset,
             row_count=parsed.row_count,
             has_score=parsed.has_score,
+            disagreeing_rows=disagreeing if use_case.task_type == "binary" else None,
             source_filename=filename[:255],
             table=_store(parquet),
             uploaded_by=by,
@@ -275,6 +277,7 @@ def upload_predictions(
                 "dataset": dataset.name,
                 "rows": parsed.row_count,
                 "file": filename[:255],
+                **({"disagreeing_rows": disagreeing} if disagreeing is not None else {}),
             },
         )
     return prediction_set

@@ -625,3 +625,27 @@ def test_prediction_alignment_stays_correct_on_a_large_shuffled_file():
     )
 
     assert parsed.table.column("prediction").to_numpy().tolist() == list(range(n))
+
+
+# Binary predictions whose two columns disagree (issue 11, item 10)
+
+
+@pytest.mark.parametrize(
+    ("threshold", "disagreeing"),
+    [(0.5, 2), (0.3, 3), (0.95, 2)],
+)
+def test_rows_whose_prediction_is_not_what_the_score_gives_are_counted(threshold, disagreeing):
+    # a: 1 at 0.9; b: 0 at 0.4 (1 at ≤ 0.4); c: 1 at 0.2 (0 above 0.2); d: 0 at 0.6 (1 at ≤ 0.6)
+    data = b"id,prediction,score\na,1,0.9\nb,0,0.4\nc,1,0.2\nd,0,0.6\n"
+    parsed = predictions(data, task_type="binary")
+    from_score = {"a": 0.9, "b": 0.4, "c": 0.2, "d": 0.6}
+    given = {"a": 1, "b": 0, "c": 1, "d": 0}
+    want = sum(int(score >= threshold) != given[k] for k, score in from_score.items())
+    assert uploads.disagreeing_rows(parsed, threshold) == want == disagreeing
+
+
+def test_without_both_columns_nothing_is_counted():
+    scores = predictions(b"id,score\na,0.2\nb,0.9\nc,0.5\nd,0\n", task_type="binary")
+    assert uploads.disagreeing_rows(scores, 0.5) is None
+    labels = predictions(b"id,prediction\na,1\nb,0\nc,1\nd,0\n", task_type="binary")
+    assert uploads.disagreeing_rows(labels, 0.5) is None

@@ -870,3 +870,30 @@ def test_an_evaluation_whose_definitions_changed_says_so_and_offers_no_promotion
     assert 'id="changed-notice"' in html and words in html
     assert "Out of date" in html and "Propose it for promotion" not in html
     assert "this one is kept, marked superseded" in html
+
+
+def test_binary_predictions_whose_columns_disagree_say_how_many_and_which_is_used(
+    client, api, personas, churn
+):
+    """Threshold 0.3: a 0 at score 0.4 and a 1 at score 0.2 disagree; the score is used."""
+    churn.decision_threshold = 0.3
+    churn.save()
+    by = personas["data_scientist"]
+    labels = b"id,label\n" + b"".join(f"r{i},{i % 2}\n".encode() for i in range(10))
+    dataset = registering.upload_dataset(
+        churn, by=by, name="holdout", source=io.BytesIO(labels), filename="d.csv"
+    )
+    version = registering.register_version(churn, by=by, version="2.0.0")
+    rows = [(1, 0.9), (0, 0.4), (1, 0.2)] + [(0, 0.1)] * 7
+    content = "id,prediction,score\n" + "".join(f"r{i},{p},{s}\n" for i, (p, s) in enumerate(rows))
+    login(client, personas, "data_scientist")
+    url = reverse("registry:prediction_upload", args=[churn.slug, version.version])
+    response = client.post(url, {"dataset": dataset.pk, "file": csv_upload(content.encode())})
+    assert response.status_code == 302
+    html = page(client.get(response.url))
+    assert "2 rows of 10 have a 0/1 prediction that is not what their score gives" in html
+    assert "decision threshold (0.3" in html and "the prediction column is not used" in html
+    assert "2 rows where the 0/1 prediction is not what the score gives" in html
+    assert PredictionSet.objects.get(model_version=version).disagreeing_rows == 2
+    listed = api("viewer").get(f"/api/v1/usecases/{churn.slug}/versions/2.0.0/predictions/")
+    assert listed.json()["results"][0]["disagreeing_rows"] == 2
