@@ -48,9 +48,14 @@ def format_money(value: float | None, currency: str = "") -> str:
     return signed(text) + (f" {currency}" if currency else "")
 
 
-def format_p_value(value: float | None) -> str:
+def format_p_value(value: float | None, *, floor: float | None = None) -> str:
+    """0.034; "< 0.001" below that; and "< 0.002" at a resampling test's floor (`floor`, the
+    smallest p it can report, e.g. 2 / (R + 1) for a two-sided bootstrap of R resamples),
+    where the true p-value may be anything smaller."""
     if value is None:
         return DASH
+    if floor is not None and value <= floor * (1 + 1e-9):
+        return f"< {math.ceil(floor * 1000) / 1000:.3f}"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -55,10 +56,23 @@ def number(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        if value != value:  # NaN
+        if value != value or value in (float("inf"), float("-inf")):
             return "–"
-        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+        return significant(value)
     return str(value)
+
+
+def significant(value: float, digits: int = 4) -> str:
+    """`digits` significant digits in plain notation, thousands grouped, never an exponent:
+    -99,900 (not -9.99e+04), 0.1235, 0.000123."""
+    if value == 0:
+        return "0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, digits - 1 - magnitude)
+    text = f"{round(value, decimals):,.{decimals}f}"
+    if decimals:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def table(headers: list[str], rows: list[list[object]]) -> str:
@@ -201,6 +215,11 @@ def describe_evaluation(evaluation: dict) -> str:
     lines = [head]
     if status == "failed":
         lines.append(f"Error: {evaluation.get('error') or 'no message'}")
+    display = evaluation.get("display")
+    if isinstance(display, dict):  # the server's own texts: units, currency, p-value floor
+        lines += displayed(evaluation, display)
+        lines.append(gates_verdict(evaluation))
+        return "\n".join(lines)
     results = evaluation.get("results") or {}
     overall = results.get("overall") if isinstance(results, dict) else None
     if isinstance(overall, dict) and overall:
@@ -233,6 +252,54 @@ def describe_evaluation(evaluation: dict) -> str:
         ]
         lines.append(gates_verdict(evaluation))
     return "\n".join(lines)
+
+
+def displayed(evaluation: dict, display: dict) -> list[str]:
+    """A succeeded evaluation's tables from the texts the server writes on its page."""
+    lines = []
+    metrics = display.get("metrics") or {}
+    if metrics:
+        rows = [
+            [m.get("label"), m.get("value"), m.get("interval") or "–"] for m in metrics.values()
+        ]
+        lines += ["", table(["metric", "value", "95 % interval"], rows)]
+    business = display.get("business_value")
+    if business:
+        lines.append(f"Business value: {business.get('total')} ({business.get('interval') or '–'})")
+    comparison = display.get("comparison") or {}
+    if comparison:
+        headers = ["metric", "difference", "95 % interval", "p-value", "verdict"]
+        rows = [
+            [
+                c.get("label"),
+                c.get("difference"),
+                c.get("interval") or "–",
+                c.get("p_value"),
+                c.get("verdict"),
+            ]
+            for c in comparison.values()
+        ]
+        champion = f"Against production version {evaluation.get('champion') or ''}".rstrip()
+        lines += ["", champion, table(headers, rows)]
+    gates = display.get("gates") or []
+    if gates:
+        rows = [
+            [
+                g.get("name"),
+                g.get("metric"),
+                g.get("segment") or "",
+                g.get("value"),
+                g.get("rule") or "–",
+                g.get("result"),
+            ]
+            for g in gates
+        ]
+        lines += [
+            "",
+            "KPI gates",
+            table(["KPI", "metric", "segment", "value", "gate", "result"], rows),
+        ]
+    return lines
 
 
 def gates_verdict(evaluation: dict) -> str:

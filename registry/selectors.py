@@ -250,7 +250,9 @@ def _business(business: dict | None, currency: str) -> dict | None:
     return report
 
 
-def _comparison_row(metric: str, entry: dict, task_type: str, currency: str) -> dict:
+def _comparison_row(
+    metric: str, entry: dict, task_type: str, currency: str, p_floor: float | None = None
+) -> dict:
     challenger, champion = entry.get("challenger"), entry.get("champion")
     difference, p_value = entry.get("difference"), entry.get("p_value")
     low, high = entry.get("low"), entry.get("high")
@@ -278,7 +280,7 @@ def _comparison_row(metric: str, entry: dict, task_type: str, currency: str) -> 
         "champion": format_metric(metric, champion, currency),
         "difference": format_difference(metric, difference, currency),
         "interval": interval,
-        "p_value": format_p_value(p_value),
+        "p_value": format_p_value(p_value, floor=p_floor),
         "verdict": verdict,
     }
 
@@ -353,6 +355,9 @@ def evaluation_report(evaluation: Evaluation) -> dict:
         ]
         segment_rows.append({"name": name, "rows": segment.get("rows"), "cells": cells})
     comparison = results.get("comparison")
+    resamples = (results.get("method") or {}).get("resamples")
+    # The paired bootstrap's smallest two-sided p-value (registry/metrics.py).
+    p_floor = 2 / (resamples + 1) if resamples else None
     headline = next(
         (
             g["metric"]
@@ -376,9 +381,63 @@ def evaluation_report(evaluation: Evaluation) -> dict:
         "segment_columns": [labels[key] for key in keys],
         "segments": segment_rows,
         "comparison": (
-            [_comparison_row(key, comparison[key] or {}, task_type, currency) for key in comparison]
+            [
+                _comparison_row(key, comparison[key] or {}, task_type, currency, p_floor)
+                for key in comparison
+            ]
             if comparison
             else None
         ),
         "method": _method(results.get("method") or {}, evaluation.worker_seconds),
+    }
+
+
+def gate_result(gate: dict) -> str:
+    """A KPI gate's state in words: passed, failed, incomplete (not measurable on the data),
+    or, for an informational KPI, "misses target" (it never blocks)."""
+    if gate.get("passed") is None:
+        return "incomplete"
+    if gate["passed"]:
+        return "passed"
+    return "failed" if gate.get("is_gating") else "misses target"
+
+
+def evaluation_display(evaluation: Evaluation) -> dict:
+    """A succeeded evaluation's figures as the page writes them (units, currency, intervals,
+    p-values at the bootstrap's floor), for clients that print them (the CLI): one formatter
+    for pages, charts, exports and the command line. One query."""
+    report = evaluation_report(evaluation)
+    comparison_keys = list((evaluation.results or {}).get("comparison") or {})
+    business = report["business"]
+    return {
+        "currency": report["currency"],
+        "metrics": {
+            metric["key"]: {
+                "label": metric["label"],
+                "value": metric["value"],
+                "interval": metric["interval"],
+            }
+            for metric in report["metrics"]
+        },
+        "comparison": (
+            dict(zip(comparison_keys, report["comparison"], strict=True))
+            if report["comparison"]
+            else None
+        ),
+        "gates": [
+            {
+                "name": gate["name"],
+                "metric": gate["metric"],
+                "segment": gate["segment"],
+                "value": gate["value"],
+                "rule": gate["rule"],
+                "result": gate_result(raw),
+            }
+            for gate, raw in zip(report["gates"], evaluation.gates or [], strict=True)
+        ],
+        "business_value": (
+            {"total": business["total"], "interval": business["total_interval"]}
+            if business
+            else None
+        ),
     }

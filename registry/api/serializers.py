@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from portal.text import multi_line, single_line
+from registry import selectors
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet
 from registry.services.registering import VERSION_EDITABLE
 
@@ -261,6 +262,19 @@ class EvaluationSerializer(serializers.ModelSerializer):
         "`high`, `target`, `threshold`, `direction`, `mode`, `is_gating`, `passed` (null "
         "with a `reason` when the metric was not measured).",
     )
+    display = serializers.SerializerMethodField(
+        help_text="Once succeeded: the figures as the page writes them, in their units with "
+        "the currency (`metrics`: metric → {label, value, interval}; `comparison`: metric → "
+        "{label, challenger, champion, difference, interval, p_value, verdict}; `gates`: "
+        "[{name, metric, segment, value, rule, result}], result passed, failed, incomplete "
+        "or misses target; `business_value`: {total, interval}); null before."
+    )
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_display(self, evaluation: Evaluation) -> dict | None:
+        if evaluation.status != Evaluation.Status.SUCCEEDED:
+            return None
+        return selectors.evaluation_display(evaluation)
 
     class Meta:
         model = Evaluation
@@ -278,6 +292,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "champion",
             "results",
             "gates",
+            "display",
             "passed_gates",
             "requested_by",
             "created_at",
@@ -301,7 +316,9 @@ class EvaluationListSerializer(EvaluationSerializer):
     """The list leaves out the results and gates: GET an evaluation for them."""
 
     class Meta(EvaluationSerializer.Meta):
-        fields = [f for f in EvaluationSerializer.Meta.fields if f not in ("results", "gates")]
+        fields = [
+            f for f in EvaluationSerializer.Meta.fields if f not in ("results", "gates", "display")
+        ]
         read_only_fields = fields
 
 

@@ -380,3 +380,69 @@ def test_on_a_terminal_the_progress_bar_redraws_one_line():
     assert terminal.getvalue() == (
         "\r[#-------------------]   5 % running\r[####################] 100 % succeeded\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (-99_900.0, "-99,900"),
+        (123_456.7, "123,457"),
+        (1.23456, "1.235"),
+        (0.172, "0.172"),
+        (0.000123456, "0.0001235"),
+        (2.5, "2.5"),
+        (0.0, "0"),
+        (float("nan"), "–"),
+        (float("inf"), "–"),
+        (7, "7"),
+    ],
+)
+def test_numbers_print_in_plain_notation_never_as_exponents(value, text):
+    assert cli.number(value) == text
+
+
+def test_a_succeeded_evaluation_prints_the_servers_own_texts(api, token, capsys):
+    """The server sends its page's texts (`display`): units, currency, the p-value floor."""
+    display = {
+        "currency": "EUR",
+        "metrics": {
+            "business_value": {
+                "label": "Business value",
+                "value": "−99,900 EUR",
+                "interval": "−120,000 to −80,100 EUR",
+            },
+            "wape": {"label": "WAPE", "value": "17.2 %", "interval": "16.0 to 19.0 %"},
+        },
+        "comparison": {
+            "wape": {
+                "label": "WAPE",
+                "challenger": "17.2 %",
+                "champion": "19.0 %",
+                "difference": "−1.8 pp",
+                "interval": "−2.4 to −1.2 pp",
+                "p_value": "< 0.002",
+                "verdict": "better",
+            }
+        },
+        "gates": [
+            {
+                "name": "WAPE",
+                "metric": "WAPE",
+                "segment": "",
+                "value": "17.2 %",
+                "rule": "WAPE ≤ 15.0 %",
+                "result": "misses target",
+            }
+        ],
+        "business_value": {"total": "−99,900 EUR", "interval": "−120,000 to −80,100 EUR"},
+    }
+    api.get(f"{UC}/evaluations/12/", json=evaluation_body(display=display, champion="1.3.0"))
+    status, out, _ = run(capsys, "evaluations", "show", "demand-forecast", "12")
+    assert status == 0
+    lines = out.splitlines()
+    assert "Business value  −99,900 EUR  −120,000 to −80,100 EUR" in lines
+    assert "Business value: −99,900 EUR (−120,000 to −80,100 EUR)" in lines
+    assert "Against production version 1.3.0" in lines
+    assert any("−1.8 pp" in line and "< 0.002" in line and "better" in line for line in lines)
+    assert any(line.startswith("WAPE") and "misses target" in line for line in lines)
+    assert "e+0" not in out

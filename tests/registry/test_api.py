@@ -758,3 +758,37 @@ def test_the_decision_threshold_is_shown_and_editable_within_zero_to_one(api, us
     use_case.refresh_from_db()
     assert use_case.decision_threshold == 0.3
     assert AuditEvent.objects.get(verb="usecase.updated").after == {"decision_threshold": 0.3}
+
+
+def test_a_succeeded_evaluation_carries_the_pages_texts_for_clients_to_print(
+    api, client, personas, churn
+):
+    """One formatter (issue 11, item 12): the API's `display` is the page's own text."""
+    from django.utils.html import escape
+
+    from registry.models import ModelVersion as Version
+    from tests.conftest import login
+    from tests.factories import binary_evaluation_results, finished_evaluation
+
+    results = binary_evaluation_results(probabilities=False, champion=True)
+    scientist = personas["data_scientist"]
+    champion = registering.register_version(churn, by=scientist, version="1.0.0")
+    Version.objects.filter(pk=champion.pk).update(stage="production")
+    evaluation = finished_evaluation(churn, scientist, results, champion=champion)
+    body = api("viewer").get(f"/api/v1/usecases/{churn.slug}/evaluations/{evaluation.pk}/")
+    display = body.json()["display"]
+    assert display["currency"] == "EUR"
+    html = login(client, personas, "viewer").get(evaluation.get_absolute_url()).content.decode()
+    for entry in display["metrics"].values():
+        assert escape(entry["value"]) in html
+    assert display["comparison"]["roc_auc"]["p_value"] == "< 0.002"
+    assert display["business_value"]["total"].endswith("EUR")
+    assert {gate["result"] for gate in display["gates"]} <= {
+        "passed",
+        "failed",
+        "incomplete",
+        "misses target",
+    }
+    assert [g["name"] for g in display["gates"]] == [g["name"] for g in evaluation.gates]
+    listed = api("viewer").get(f"/api/v1/usecases/{churn.slug}/evaluations/").json()
+    assert "display" not in listed["results"][0]  # the list leaves it out, as the results

@@ -637,8 +637,12 @@ def test_the_champion_comparison_shows_difference_interval_p_value_and_verdict(
         )
         assert format_metric(metric, entry["champion"]) in row
         assert format_difference(metric, difference) in row and f"{low} to {high}" in row
-        assert escape(format_p_value(entry["p_value"])) in row and verdict in row
+        floor = 2 / (results["method"]["resamples"] + 1)
+        assert escape(format_p_value(entry["p_value"], floor=floor)) in row and verdict in row
     assert "—" in table.split(">Log loss<")[1].split("</tr>")[0]
+    # ROC AUC clearly better: its p-value is the bootstrap's floor, which it cannot go under.
+    assert roc_auc["p_value"] == pytest.approx(floor)
+    assert "&lt; 0.002" in table.split(">ROC AUC<")[1].split("</tr>")[0]
 
 
 def test_a_multiclass_evaluation_draws_its_confusion_matrix_without_business_value(
