@@ -6,12 +6,10 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from portal.errors import InvalidInput
 from portal.text import multi_line, single_line
 from portal.web import DateInput, Form
 from registry.models import ModelVersion
 from reviews.models import Review, ReviewCampaign
-from reviews.services import corrections
 from usecases.models import UseCase
 
 MAX_REASON_TAGS = 20
@@ -150,16 +148,11 @@ class ReviewForm(Form):
     def is_pairwise(self) -> bool:
         return self.campaign.mode == ReviewCampaign.Mode.PAIRWISE
 
-    def clean_corrected_value(self):
-        if self.is_pairwise:
-            return None
-        text = self.cleaned_data["corrected_value"]
-        try:  # the service checks it again, for the API's callers too
-            return corrections.corrected_value(
-                self.campaign, text, task_type=self.use_case.task_type
-            )
-        except InvalidInput as error:
-            raise ValidationError(error.message) from None
+    def clean_corrected_value(self) -> str | None:
+        # Text as typed: the reviewing service checks it against the verdict, the task type
+        # and the prediction (issue 11, item 3), for the API's callers too, and its refusal
+        # lands beside this field.
+        return None if self.is_pairwise else self.cleaned_data["corrected_value"] or None
 
     def clean_seconds_spent(self):
         seconds = self.cleaned_data["seconds_spent"]
@@ -180,9 +173,5 @@ class ReviewForm(Form):
                 self.add_error(
                     None,
                     "Choose a verdict: correct (key 1), incorrect (key 2) or unsure (key 3).",
-                )
-            elif data.get("corrected_value") is not None and data["verdict"] != "incorrect":
-                self.add_error(
-                    "corrected_value", "A corrected value goes with the verdict “incorrect”."
                 )
         return data

@@ -177,8 +177,9 @@ def review_submit(request: HtmxRequest, slug: str, pk: int, slot: int) -> HttpRe
             comment=data["comment"].strip(),
             seconds_spent=data["seconds_spent"],
         )
-        if review is None:  # refused: an expired claim, a closed campaign…
-            return _render_workspace(request, use_case, campaign, slot, form=form, refused=True)
+        if review is None:  # refused: a field's value (shown beside it), or the item itself
+            refused = bool(form.non_field_errors())  # an expired claim, a closed campaign…
+            return _render_workspace(request, use_case, campaign, slot, form=form, refused=refused)
     if not request.htmx:
         return redirect("reviews:review", use_case.slug, campaign.pk)
     return _render_workspace(request, use_case, campaign, _claim(campaign, request.user))

@@ -167,7 +167,13 @@ class ReviewInput(SlotInput):
     )
     # A NUL, a lone surrogate or 1e400 anywhere in it, or nesting past 32 levels, never gets
     # here: the view's one parser (portal.parsers, through JSONOnly) refuses the body first.
-    corrected_value = serializers.JSONField(required=False, allow_null=True, default=None)
+    corrected_value = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Only with the verdict incorrect, and not the prediction itself: a number "
+        "(regression), 0 or 1 (binary), a class the use case knows (multiclass).",
+    )
     reason_tags = serializers.ListField(
         child=serializers.CharField(max_length=50), required=False, default=list
     )
@@ -342,7 +348,10 @@ class ReviewCampaignViewSet(NestedUnderUseCase, ListModelMixin, RetrieveModelMix
         responses={201: ReviewSerializer, **REVIEW_ERRORS},
         description="Review the item you hold: a verdict (single mode) or a preference a/b/"
         "equal (pairwise), optional corrected value, reason tags of the campaign, comment. "
-        "409 if your claim expired, is not yours or the item was already reviewed.",
+        "400 naming `corrected_value` when one comes with the verdict correct or unsure, "
+        "equals the prediction, or does not suit the task type; nothing is recorded and you "
+        "keep the claim. 409 if your claim expired, is not yours or the item was already "
+        "reviewed.",
     )
     @action(detail=True, methods=["post"])
     def reviews(self, request, use_case_slug=None, pk=None):

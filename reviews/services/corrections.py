@@ -3,8 +3,9 @@
 One check for the review screen (text as typed) and the API (a JSON value): binary takes a
 class, 0 or 1; regression a finite number; multiclass a class the use case knows: one
 predicted (by either version) or observed in the campaign's items, or a label of one of its
-evaluation datasets. The form calls it to show the error beside the field; the reviewing
-service calls it again before storing, whoever called the service.
+evaluation datasets (any non-blank name when it knows none). The reviewing service calls it,
+whoever called the service, after its verdict rules (issue 11, item 3), and compares the
+result with the prediction through `same_as_prediction()`.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ FIELD = "corrected_value"
 MAX_CLASSES_SHOWN = 10
 
 
+def is_blank(value) -> bool:
+    """No corrected value: none sent, or only blanks typed."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def corrected_value(campaign: ReviewCampaign, value, *, task_type: str):
     """The corrected value as stored (None when blank), or InvalidInput on corrected_value."""
+    if is_blank(value):
+        return None
     if isinstance(value, str):
         value = value.strip()
-        if not value:
-            return None
-    if value is None:
-        return None
     if task_type == TaskType.MULTICLASS:
         return _known_class(campaign, value)
     if task_type == TaskType.BINARY:
@@ -39,6 +43,15 @@ def corrected_value(campaign: ReviewCampaign, value, *, task_type: str):
     if number is None:
         raise InvalidInput("Enter the correct value as a number, e.g. 42 or 3.5.", field=FIELD)
     return int(number) if number.is_integer() else number
+
+
+def same_as_prediction(value, prediction, *, task_type: str) -> bool:
+    """Whether a stored corrected value says what the model predicted: numbers compare as
+    numbers (10 and 10.0 are one value), classes of a multiclass use case by their name."""
+    if task_type == TaskType.MULTICLASS:
+        return prediction is not None and str(prediction) == value
+    predicted = float(prediction) if isinstance(prediction, bool) else _number(prediction)
+    return predicted is not None and predicted == value
 
 
 def _number(value) -> float | None:
@@ -64,7 +77,7 @@ def _known_class(campaign: ReviewCampaign, value) -> str:
     if not isinstance(value, str):
         raise InvalidInput("Give the corrected class name as text, e.g. “cat”.", field=FIELD)
     known = known_classes(campaign)
-    if value not in known:
+    if known and value not in known:  # a use case that knows no class takes any name
         shown = ", ".join(f"“{name}”" for name in sorted(known)[:MAX_CLASSES_SHOWN])
         more = "…" if len(known) > MAX_CLASSES_SHOWN else ""
         raise InvalidInput(

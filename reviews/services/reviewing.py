@@ -34,7 +34,7 @@ from django.db.models import Case, F, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from portal.errors import DomainError, InvalidInput
-from reviews.models import Review, ReviewCampaign, ReviewerProgress, ReviewSlot
+from reviews.models import Review, ReviewCampaign, ReviewerProgress, ReviewItem, ReviewSlot
 from reviews.services import corrections
 
 logger = logging.getLogger(__name__)
@@ -211,6 +211,37 @@ def _check_answer(
         raise InvalidInput("A number of seconds between 0 and 86,400.", field="seconds_spent")
 
 
+def _checked_correction(campaign: ReviewCampaign, item, verdict: str, value):
+    """The corrected value as stored (None when blank), or InvalidInput on corrected_value
+    when it contradicts the verdict or does not suit the task type (issue 11, item 3)."""
+    if corrections.is_blank(value):
+        return None
+    # Only "incorrect" takes a correction: "correct" says the prediction stands, and an
+    # unsure reviewer's guess would be counted as a correction in the export and feedback.
+    if verdict == Review.Verdict.CORRECT:
+        raise InvalidInput(
+            "A corrected value goes with the verdict “incorrect”: a correct prediction needs "
+            "none. Clear it, or choose “incorrect”.",
+            field=corrections.FIELD,
+        )
+    if verdict != Review.Verdict.INCORRECT:
+        raise InvalidInput(
+            "A corrected value goes with the verdict “incorrect”: when unsure, clear it and "
+            "say what you suspect in the comment.",
+            field=corrections.FIELD,
+        )
+    task_type = campaign.use_case.task_type
+    value = corrections.corrected_value(campaign, value, task_type=task_type)
+    predicted = ReviewItem.objects.values_list("prediction__prediction", flat=True).get(pk=item.pk)
+    if corrections.same_as_prediction(value, predicted, task_type=task_type):
+        raise InvalidInput(
+            f"“{value}” is what the model predicted: give the right value, or choose the "
+            "verdict “correct”.",
+            field=corrections.FIELD,
+        )
+    return value
+
+
 def submit_review(
     slot: ReviewSlot,
     *,
@@ -274,10 +305,8 @@ def _submit(
         comment=comment,
         seconds_spent=seconds_spent,
     )
-    if corrected_value is not None:  # pairwise refused one above
-        corrected_value = corrections.corrected_value(
-            campaign, corrected_value, task_type=campaign.use_case.task_type
-        )
+    if campaign.mode == ReviewCampaign.Mode.SINGLE:  # pairwise refused any value above
+        corrected_value = _checked_correction(campaign, item, verdict, corrected_value)
     tags = _clean_tags(campaign, reason_tags)
     preferred_version_id = None
     if preference in (Review.Preference.A, Review.Preference.B):

@@ -218,7 +218,10 @@ def seed_reviews(use_case, owner, mallory, versions):
             slot,
             reviewer=mallory,
             verdict="incorrect" if answer else "correct",
-            corrected_value=CLASSES[1] if answer else None,
+            # a class other than the item's prediction ("incorrect" with it is refused)
+            corrected_value=(
+                next(c for c in CLASSES if c != slot.item.prediction.prediction) if answer else None
+            ),
             reason_tags=[TAGS[answer % 2]],
             comment=TEXT,
             seconds_spent=4.0,
