@@ -254,7 +254,7 @@ def _item(use_case: UseCase, campaign: ReviewCampaign, slot: ReviewSlot) -> dict
         "predicted_at": prediction.predicted_at,
         "segment": prediction.segment,
         "features": rows,
-        "outcome": value_text(prediction.outcome),
+        "outcome": _class_text(use_case, prediction.outcome),
         "has_outcome": prediction.outcome is not None,
     }
     if campaign.mode == ReviewCampaign.Mode.PAIRWISE:
@@ -262,21 +262,41 @@ def _item(use_case: UseCase, campaign: ReviewCampaign, slot: ReviewSlot) -> dict
         first, second = item.prediction, item.other_prediction
         if item.other_shown_first:
             first, second = second, first
-        shown["sides"] = [_side("A", first), _side("B", second)]
+        shown["sides"] = [_side(use_case, "A", first), _side(use_case, "B", second)]
     else:
-        shown["main"] = _side("", prediction)
+        shown["main"] = _side(use_case, "", prediction)
     return shown
 
 
-def _side(label: str, prediction) -> dict:
+def _class_text(use_case: UseCase, value) -> str:
+    """A class by its name (binary: the use case's labels), any other value as value_text."""
+    if value is not None and use_case.task_type == UseCase.TaskType.BINARY:
+        return use_case.class_label(value)
+    return value_text(value)
+
+
+def _side(use_case: UseCase, label: str, prediction) -> dict:
+    """One prediction as shown. Binary with a score: the probability of the positive class
+    against the decision threshold, since max(score, 1 − score) would read as the model's
+    certainty only with a threshold of 0.5 (issue 11, item 1)."""
     if prediction is None:  # pairwise, the other version never predicted this request
         return {"label": label, "prediction": None, "score": None, "confidence": None}
-    return {
+    shown = {
         "label": label,
-        "prediction": value_text(prediction.prediction),
+        "prediction": _class_text(use_case, prediction.prediction),
         "score": prediction.score,
         "confidence": prediction.confidence,
+        "probability": None,
     }
+    if use_case.task_type == UseCase.TaskType.BINARY and prediction.score is not None:
+        shown["probability"] = {
+            "of": use_case.class_label(1),
+            "score": prediction.score,
+            "threshold": use_case.decision_threshold,
+            "then": use_case.class_label(int(prediction.score >= use_case.decision_threshold)),
+        }
+        shown["confidence"] = None  # the distance to the threshold: not a probability
+    return shown
 
 
 def _verdict_buttons(form: ReviewForm | None) -> list[dict]:

@@ -128,8 +128,17 @@ class CampaignInput(serializers.Serializer):
 
 class ShownPrediction(serializers.Serializer):
     prediction = serializers.JSONField(help_text="A number, 0/1 or a class name.")
-    score = serializers.FloatField(allow_null=True)
-    confidence = serializers.FloatField(allow_null=True)
+    label = serializers.CharField(
+        help_text="The prediction as people read it: binary 1/0 by the use case's class names."
+    )
+    score = serializers.FloatField(
+        allow_null=True, help_text="Binary: the probability of class 1; multiclass: of the class."
+    )
+    confidence = serializers.FloatField(
+        allow_null=True,
+        help_text="What “lowest confidence” sampling orders by: binary, the score's distance "
+        "to the decision threshold; multiclass, the predicted class's score; null otherwise.",
+    )
 
 
 class ClaimedItem(serializers.Serializer):
@@ -204,9 +213,10 @@ class ReviewSerializer(serializers.ModelSerializer):
         ]
 
 
-def _shown(prediction: Prediction) -> dict:
+def _shown(prediction: Prediction, use_case) -> dict:
     return {
         "prediction": prediction.prediction,
+        "label": use_case.class_label(prediction.prediction),
         "score": prediction.score,
         "confidence": prediction.confidence,
     }
@@ -233,9 +243,9 @@ def claimed_item(campaign: ReviewCampaign, slot: ReviewSlot) -> dict:
         first, second = mine, item.other_prediction
         if item.other_shown_first:
             first, second = second, first
-        data["a"], data["b"] = _shown(first), _shown(second)
+        data["a"], data["b"] = _shown(first, campaign.use_case), _shown(second, campaign.use_case)
     else:
-        data["prediction"] = _shown(mine)
+        data["prediction"] = _shown(mine, campaign.use_case)
     return data
 
 

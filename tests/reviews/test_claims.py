@@ -359,7 +359,7 @@ def test_who_may_claim_and_review(api, campaign, personas, who, status):
         return
     item = claim.json()
     assert set(item) >= {"slot", "features", "prediction", "outcome", "request_id"}
-    assert set(item["prediction"]) == {"prediction", "score", "confidence"}
+    assert set(item["prediction"]) == {"prediction", "label", "score", "confidence"}
     body = {"slot": item["slot"], "verdict": "incorrect", "reason_tags": ["wrong unit"]}
     review = client.post(f"{URL}/{campaign.pk}/reviews", body, format="json")
     assert review.status_code == 201
@@ -517,3 +517,27 @@ def test_a_skipped_item_needing_two_reviews_does_not_come_straight_back(use_case
     reviewing.release_claim(skipped, reviewer=expert)
     following = reviewing.claim_next(campaign, reviewer=expert)
     assert following.item_id != skipped.item_id
+
+
+def test_a_claimed_binary_item_names_its_class(api, use_case, personas):
+    from reviews.services import campaigns
+    from tests.factories import log_predictions, make_version
+
+    use_case.task_type, use_case.decision_threshold = "binary", 0.3
+    use_case.positive_label, use_case.negative_label = "will churn", "stays"
+    use_case.save()
+    version = make_version(use_case, "3.0", personas["data_scientist"])
+    log_predictions(version, 2, scores=[0.428, 0.1])
+    campaign = campaigns.create_campaign(
+        use_case, by=personas["data_scientist"], name="Churn", model_version=version, sample_size=2
+    )
+    client = api("expert")
+    labels = set()
+    for _ in range(2):
+        item = client.post(f"{URL}/{campaign.pk}/claim", format="json").json()
+        labels.add((item["prediction"]["prediction"], item["prediction"]["label"]))
+        reviewed = {"slot": item["slot"], "verdict": "correct"}
+        assert (
+            client.post(f"{URL}/{campaign.pk}/reviews", reviewed, format="json").status_code == 201
+        )
+    assert labels == {(1, "will churn"), (0, "stays")}

@@ -605,3 +605,32 @@ def test_the_feedback_fragment_is_checked_like_the_version_page(
     assert client.get(fragment).status_code == status
     unknown = reverse("reviews:version_feedback", args=[version.use_case.slug, "9.9"])
     assert client.get(unknown).status_code == 404
+
+
+def test_a_binary_prediction_reads_as_a_probability_against_the_threshold_with_class_names(
+    client, personas, use_case
+):
+    """The churn case of issue 11: threshold 0.30, a "1" at score 0.428 is not "confidence
+    57 %" (the probability of class 0) but 43 % of churning, flagged at 30 %."""
+    from tests.factories import log_predictions
+
+    use_case.task_type, use_case.decision_threshold = UseCase.TaskType.BINARY, 0.3
+    use_case.positive_label, use_case.negative_label = "will churn", "stays"
+    use_case.save()
+    version = make_version(use_case, "3.0", personas["data_scientist"])
+    log_predictions(version, 1, scores=[0.428])
+    campaign = campaigns.create_campaign(
+        use_case,
+        by=personas["data_scientist"],
+        name="Churn check",
+        model_version=version,
+        sample_size=1,
+    )
+    login(client, personas, "expert")
+    html = client.get(url("review", campaign)).content.decode()
+    assert (
+        "Probability of “will churn” 43 % (“will churn” at ≥ 30 %) → <strong>will churn</strong>"
+        in html
+    )
+    assert '<div class="prediction-value">will churn</div>' in html
+    assert "confidence 57 %" not in html and "confidence 13 %" not in html
