@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from registry.models import ModelVersion
@@ -112,7 +113,7 @@ class QualityTally(models.Model):
     rule_counts = models.JSONField(default=dict, blank=True)
     # The rules counted stood as of this time (the tally's first batch, or its last
     # recount): a rule changed later (UseCase.rules_changed_at) makes the tally stale.
-    rules_as_of = models.DateTimeField(default=timezone.now)
+    rules_as_of = models.DateTimeField(default=timezone.now, db_default=Now())
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

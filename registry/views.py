@@ -282,12 +282,21 @@ def disagreement_note(prediction_set, use_case) -> str:
     )
 
 
-@require_POST
+@GET_POST
 def evaluation_rerun(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    """GET: what running the evaluation again does, to confirm; POST: run it again."""
     use_case = get_use_case_for(request, slug, Action.MANAGE_MODELS)
     evaluation = get_object_or_404(
         use_case.evaluations.select_related("model_version", "dataset").defer("results"), pk=pk
     )
+    if request.method == "GET":
+        context = page_context(
+            request,
+            use_case,
+            evaluation=evaluation,
+            changed_since=selectors.definitions_changed(evaluation),
+        )
+        return render(request, "registry/evaluation_rerun.html", context)
     form = Form(request.POST)  # no fields: it carries the service's refusal, if any
     if form.is_valid():
         started = call_service(

@@ -100,12 +100,14 @@ class UseCase(models.Model):
     positive_label = models.CharField(
         max_length=60,
         blank=True,
+        db_default="",  # rows written by code that predates the column stay valid
         validators=[single_line],
         help_text="Binary classification: what a 1 means, e.g. “will churn”.",
     )
     negative_label = models.CharField(
         max_length=60,
         blank=True,
+        db_default="",
         validators=[single_line],
         help_text="Binary classification: what a 0 means, e.g. “stays”.",
     )

@@ -11,7 +11,7 @@ from usecases.models import (
     UseCase,
     UseCaseMember,
 )
-from usecases.permissions import can_view_audit_trail
+from usecases.permissions import can_view_audit_trail, is_admin, is_manager
 
 # Most urgent first on the roadmap's cards.
 PRIORITY_RANK = {p: i for i, p in enumerate(reversed(UseCase.Priority.values))}
@@ -101,3 +101,13 @@ def audit_csv_rows(events: QuerySet) -> Iterator[tuple]:
     """One tuple per event in AUDIT_COLUMNS' order, read in chunks (one query, bounded
     memory); portal.exports writes `before` and `after` as compact JSON."""
     yield from events.values_list(*AUDIT_CSV_FIELDS.values()).iterator(chunk_size=2000)
+
+
+def keeps_access(member) -> str:
+    """What a member would still read a use case as once removed: "an Admin", "a manager"
+    (both see every use case), or "" (they lose access)."""
+    if is_admin(member.user):
+        return "an Admin"
+    if is_manager(member.user):
+        return "a manager"
+    return ""

@@ -286,11 +286,13 @@ def _history_rows(events) -> list[dict]:
 
 def _render_members(request, use_case: UseCase, **extra) -> HttpResponse:
     extra.setdefault("add_form", MemberAddForm())  # unless the caller's bound form has errors
+    undo = request.session.pop(UNDO_REMOVAL, None) if request.method == "GET" else None
     context = page_context(
         request,
         use_case,
         members=use_case.members.select_related("user").order_by("user__username"),
         roles=Role.choices,
+        undo=undo if undo and undo.get("use_case") == use_case.pk else None,
         **extra,
     )
     return render(request, "usecases/members.html", context)
@@ -324,16 +326,32 @@ def member_role(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     return _render_members(request, use_case, row_form=form, row_member=member.pk)
 
 
-@require_POST
+# The last removal, for the members page's "Undo" (once): {use case id, username, role}.
+UNDO_REMOVAL = "quorum_undo_member_removal"
+
+
+@GET_POST
 def member_remove(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
+    """GET: what removing the member means, to confirm; POST: remove, with an undo."""
     use_case = get_use_case_for(request, slug, Action.MANAGE_MEMBERS)
     member = get_object_or_404(use_case.members.select_related("user"), pk=pk)
+    if request.method == "GET":
+        context = page_context(
+            request, use_case, member=member, keeps_access=selectors.keeps_access(member)
+        )
+        return render(request, "usecases/member_remove.html", context)
     form = Form(request.POST)  # no fields: it carries the service's refusal, if any
     if form.is_valid():
         call_service(form, usecases.remove_member, member, by=request.user)
     if form.errors:
         return _render_members(request, use_case, row_form=form, row_member=member.pk)
-    messages.success(request, f"{member.user.get_username()} is no longer a member.")
+    username = member.user.get_username()
+    request.session[UNDO_REMOVAL] = {
+        "use_case": use_case.pk,
+        "username": username,
+        "role": member.role,
+    }
+    messages.success(request, f"{username} is no longer a member.")
     return redirect("usecases:members", use_case.slug)
 
 

@@ -901,3 +901,16 @@ def test_binary_predictions_whose_columns_disagree_say_how_many_and_which_is_use
     assert PredictionSet.objects.get(model_version=version).disagreeing_rows == 2
     listed = api("viewer").get(f"/api/v1/usecases/{churn.slug}/versions/2.0.0/predictions/")
     assert listed.json()["results"][0]["disagreeing_rows"] == 2
+
+
+def test_running_again_is_confirmed_with_what_it_does(client, personas, use_case, evaluation):
+    login(client, personas, "data_scientist")
+    url = reverse("registry:evaluation_rerun", args=[use_case.slug, evaluation.pk])
+    assert f'href="{url}"' in page(client.get(evaluation.get_absolute_url()))
+    confirm = page(client.get(url))
+    assert "again?" in confirm and "A new evaluation starts on a worker" in confirm
+    assert f"This one (evaluation {evaluation.pk}) is kept" in confirm
+    assert "marked superseded" in confirm and "Keep this one" in confirm
+    assert Evaluation.objects.count() == 1  # asking starts nothing
+    login(client, personas, "viewer")
+    assert client.get(url).status_code == 403

@@ -153,7 +153,6 @@ def test_marking_the_reference_dataset_is_allowed_exactly_to_those_who_set_the_p
     [
         "registry:prediction_upload",
         "registry:evaluation_start",
-        "registry:evaluation_rerun",
         "registry:dataset_reference",
     ],
 )

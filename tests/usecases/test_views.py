@@ -698,3 +698,38 @@ def test_the_kpi_fragment_costs_the_same_queries_for_3_or_30_kpis(client, person
     few = queries(client, url, headers=htmx("kpis"))
     KPIFactory.create_batch(27, use_case=use_case)
     assert queries(client, url, headers=htmx("kpis")) == few
+
+
+def test_removing_a_member_is_confirmed_with_its_consequences_and_can_be_undone(
+    client, personas, use_case
+):
+    member = use_case.members.get(user=personas["expert"])
+    url = reverse("usecases:member_remove", args=[use_case.slug, member.pk])
+    owner = login(client, personas, "owner")
+    members_page = page(owner.get(reverse("usecases:members", args=[use_case.slug])))
+    assert f'href="{url}"' in members_page  # a link to the confirmation, not a one-click POST
+    confirm = page(owner.get(url))
+    assert "Remove Erik from “Demand forecast”?" in confirm
+    assert "no more review campaigns or approvals as its domain expert" in confirm
+    assert "their reviews, decisions and the history" in confirm
+    assert use_case.members.filter(pk=member.pk).exists()  # asking removes nothing
+
+    response = owner.post(url)
+    assert response.status_code == 302 and not use_case.members.filter(pk=member.pk).exists()
+    after = page(owner.get(response.url))
+    assert "erik was removed." in after and 'id="undo-removal"' in after
+    assert 'name="role" value="expert"' in after
+    assert 'id="undo-removal"' not in page(owner.get(response.url))  # offered once
+
+    undone = owner.post(
+        reverse("usecases:members", args=[use_case.slug]), {"username": "erik", "role": "expert"}
+    )
+    assert undone.status_code == 302
+    assert use_case.members.get(user=personas["expert"]).role == Role.EXPERT
+
+
+def test_a_manager_removed_as_member_is_told_they_keep_reading_it(client, personas, use_case):
+    member = use_case.members.create(user=personas["manager"], role=Role.VIEWER)
+    url = reverse("usecases:member_remove", args=[use_case.slug, member.pk])
+    confirm = page(login(client, personas, "owner").get(url))
+    assert "They keep reading it as a manager" in confirm
