@@ -78,16 +78,17 @@ version's name, the correction, tags, comment, reviewer, seconds spent and time.
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from portal.formatting import natural_key
 from registry.models import ModelVersion
 from reviews import stats
-from reviews.models import Review, ReviewCampaign
+from reviews.models import Review, ReviewCampaign, ReviewItem
 
 VERDICTS = tuple(Review.Verdict.values)  # correct, incorrect, unsure
 CORRECT, INCORRECT, UNSURE = VERDICTS
@@ -500,3 +501,61 @@ def corrections_rows(campaign: ReviewCampaign) -> Iterator[dict[str, Any]]:
     one query, read in chunks so a large campaign streams in bounded memory."""
     rows = correction_reviews(campaign).iterator(chunk_size=2000)
     return map(correction_row, rows)
+
+
+def item_filters(campaign: ReviewCampaign) -> dict[str, list[str]]:
+    """What the item browser may filter on: the segments and reason tags its reviews carry
+    (tags in the campaign's order, then others seen). Two queries."""
+    segments = (
+        ReviewItem.objects.filter(campaign=campaign, reviews__isnull=False)
+        .values_list("prediction__segment", flat=True)
+        .distinct()
+    )
+    seen = Review.objects.filter(campaign=campaign).values_list("reason_tags", flat=True)
+    configured = [str(tag) for tag in campaign.reason_tags or []]
+    others = {str(tag) for tags in seen.iterator() for tag in tags or [] if tag not in configured}
+    return {
+        "segments": sorted({s or "" for s in segments} - {""}, key=natural_key),
+        "tags": [*dict.fromkeys(configured), *sorted(others, key=natural_key)],
+    }
+
+
+def campaign_items(
+    campaign: ReviewCampaign,
+    *,
+    verdict: str = "",
+    disagreement: bool = False,
+    tag: str = "",
+    segment: str = "",
+) -> QuerySet:
+    """The campaign's reviewed items, in their sample order, for the item browser: those with
+    a review of `verdict` (correct, incorrect, unsure; pairwise: a, b, equal as shown), with
+    reviews that disagree, with a review tagged `tag`, in `segment`. Each row brings its
+    prediction(s); the page prefetches its reviews (ITEM_REVIEWS)."""
+    items = ReviewItem.objects.filter(campaign=campaign).annotate(
+        review_count=Count("reviews"),
+        labels=Count("reviews__verdict", distinct=True)
+        + Count("reviews__preference", distinct=True),
+    )
+    items = items.filter(review_count__gt=0)
+    if verdict in VERDICTS:
+        items = items.filter(Exists(Review.objects.filter(item=OuterRef("pk"), verdict=verdict)))
+    elif verdict in Review.Preference.values:
+        items = items.filter(Exists(Review.objects.filter(item=OuterRef("pk"), preference=verdict)))
+    if disagreement:
+        # One of verdict / preference is blank on every review (a database constraint), so
+        # the distinct non-blank labels of an item are its verdicts or its preferences.
+        items = items.filter(labels__gt=2)
+    if tag:
+        tagged = Review.objects.filter(item=OuterRef("pk"), reason_tags__icontains=json.dumps(tag))
+        items = items.filter(Exists(tagged))
+    if segment:
+        items = items.filter(prediction__segment=segment)
+    return items.select_related("prediction", "other_prediction").order_by("position", "pk")
+
+
+# The reviews of a page of items, side by side, reviewer by name.
+ITEM_REVIEWS = Prefetch(
+    "reviews",
+    queryset=Review.objects.select_related("reviewer").order_by("created_at", "pk"),
+)
