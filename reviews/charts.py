@@ -34,7 +34,9 @@ VERDICT_STYLE = (  # stacking order, colour, legend label
 
 
 def _percent(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f} %"
+    """A share in whole percent, rounded as the results page rounds it (Django's widthratio:
+    round(value × 100)), so that the summary and the charts never read differently."""
+    return "—" if value is None else f"{round(value * 100)} %"
 
 
 def _p(value: float | None) -> str:

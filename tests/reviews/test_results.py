@@ -670,3 +670,25 @@ def test_the_results_page_and_api_show_every_agreement_figure_with_its_reading(
     assert answer["pairs"] == agreement["pairs"]
     assert answer["fleiss_kappa"] == agreement["fleiss_kappa"]
     assert answer["krippendorff_alpha"] == alpha
+
+
+def test_the_summary_and_the_charts_round_a_share_the_same_way(
+    client, personas, use_case, version, reviewers
+):
+    """2 correct of 3: 66.67 %, "67 %" on the summary card and in the chart alike."""
+    campaign = make_campaign(use_case, version)
+    items = make_items(campaign, make_predictions(use_case, version, ["north"] * 3))
+    verdicts = [CORRECT, CORRECT, INCORRECT]
+    add_reviews(
+        campaign,
+        [(item, reviewers[0], {"verdict": v}) for item, v in zip(items, verdicts, strict=True)],
+    )
+    results = selectors.campaign_results(campaign)
+    figure = json.dumps(charts.acceptance_by_segment_figure(results)["figure"])
+    assert "All reviews: 67 %" in figure and "66.7" not in figure
+    login(client, personas, "viewer")
+    html = client.get(
+        reverse("reviews:campaign_detail", args=[use_case.slug, campaign.pk])
+    ).content.decode()
+    card = html.split('id="acceptance"')[1].split('class="muted small"')[0]
+    assert "67 %" in card
