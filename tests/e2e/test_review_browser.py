@@ -3,9 +3,10 @@ without a page load between them, and watches the campaign's progress move; blin
 by keyboard. Screenshots land in test-results/ (tests/e2e/conftest.py)."""
 
 import pytest
+from playwright.sync_api import expect
 
 from reviews.models import Review
-from reviews.services import campaigns
+from reviews.services import campaigns, reviewing
 from tests.e2e.conftest import RESULTS, log_in, shot
 from tests.factories import log_forecasts, make_version
 
@@ -147,3 +148,51 @@ def test_blind_pairwise_by_keyboard_until_all_done(live_server, page, personas, 
     shot(page, "review-all-done")
     assert sorted(Review.objects.values_list("preference", flat=True)) == ["a", "equal"]
     assert page.errors == []
+
+
+def test_an_expert_reviews_ten_items_then_drills_into_the_disagreements(
+    live_server, page, personas, forecast
+):
+    """Issue 11's journey: review 10 items, open the results, filter to the disagreements."""
+    from tests.factories import UserFactory
+
+    use_case, version = forecast
+    campaign = campaigns.create_campaign(
+        use_case,
+        by=personas["data_scientist"],
+        name="Two opinions",
+        model_version=version,
+        sample_size=10,
+        reviewers_per_item=2,
+        reason_tags=["promotion", "weather"],
+    )
+    eva = UserFactory(username="eva", first_name="Eva")
+    use_case.members.create(user=eva, role="expert")
+    for _ in range(10):  # Eva has said "correct" to every item already
+        slot = reviewing.claim_next(campaign, reviewer=eva)
+        reviewing.submit_review(slot, reviewer=eva, verdict="correct", seconds_spent=3.0)
+
+    log_in(page, live_server, personas["expert"].username)
+    page.goto(f"{live_server.url}/usecases/{use_case.slug}/reviews/{campaign.pk}/review/")
+    page.wait_for_selector("#review-form[data-ready]")
+    for n in range(10):  # Erik disagrees on every third item
+        page.keyboard.press("1" if n % 3 else "3")
+        page.keyboard.press("Enter")
+        if n < 9:
+            progress_reads(page, f"{11 + n} / 20")
+    page.wait_for_selector("#all-done")
+    assert Review.objects.filter(campaign=campaign).count() == 20
+
+    page.goto(f"{live_server.url}/usecases/{use_case.slug}/reviews/{campaign.pk}/")
+    assert "Fleiss' κ" in page.inner_text("#agreement")
+    page.click("text=Browse the items")
+    page.wait_for_selector("#item-list")
+    assert page.locator("article.review-item").count() == 10
+    page.check("#id_disagreement")  # htmx: the list swaps in place, the URL keeps the filter
+    expect(page.locator("article.review-item")).to_have_count(4)
+    assert "disagreement=on" in page.url
+    assert page.locator("article.review-item.has-disagreement").count() == 4
+    assert page.inner_text("#item-count") == "4 items match"
+    first = page.inner_text("article.review-item >> nth=0")
+    assert "Eva" in first and "Erik" in first and "Unsure" in first
+    shot(page, "review-items-disagreements")
