@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from portal.formatting import natural_key
+from portal.formatting import format_money, natural_key
 from portal.plotting import (
     ACCENT,
     GOOD,
@@ -422,6 +422,8 @@ def _segment_traces(
         hovertemplate="<b>%{x}</b><br>%{customdata}<extra></extra>",
     )
     overall = _metric_value(results, key)
+    if key == "business_value":
+        return [bars, _value_reference(results, names, overall, currency, visible=visible)]
     line = go.Scatter(
         x=[plain(name) for name in names],
         y=[overall * 100 if overall is not None and key in PERCENT_METRICS else overall]
@@ -433,6 +435,28 @@ def _segment_traces(
         hoverinfo="skip",
     )
     return [bars, line]
+
+
+def _value_reference(results: dict, names: list[str], total, currency: str, *, visible: bool):
+    """A segment's business value is a sum over its rows, so the whole campaign's total is
+    no yardstick for it: each segment's reference is what its rows would earn at the average
+    value per row over all rows (total × segment rows ÷ all rows)."""
+    rows = results.get("rows") or 0
+    per_row = total / rows if total is not None and rows else None
+    segments = results["segments"]
+    expected = [
+        None if per_row is None else per_row * (segments[name].get("rows") or 0) for name in names
+    ]
+    return go.Scatter(
+        x=[plain(name) for name in names],
+        y=expected,
+        mode="markers",
+        marker={"symbol": "line-ew-open", "size": 28, "line": {"width": 3, "color": SECOND}},
+        name=f"At the average of all rows ({format_money(per_row, currency)} a row)",
+        visible=visible,
+        customdata=[format_money(value, currency) for value in expected],
+        hovertemplate="<b>%{x}</b><br>at the average per row: %{customdata}<extra></extra>",
+    )
 
 
 def _metric_menu(keys: list[str], shown: str, labels: dict[str, str], currency: str) -> list:
@@ -499,7 +523,8 @@ def _segments(results: dict, metric: str | None, labels: dict[str, str], currenc
         "segments",
         "Metric by segment",
         "Each bar is one segment with its 95 % interval; the dashed line is the value over all "
-        "rows. Choose the metric in the menu.",
+        "rows (business value, a sum over a segment's rows: the mark is what the segment's rows "
+        "would earn at the average of all rows). Choose the metric in the menu.",
         go.Figure(traces, layout=figure_layout),
     )
 

@@ -914,3 +914,34 @@ def test_running_again_is_confirmed_with_what_it_does(client, personas, use_case
     assert Evaluation.objects.count() == 1  # asking starts nothing
     login(client, personas, "viewer")
     assert client.get(url).status_code == 403
+
+
+# Business value by segment, sticky segment tables, the best threshold's caveat (item 11)
+
+
+def test_a_segments_business_value_is_drawn_against_its_own_reference_not_the_total():
+    from registry import charts
+
+    results = binary_evaluation_results()
+    figure = charts.evaluation_figures("binary", results, segment_metric="business_value")
+    traces = figure["segments"]["figure"]["data"]
+    reference = next(t for t in traces if str(t.get("name", "")).startswith("At the average"))
+    total, rows = results["overall"]["business_value"]["value"], results["rows"]
+    segments = results["segments"]
+    expected = [total / rows * segments[name]["rows"] for name in sorted(segments)]
+    assert reference["y"] == pytest.approx(expected)
+    assert sum(reference["y"]) == pytest.approx(total)  # the shares add up to the total
+    assert reference["mode"] == "markers" and reference["visible"] is True
+    bars = traces[traces.index(reference) - 1]  # each metric: its bars, then its reference
+    assert bars["type"] == "bar" and bars["visible"] is True
+
+
+def test_the_best_threshold_carries_its_caveat_and_segment_tables_keep_their_column(
+    client, personas, churn
+):
+    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_evaluation_results())
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    assert "would add an estimated" in html
+    caveat = html.split('id="best-threshold-caveat"')[1].split("</span>")[0]
+    assert "Measured on the same rows it was chosen on" in caveat
+    assert 'class="table-wrap segments-wrap" tabindex="0" role="region"' in html
