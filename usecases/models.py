@@ -336,7 +336,7 @@ class DataQualityRule(models.Model):
         p = self.params or {}
         match self.kind:
             case self.Kind.RANGE:
-                low, high = p.get("min"), p.get("max")
+                low, high = _bound(p.get("min")), _bound(p.get("max"))
                 if low is not None and high is not None:
                     return f"between {low} and {high}"
                 return f"at least {low}" if low is not None else f"at most {high}"
@@ -349,6 +349,16 @@ class DataQualityRule(models.Model):
             case self.Kind.MAX_NULL_RATE:
                 return f"at most {float(p.get('max_rate', 0)):.1%} empty"
         return self.kind
+
+
+def _bound(value) -> str | None:
+    """A range's bound as people write it: 18, not 18.0; 0.25 as it is."""
+    if value is None:
+        return None
+    number = float(value)
+    if number.is_integer():
+        return str(int(number))
+    return repr(number) if "e" in repr(number) else f"{number:f}".rstrip("0")
 
 
 class AuditEvent(models.Model):

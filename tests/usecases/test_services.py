@@ -249,10 +249,43 @@ def test_a_regression_value_model_needs_both_unit_costs(use_case, personas):
     ],
 )
 def test_rule_parameters_are_checked_per_kind(use_case, personas, kind, params, message):
+    field = "store" if kind in ("regex", "allowed_values") else "price"  # the kind fits
     with pytest.raises(InvalidInput, match=message):
         definitions.create_rule(
-            use_case, by=personas["expert"], field="price", kind=kind, params=params
+            use_case, by=personas["expert"], field=field, kind=kind, params=params
         )
+
+
+@pytest.mark.parametrize(
+    ("field", "kind", "params", "fits"),
+    [
+        ("store", "range", {"min": 0, "max": 5}, "number and integer columns"),
+        ("price", "regex", {"pattern": "^[0-9]+$"}, "category and text columns"),
+        ("price", "allowed_values", {"values": ["1", "2"]}, "category, text, integer"),
+        ("score", "regex", {"pattern": "^0"}, "category and text columns"),
+        ("segment", "range", {"min": 1}, "number and integer columns"),
+    ],
+)
+def test_a_rule_kind_must_fit_the_columns_type(use_case, personas, field, kind, params, fits):
+    with pytest.raises(InvalidInput, match=f"does not fit “{field}”.*applies to {fits}") as error:
+        definitions.create_rule(
+            use_case, by=personas["expert"], field=field, kind=kind, params=params
+        )
+    assert error.value.field == "kind"
+
+
+def test_a_range_reads_in_the_columns_numbers(use_case, personas):
+    schema = [*use_case.feature_schema, {"name": "age", "type": "integer"}]
+    usecases.update_use_case(use_case, by=personas["owner"], feature_schema=schema)
+    use_case.refresh_from_db()
+    rule = definitions.create_rule(
+        use_case, by=personas["expert"], field="age", kind="range", params={"min": 18, "max": 120}
+    )
+    assert rule.summary == "between 18 and 120"  # not 18.0 and 120.0
+    price = definitions.create_rule(
+        use_case, by=personas["expert"], field="price", kind="range", params={"min": 0.25}
+    )
+    assert price.summary == "at least 0.25"
 
 
 def test_a_rule_on_an_unknown_field_is_refused(use_case, personas):

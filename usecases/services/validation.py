@@ -129,12 +129,57 @@ def _number(value, name: str) -> float:
     return float(value)
 
 
+# The column types each rule kind applies to (any type when absent): a range compares
+# numbers, allowed values list categories or codes, a pattern reads text.
+RULE_TYPES = {
+    DataQualityRule.Kind.RANGE: {"number", "integer"},
+    DataQualityRule.Kind.ALLOWED_VALUES: {"category", "string", "integer", "boolean"},
+    DataQualityRule.Kind.REGEX: {"category", "string"},
+}
+RULE_FITS = {
+    DataQualityRule.Kind.RANGE: "number and integer columns",
+    DataQualityRule.Kind.ALLOWED_VALUES: "category, text, integer and yes/no columns",
+    DataQualityRule.Kind.REGEX: "category and text columns",
+}
+TYPE_WORDS = {
+    "number": "a number column",
+    "integer": "an integer column",
+    "string": "a text column",
+    "boolean": "a yes/no column",
+    "category": "a category column",
+    "datetime": "a date column",
+}
+
+
+def column_type(use_case: UseCase, field: str) -> str | None:
+    """The type of a column a rule may check: a feature's from the schema; the prediction's
+    and the label's from the task type; the score a number, the segment a category; None
+    when the schema does not say."""
+    for feature in use_case.feature_schema or ():
+        if feature.get("name") == field:
+            return feature.get("type")
+    if field in ("prediction", "label"):
+        return {"regression": "number", "binary": "integer", "multiclass": "category"}.get(
+            use_case.task_type
+        )
+    return {"score": "number", "segment": "category"}.get(field)
+
+
 def check_rule(use_case: UseCase, *, field: str, kind: str, params) -> dict:
-    """The field exists and the parameters suit the kind; returns the cleaned parameters."""
+    """The field exists, the kind suits its type and the parameters suit the kind; returns
+    the cleaned parameters."""
     known = set(use_case.feature_names) | set(RESERVED_COLUMNS)
     if use_case.feature_schema and field not in known:
         raise InvalidInput(
             f"“{field}” is not in the feature schema ({', '.join(sorted(known))}).", field="field"
+        )
+    kind_type = column_type(use_case, field)
+    if kind in RULE_TYPES and kind_type is not None and kind_type not in RULE_TYPES[kind]:
+        label = DataQualityRule.Kind(kind).label
+        raise InvalidInput(
+            f"{label} does not fit “{field}”, {TYPE_WORDS.get(kind_type, kind_type)}: it "
+            f"applies to {RULE_FITS[kind]}.",
+            field="kind",
         )
     if not isinstance(params, dict):
         raise InvalidInput("Parameters must be a JSON object.", field="params")
