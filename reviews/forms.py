@@ -4,6 +4,7 @@ write (portal.web.call_service() puts a service's refusal on the form)."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from portal.text import multi_line, single_line
@@ -15,13 +16,32 @@ from usecases.models import UseCase
 MAX_REASON_TAGS = 20
 # The strategies that compare two versions' predictions of the same requests.
 NEEDS_OTHER_VERSION = (ReviewCampaign.Strategy.DISAGREEMENT,)
+# Where the second version applies (static/js/app.js hides it elsewhere; clean() ignores it).
+OTHER_VERSION_SHOWN_FOR = " ".join(
+    [f"mode:{ReviewCampaign.Mode.PAIRWISE}", *(f"strategy:{s}" for s in NEEDS_OTHER_VERSION)]
+)
+# What <input type=datetime-local> sends (seconds only if typed): the one format the window
+# fields read and write, in the site's time zone, so a value comes back as it was typed.
+DATETIME_LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
 class DateTimeInput(forms.DateTimeInput):
+    """The datetime-local twin of portal.web.DateInput: 2030-01-31T09:00, never localized."""
+
     input_type = "datetime-local"
 
-    def format_value(self, value):
-        return value.strftime("%Y-%m-%dT%H:%M") if hasattr(value, "strftime") else value
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format=DATETIME_LOCAL_FORMATS[0])
+
+
+def window_field(help_text: str) -> forms.DateTimeField:
+    return forms.DateTimeField(
+        widget=DateTimeInput,
+        input_formats=DATETIME_LOCAL_FORMATS,
+        required=False,
+        help_text=help_text,
+        error_messages={"invalid": "Enter a date and time as 2030-01-31T09:00."},
+    )
 
 
 class VersionChoiceField(forms.ModelChoiceField):
@@ -49,6 +69,7 @@ class CampaignForm(Form):
         label="Second version",
         help_text="Pairwise: the version compared with the first. Disagreement sampling: the "
         "champion whose predictions differ most.",
+        widget=forms.Select(attrs={"data-show-for": OTHER_VERSION_SHOWN_FOR}),
     )
     strategy = forms.ChoiceField(
         choices=ReviewCampaign.Strategy.choices,
@@ -65,10 +86,8 @@ class CampaignForm(Form):
         help_text="Two or more measure the agreement between reviewers.",
     )
     due_date = forms.DateField(widget=DateInput, required=False)
-    window_start = forms.DateTimeField(
-        widget=DateTimeInput, required=False, help_text="Only predictions made from…"
-    )
-    window_end = forms.DateTimeField(widget=DateTimeInput, required=False, help_text="…until.")
+    window_start = window_field(f"Only predictions made from… ({settings.TIME_ZONE} time)")
+    window_end = window_field("…until (not included).")
     reason_tags = forms.CharField(
         max_length=1000,
         required=False,
@@ -115,6 +134,11 @@ class CampaignForm(Form):
         data = super().clean()
         version, other = data.get("model_version"), data.get("other_version")
         mode, strategy = data.get("mode"), data.get("strategy")
+        compares = mode == ReviewCampaign.Mode.PAIRWISE or strategy in NEEDS_OTHER_VERSION
+        if mode and strategy and not compares:
+            # Unused by this mode and strategy (and hidden): ignore the input.
+            data["other_version"] = other = None
+            self.errors.pop("other_version", None)
         if other is None and mode == ReviewCampaign.Mode.PAIRWISE:
             self.add_error("other_version", "Blind pairwise compares two versions: choose one.")
         elif other is None and strategy in NEEDS_OTHER_VERSION:

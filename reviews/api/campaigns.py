@@ -303,8 +303,10 @@ class ReviewCampaignViewSet(NestedUnderUseCase, ListModelMixin, RetrieveModelMix
         responses={201: CampaignDetailSerializer, **REVIEW_ERRORS},
         description="Sample the items and open the campaign. 400 with a sentence when the "
         "version has no predictions (in the window), the strategy cannot apply (no "
-        "confidence, no outcomes, no other version) or the versions share no request. "
-        "`item_count` is how many were sampled (fewer than `sample_size` when fewer exist).",
+        "confidence, no outcomes, no other version) or the versions share no request; 400 "
+        "naming `sample_size`, with how many there are, when `sample_size` is more than the "
+        "window holds (predictions of the version; with a confidence or an outcome for the "
+        "strategies ranking by one; requests both versions predicted when two are compared).",
     )
     def create(self, request, use_case_slug=None):
         data = CampaignInput(data=request.data, context={"use_case": self.use_case})

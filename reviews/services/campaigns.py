@@ -13,7 +13,9 @@ Sampling reads indexes, never ORDER BY random() over the prediction log (issue 4
   has fewer), each joined to the other version's prediction of the same request, ranked by
   disagreement (|Δscore|, else |Δprediction| for numbers, else whether the classes differ).
 Pairwise mode keeps only requests both versions predicted, and draws for each item whether
-the other version is shown as A.
+the other version is shown as A. A sample larger than the pool it draws from (the window's
+predictions; with a confidence or an outcome when the strategy ranks by one; requests both
+versions predicted when two are compared) is refused with the pool's size.
 
 Items get shuffled positions; item p's reviewers_per_item slots are positions p·r … p·r+r−1,
 so reviewers moving through the queue together finish an item's reviews close in time.
@@ -383,8 +385,8 @@ def sample_predictions(
     rng: random.Random | None = None,
 ) -> list[tuple[int, int | None]]:
     """[(prediction id, the other version's prediction id or None)] chosen by `strategy`,
-    at most sample_size; reads only (create_campaign stores them). Clear InvalidInput when
-    nothing can be sampled."""
+    exactly sample_size; reads only (create_campaign stores them). Clear InvalidInput when
+    nothing can be sampled, or fewer than sample_size (saying how many there are)."""
     rng = rng or random.SystemRandom()
     other = other_version
     rows = _in_window(Prediction.objects.filter(model_version=version), window_start, window_end)
@@ -412,7 +414,69 @@ def sample_predictions(
     )
     if not picked:
         raise InvalidInput("No predictions match; nothing to review.", field="sample_size")
+    if len(picked) < sample_size:
+        # Every sampler reads its whole pool when the pool is smaller than the sample, so a
+        # short sample is the usual sign; the count (at most sample_size rows read) says it.
+        available = _pool(rows, strategy=strategy, pairwise=needs_other)[:sample_size].count()
+        if available < sample_size:
+            raise InvalidInput(
+                _too_few(
+                    available,
+                    version,
+                    other if needs_other else None,
+                    strategy,
+                    window=bool(window_start or window_end),
+                ),
+                field="sample_size",
+            )
+        logger.warning(
+            "version %s: %s of %s sampled from a pool of at least %s",
+            version.pk,
+            len(picked),
+            sample_size,
+            available,
+        )
     return picked
+
+
+def _pool(rows: QuerySet, *, strategy: str, pairwise: bool) -> QuerySet:
+    """The rows `strategy` draws from, filtered as its sampler filters them."""
+    if pairwise:  # disagreement too: the requests both versions predicted
+        rows = rows.filter(other_id__isnull=False)
+    if strategy == Strategy.LOWEST_CONFIDENCE:
+        rows = rows.filter(confidence__isnull=False)
+    elif strategy == Strategy.LARGEST_ERROR:
+        rows = rows.filter(error__isnull=False)
+    return rows.order_by().values("pk")
+
+
+def _too_few(
+    available: int,
+    version: ModelVersion,
+    other: ModelVersion | None,
+    strategy: str,
+    *,
+    window: bool,
+) -> str:
+    """“The window holds 312 logged predictions of version 2.1: choose at most 312.”"""
+    count = f"{available:,}"
+    having = {
+        Strategy.LOWEST_CONFIDENCE: " with a confidence",
+        Strategy.LARGEST_ERROR: " with an outcome",
+    }.get(strategy, "")
+    if other is not None:
+        requests = "request" if available == 1 else "requests"
+        what = f"{count} {requests} predicted by both versions {version.version} and "
+        what += f"{other.version}{having}"
+        held = f"The window holds {what}" if window else f"There are {what}"
+    else:
+        predictions = "prediction" if available == 1 else "predictions"
+        what = f"{count} logged {predictions}"
+        if window:
+            held = f"The window holds {what} of version {version.version}{having}"
+        else:
+            held = f"Version {version.version} has {what}{having}"
+    return f"{held}: choose at most {count}."
 
 
 @transaction.atomic

@@ -19,21 +19,48 @@
     });
   }
 
-  // Use case form: inputs marked data-task-types="binary …" show only for those task types.
-  function taskTypeFields(root) {
-    root.querySelectorAll("select[name=task_type]").forEach(function (select) {
-      var form = select.form;
-      if (!form) return;
+  // Inputs shown only for some values of other inputs of their form (a select or a radio
+  // group): data-show-for="mode:pairwise strategy:disagreement" shows the input's .field while
+  // any pair holds; data-task-types="binary multiclass" (the use case form) is short for
+  // data-show-for="task_type:binary task_type:multiclass". A pair naming no input of the form
+  // hides nothing. Without JS every field shows, and the server ignores those that do not apply.
+  var CONDITIONAL = "[data-show-for], [data-task-types]";
+
+  function showConditions(input) {
+    var types = input.getAttribute("data-task-types");
+    if (types !== null) {
+      return types.split(" ").map(function (type) { return "task_type:" + type; });
+    }
+    return input.getAttribute("data-show-for").split(" ");
+  }
+
+  function conditionalFields(root) {
+    var forms = [];
+    root.querySelectorAll(CONDITIONAL).forEach(function (input) {
+      if (input.form && forms.indexOf(input.form) === -1) forms.push(input.form);
+    });
+    forms.forEach(function (form) {
       function sync() {
-        form.querySelectorAll("[data-task-types]").forEach(function (input) {
-          var types = input.getAttribute("data-task-types").split(" ");
-          (input.closest(".field") || input).hidden = types.indexOf(select.value) === -1;
+        form.querySelectorAll(CONDITIONAL).forEach(function (input) {
+          var known = false, shown = false;
+          showConditions(input).forEach(function (pair) {
+            var colon = pair.indexOf(":");
+            var control = form.elements[pair.slice(0, colon)];
+            if (!control) return;
+            known = true;
+            if (control.value === pair.slice(colon + 1)) shown = true;
+          });
+          (input.closest(".field") || input).hidden = known && !shown;
         });
       }
-      select.addEventListener("change", sync);
+      if (!form.hasAttribute("data-show-for-bound")) {
+        form.setAttribute("data-show-for-bound", "");
+        form.addEventListener("change", sync);
+      }
       sync();
     });
   }
+
   // "Copy" buttons next to a read-only value (the new API token).
   function copyButtons(root) {
     root.querySelectorAll("[data-copy-target]").forEach(function (button) {
@@ -120,7 +147,7 @@
   htmxFeedback();
   htmx.onLoad(function (root) {
     ruleForms(root);
-    taskTypeFields(root);
+    conditionalFields(root);
     copyButtons(root);
     focusInlineForm(root);
   });

@@ -106,18 +106,21 @@ def test_uniform_sample_covers_the_whole_range_over_many_campaigns(use_case, per
     assert max(seen.values()) < 2.2 * min(seen.values())
 
 
-def test_fewer_predictions_than_asked_samples_them_all(use_case, personas, v1):
+def test_a_sample_larger_than_the_version_holds_is_refused_with_the_count(use_case, personas, v1):
     log_predictions(v1, 7)
-    campaign = create(use_case, personas, model_version=v1, sample_size=50)
-    assert campaign.item_count == 7
-    assert campaign.sample_size == 50
+    with pytest.raises(InvalidInput) as refused:
+        create(use_case, personas, model_version=v1, sample_size=50)
+    assert refused.value.field == "sample_size"
+    assert refused.value.message == "Version 1.0 has 7 logged predictions: choose at most 7."
+    assert not ReviewCampaign.objects.exists()
+    assert create(use_case, personas, model_version=v1, sample_size=7).item_count == 7
 
 
 def test_time_window_limits_the_sample(use_case, personas, v1):
     log_predictions(v1, 100)  # one per hour from T0
     start, end = T0 + datetime.timedelta(hours=10), T0 + datetime.timedelta(hours=30)
     campaign = create(
-        use_case, personas, model_version=v1, sample_size=50, window_start=start, window_end=end
+        use_case, personas, model_version=v1, sample_size=20, window_start=start, window_end=end
     )
     assert campaign.item_count == 20
     assert all(start <= p.predicted_at < end for p in sampled(campaign))
@@ -270,7 +273,7 @@ def test_pairwise_items_pair_the_same_request_of_both_versions_in_a_stored_rando
     log_predictions(v1, 300)
     log_predictions(v2, 300, first=150)  # requests r150…r299 in common
     campaign = create(
-        use_case, personas, model_version=v2, other_version=v1, mode="pairwise", sample_size=200
+        use_case, personas, model_version=v2, other_version=v1, mode="pairwise", sample_size=150
     )
     assert campaign.item_count == 150
     items = list(campaign.items.select_related("prediction", "other_prediction"))
