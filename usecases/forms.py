@@ -189,13 +189,11 @@ class KPIForm(Form):
 
     def __init__(self, *args, use_case: UseCase, **kwargs):
         super().__init__(*args, **kwargs)
-        suited = [(m.value, m.label) for m in Metric if use_case.task_type in METRIC_TASK_TYPES[m]]
-        other = [
-            (m.value, m.label) for m in Metric if use_case.task_type not in METRIC_TASK_TYPES[m]
-        ]
-        self.fields["metric"].choices = [
-            (f"For {use_case.get_task_type_display().lower()}", suited),
-            ("Other metrics", other),
+        # Any metric parses; only the task type's are offered, and the service says why it
+        # refuses another (validation.check_kpi: "ROC AUC does not apply to regression…").
+        self.fields["metric"].choices = Metric.choices
+        self.fields["metric"].widget.choices = [
+            (m.value, m.label) for m in Metric if use_case.task_type in METRIC_TASK_TYPES[m]
         ]
 
     @classmethod

@@ -745,3 +745,18 @@ def test_a_manager_removed_as_member_is_told_they_keep_reading_it(client, person
     url = reverse("usecases:member_remove", args=[use_case.slug, member.pk])
     confirm = page(login(client, personas, "owner").get(url))
     assert "They keep reading it as a manager" in confirm
+
+
+def test_the_kpi_form_offers_only_the_metrics_of_the_task_type(client, personas, use_case):
+    """A regression use case: MAE, WAPE… are offered; ROC AUC or accuracy are not."""
+    from usecases.catalogue import METRIC_TASK_TYPES, Metric
+
+    form = page(
+        login(client, personas, "expert").get(
+            reverse("usecases:kpi_create", args=[use_case.slug]), headers=htmx("kpis")
+        )
+    )
+    select = form.split('name="metric"')[1].split("</select>")[0]
+    for metric in Metric:
+        offered = f'value="{metric.value}"' in select
+        assert offered == ("regression" in METRIC_TASK_TYPES[metric]), metric
