@@ -20,14 +20,23 @@ from usecases.permissions import Action, get_use_case_for, is_admin, page_contex
 
 @GET_POST
 def phase(request: HtmxRequest, slug: str) -> HttpResponse:
+    """GET: the form; a valid POST: what the move means, to confirm; the confirmed POST
+    (confirmed=yes, the same fields): the move."""
     use_case = get_use_case_for(request, slug, Action.CHANGE_PHASE)
     form = PhaseForm(posted(request), use_case=use_case, can_skip=is_admin(request.user))
-    if form.is_valid():
+    confirm = None
+    if form.is_valid() and request.POST.get("confirmed") == "yes":
         moved = call_service(
             form, phases.change_phase, use_case, by=request.user, **form.cleaned_data
         )
         if moved is not None:
             messages.success(request, f"Moved to {moved.get_phase_display()}.")
             return redirect(moved)
-    context = page_context(request, use_case, form=form, deployment=selectors.deployment(use_case))
+    elif form.is_valid():  # refused now rather than after a confirmation
+        confirm = call_service(
+            form, phases.check_move, use_case, by=request.user, **form.cleaned_data
+        )
+    context = page_context(
+        request, use_case, form=form, confirm=confirm, deployment=selectors.deployment(use_case)
+    )
     return render(request, "promotions/phase.html", context)

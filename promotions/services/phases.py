@@ -93,3 +93,50 @@ def change_phase(
         skip_justification=skip_justification,
         requirement=missing_evidence,
     )
+
+
+def check_move(
+    use_case: UseCase, *, by: User, phase: str, note: str, skip_justification: str = ""
+) -> dict:
+    """change_phase's refusals without moving (read as it stands: the move checks again
+    under the lock); else what the move means (consequences())."""
+    usecases.check_phase_move(
+        use_case,
+        by=by,
+        phase=phase,
+        note=note,
+        skip_justification=skip_justification,
+        requirement=missing_evidence,
+    )
+    return consequences(use_case, phase)
+
+
+def consequences(use_case: UseCase, phase: str) -> dict:
+    """What moving `use_case` to `phase` means, for the page that asks to confirm it:
+    {"from", "to", "direction" (forward, back, retire, return), "points": [sentences]}.
+    Whether the move is allowed is change_phase's to say."""
+    current, target = UseCase.Phase(use_case.phase), UseCase.Phase(phase)
+    ladder = list(usecases.PHASE_LADDER)
+    if target == UseCase.Phase.RETIRED:
+        direction = "retire"
+    elif current == UseCase.Phase.RETIRED:
+        direction = "return"
+    else:
+        direction = "forward" if ladder.index(target) > ladder.index(current) else "back"
+    points = [
+        f"The roadmap shows it under {target.label} from now on; the move and your note are "
+        "kept in its history."
+    ]
+    if direction == "retire":
+        points.append(
+            "Its versions stay in the stages they are in: retiring does not stop serving. "
+            "Roll back or archive them on the Promotions page if they should stop."
+        )
+        points.append("A retired use case may only return to the phase it left, or start over.")
+    elif direction == "back":
+        points.append(
+            f"A step back: it leaves {current.label}. Its versions and their stages do not change."
+        )
+    elif target == UseCase.Phase.PRODUCTION:
+        points.append("It counts among the use cases in production in the portfolio.")
+    return {"from": current.label, "to": target.label, "direction": direction, "points": points}

@@ -226,7 +226,7 @@ def test_the_phase_page_is_for_owners_and_admins(client, personas, use_case, who
     url = reverse("promotions:phase", args=[use_case.slug])
     response = client.get(url)
     assert response.status_code == PAGE_STATUSES[who]
-    body = {"phase": "scoping", "note": "Framing agreed"}
+    body = {"phase": "scoping", "note": "Framing agreed", "confirmed": "yes"}
     posted = client.post(url, body)
     assert posted.status_code == (302 if who in OWNERS else PAGE_STATUSES[who])
     use_case.refresh_from_db()
@@ -238,7 +238,8 @@ def test_the_phase_page_is_for_owners_and_admins(client, personas, use_case, who
 def test_moving_in_the_browser_keeps_the_note_in_the_history(client, personas, use_case):
     browser = login(client, personas, "owner")
     url = reverse("promotions:phase", args=[use_case.slug])
-    response = browser.post(url, {"phase": "scoping", "note": "Framing agreed"})
+    body = {"phase": "scoping", "note": "Framing agreed", "confirmed": "yes"}
+    response = browser.post(url, body)
     assert response.status_code == 302 and response.url == use_case.get_absolute_url()
     assert "Moved to Scoping." in page(browser.get(response.url))
     history = page(browser.get(reverse("usecases:history", args=[use_case.slug])))
@@ -281,7 +282,9 @@ def test_an_admin_skips_in_the_browser_with_a_justification(client, personas, us
     refused = page(browser.post(url, {"phase": "poc", "note": "Go"}))
     assert "As an Admin you may skip this with a justification" in refused
     body = {"phase": "poc", "note": "Go", "skip_justification": "Data work done elsewhere"}
-    assert browser.post(url, body).status_code == 302
+    confirm = page(browser.post(url, body))
+    assert 'name="skip_justification" value="Data work done elsewhere"' in confirm
+    assert browser.post(url, body | {"confirmed": "yes"}).status_code == 302
     assert last_phase_event().after["skip_justification"] == "Data work done elsewhere"
 
 
@@ -394,5 +397,39 @@ def test_the_browser_and_the_api_take_notes_of_the_same_length(client, api, pers
     body = {"phase": "scoping", "note": too_long}
     response = api("owner").post(f"{UC}/phase", body, format="json")
     assert response.status_code == 400 and response.json()["errors"][0]["field"] == "note"
-    assert browser.post(url, {"phase": "scoping", "note": longest}).status_code == 302
+    moved = browser.post(url, {"phase": "scoping", "note": longest, "confirmed": "yes"})
+    assert moved.status_code == 302
     assert last_phase_event().after["note"] == longest
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "says"),
+    [
+        ("idea", "scoping", "The roadmap shows it under Scoping"),
+        ("scoping", "idea", "A step back: it leaves Scoping"),
+        ("pilot", "retired", "retiring does not stop serving"),
+    ],
+)
+def test_a_move_is_confirmed_with_what_it_means_before_it_happens(
+    client, personas, use_case, start, target, says
+):
+    in_phase(use_case, start)
+    browser = login(client, personas, "owner")
+    url = reverse("promotions:phase", args=[use_case.slug])
+    confirm = page(browser.post(url, {"phase": target, "note": "Steering committee"}))
+    assert 'id="phase-confirm"' in confirm and says in confirm
+    assert "Your note: “Steering committee”" in confirm
+    use_case.refresh_from_db()
+    assert use_case.phase == start  # asking moves nothing
+    assert not AuditEvent.objects.filter(verb="usecase.phase_changed").exists()
+    body = {"phase": target, "note": "Steering committee", "confirmed": "yes"}
+    assert browser.post(url, body).status_code == 302
+    use_case.refresh_from_db()
+    assert use_case.phase == target
+
+
+def test_a_refused_move_is_refused_before_any_confirmation(client, personas, use_case):
+    browser = login(client, personas, "owner")
+    url = reverse("promotions:phase", args=[use_case.slug])
+    html = page(browser.post(url, {"phase": "data", "note": "Go"}))
+    assert "moves one step at a time" in html and 'id="phase-confirm"' not in html

@@ -298,20 +298,15 @@ def change_phase(
     recorded). The entry point is promotions.services.phases.change_phase, which supplies
     the requirement; without one, only the steps are checked.
     """
-    if phase not in Phase.values:
-        raise InvalidInput(f"“{phase}” is not a phase.", field="phase")
-    note, skip_justification = note.strip(), skip_justification.strip()
-    if not note:
-        raise InvalidInput(
-            "Say why the use case moves: the note is kept in its history.", field="note"
-        )
     fresh = lock(use_case)  # the requirement reads under it (promotions take it first too)
-    if fresh.phase == phase:
-        raise PhaseError(f"The use case is already in {fresh.get_phase_display()}.")
-    checks = (_step_refusal(fresh, phase), requirement(fresh, phase) if requirement else None)
-    refusals = [refusal for refusal in checks if refusal]
-    if refusals:
-        _check_may_skip(by, refusals, skip_justification)
+    note, skip_justification, refusals = check_phase_move(
+        fresh,
+        by=by,
+        phase=phase,
+        note=note,
+        skip_justification=skip_justification,
+        requirement=requirement,
+    )
     before = {"phase": fresh.phase}
     fresh.phase = phase
     fresh.save(update_fields=["phase", "updated_at"])
@@ -321,6 +316,37 @@ def change_phase(
     audit.record(actor=by, verb="usecase.phase_changed", target=fresh, before=before, after=after)
     logger.info("use case %s moved to %s by %s", fresh.pk, phase, by.pk)
     return fresh
+
+
+def check_phase_move(
+    use_case: UseCase,
+    *,
+    by: User,
+    phase: str,
+    note: str,
+    skip_justification: str = "",
+    requirement: PhaseRequirement | None = None,
+) -> tuple[str, str, list[str]]:
+    """Whether the move may happen, raising change_phase's refusals; writes nothing (a page
+    asks before moving with it). The note and justification stripped, and the rules an
+    Admin's justification skips."""
+    if phase not in Phase.values:
+        raise InvalidInput(f"“{phase}” is not a phase.", field="phase")
+    note, skip_justification = note.strip(), skip_justification.strip()
+    if not note:
+        raise InvalidInput(
+            "Say why the use case moves: the note is kept in its history.", field="note"
+        )
+    if use_case.phase == phase:
+        raise PhaseError(f"The use case is already in {use_case.get_phase_display()}.")
+    checks = (
+        _step_refusal(use_case, phase),
+        requirement(use_case, phase) if requirement else None,
+    )
+    refusals = [refusal for refusal in checks if refusal]
+    if refusals:
+        _check_may_skip(by, refusals, skip_justification)
+    return note, skip_justification, refusals
 
 
 @transaction.atomic
