@@ -196,3 +196,53 @@ def test_an_expert_reviews_ten_items_then_drills_into_the_disagreements(
     first = page.inner_text("article.review-item >> nth=0")
     assert "Eva" in first and "Erik" in first and "Unsure" in first
     shot(page, "review-items-disagreements")
+
+
+def test_on_a_phone_the_prediction_and_verdicts_come_first_and_submit_stays_in_reach(
+    live_server, browser, personas, forecast
+):
+    """Issue 11, item 15: a 390 × 844 touch screen."""
+    use_case, version = forecast
+    campaign = campaigns.create_campaign(
+        use_case,
+        by=personas["data_scientist"],
+        name="On the road",
+        model_version=version,
+        sample_size=5,
+        instructions="Check the weekend peaks.\n" * 6,
+    )
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        log_in(page, live_server, personas["expert"].username)
+        page.goto(f"{live_server.url}/usecases/{use_case.slug}/reviews/{campaign.pk}/review/")
+        page.wait_for_selector("#review-form[data-ready]")
+        top = {
+            name: page.locator(selector).bounding_box()["y"]
+            for name, selector in (
+                ("prediction", ".review-predictions"),
+                ("verdicts", ".verdicts"),
+                ("features", ".review-features"),
+            )
+        }
+        assert top["prediction"] < top["verdicts"] < top["features"]
+        assert top["verdicts"] < 844  # the verdict bar is on the first screen
+        submit = page.locator("[data-submit]").bounding_box()
+        assert submit["y"] + submit["height"] <= 844  # the sticky bar, in reach
+        assert not page.locator(".review-card kbd").first.is_visible()  # no key hints
+        assert not page.locator(".keymap").is_visible()
+        page.click("#review-instructions > summary")  # the instructions fold away
+        assert not page.locator("#review-instructions p").is_visible()
+        # The screen as the phone shows it (a full-page shot re-lays the page out as a desktop).
+        RESULTS.mkdir(exist_ok=True)
+        page.mouse.wheel(0, -5000)  # back to the top: the prediction, the verdicts, submit
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(RESULTS / "review-screen-phone.png"))
+        page.locator("label.choice-correct").tap()
+        page.locator("[data-submit]").tap()
+        progress_reads(page, "1 / 5")
+    finally:
+        context.close()
