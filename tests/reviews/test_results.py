@@ -692,3 +692,33 @@ def test_the_summary_and_the_charts_round_a_share_the_same_way(
     ).content.decode()
     card = html.split('id="acceptance"')[1].split('class="muted small"')[0]
     assert "67 %" in card
+
+
+@pytest.mark.parametrize(
+    ("bound", "threshold", "says"),
+    [("point", 0.6, "met"), ("point", 0.7, "not met"), ("wilson", 0.6, "not met")],
+)
+def test_the_acceptance_shows_the_use_cases_threshold_for_production(
+    client, personas, use_case, version, reviewers, bound, threshold, says
+):
+    """2 of 3 correct: 67 %, Wilson lower end 21 %; as the promotion gate reads it."""
+    from promotions.models import PromotionPolicy
+
+    PromotionPolicy.objects.create(
+        use_case=use_case, acceptance_threshold=threshold, acceptance_bound=bound
+    )
+    campaign = make_campaign(use_case, version)
+    items = make_items(campaign, make_predictions(use_case, version, ["north"] * 3))
+    verdicts = [CORRECT, CORRECT, INCORRECT]
+    add_reviews(
+        campaign,
+        [(item, reviewers[0], {"verdict": v}) for item, v in zip(items, verdicts, strict=True)],
+    )
+    login(client, personas, "viewer")
+    html = client.get(
+        reverse("reviews:campaign_detail", args=[use_case.slug, campaign.pk])
+    ).content.decode()
+    note = html.split('id="acceptance-threshold"')[1].split("</div>")[0]
+    assert f"Production needs ≥ {round(threshold * 100)} %" in note
+    assert ("lower end" in note) == (bound == "wilson")
+    assert f">{says}<" in note
