@@ -269,11 +269,12 @@ def _calibration(calibration: dict) -> dict | None:
     )
 
 
-def _confusion(confusion: dict, task_type: str) -> dict | None:
+def _confusion(confusion: dict, task_type: str, names: dict[str, str]) -> dict | None:
     labels, matrix = confusion.get("labels") or [], confusion.get("matrix") or []
     if not labels or len(matrix) != len(labels):
         return None
-    labels = [plain(label) for label in labels]  # class names: user data
+    # class names (binary 1/0 by the use case's labels): user data
+    labels = [plain(names.get(str(label), str(label))) for label in labels]
     total = sum(sum(row) for row in matrix) or 1
     text = [
         [f"{count:,}<br>{count / (sum(row) or 1):.0%} of actual {labels[i]}" for count in row]
@@ -536,9 +537,11 @@ def evaluation_figures(
     segment_metric: str | None = None,
     metric_labels: dict[str, str] | None = None,
     currency: str = "",
+    class_names: dict[str, str] | None = None,
 ) -> dict:
     """The evaluation page's charts: {"performance": [chart…], "value": chart|None,
-    "segments": chart|None}; a chart is {"id", "title", "caption", "figure"}."""
+    "segments": chart|None}; a chart is {"id", "title", "caption", "figure"}. `class_names`
+    names the classes shown ({"1": "will churn", "0": "stays"})."""
     results = results or {}
     task_type = results.get("task_type") or task_type
     data = results.get("charts") or {}
@@ -565,7 +568,7 @@ def evaluation_figures(
             _calibration(data.get("calibration") or {}),
         ]
     if task_type in ("binary", "multiclass"):
-        performance.append(_confusion(confusion, task_type))
+        performance.append(_confusion(confusion, task_type, class_names or {}))
     return {
         "performance": [chart for chart in performance if chart is not None],
         "value": _value_by_threshold(results, currency) if task_type == "binary" else None,

@@ -104,8 +104,10 @@ CORRECTION_COLUMNS = (
     "version",
     "features",
     "prediction",
+    "prediction_label",
     "score",
     "outcome",
+    "outcome_label",
     "verdict",
     "preference",
     "preferred_version",
@@ -113,6 +115,7 @@ CORRECTION_COLUMNS = (
     "other_prediction",
     "other_score",
     "corrected_value",
+    "corrected_label",
     "reason_tags",
     "comment",
     "reviewer",
@@ -463,8 +466,14 @@ def correction_reviews(campaign: ReviewCampaign) -> QuerySet:
     )
 
 
-def correction_row(row: dict[str, Any]) -> dict[str, Any]:
-    """One row of correction_reviews() as exported, keys in CORRECTION_COLUMNS' order."""
+def _named(value, class_label) -> str:
+    """A class by its name (binary 1/0 by the use case's labels); "" for nothing."""
+    return "" if value is None else class_label(value)
+
+
+def correction_row(row: dict[str, Any], class_label=str) -> dict[str, Any]:
+    """One row of correction_reviews() as exported, keys in CORRECTION_COLUMNS' order;
+    `class_label` names a class (UseCase.class_label) in the *_label columns."""
     version = row["item__prediction__model_version__version"]
     other_version = row["item__other_prediction__model_version__version"] or ""
     resolved = _resolve(row["preference"], row["item__other_shown_first"])
@@ -477,8 +486,10 @@ def correction_row(row: dict[str, Any]) -> dict[str, Any]:
         "version": version,
         "features": row["item__prediction__features"],
         "prediction": row["item__prediction__prediction"],
+        "prediction_label": _named(row["item__prediction__prediction"], class_label),
         "score": row["item__prediction__score"],
         "outcome": row["item__prediction__outcome"],
+        "outcome_label": _named(row["item__prediction__outcome"], class_label),
         "verdict": row["verdict"],
         "preference": resolved if resolved is not None else "",
         "preferred_version": preferred,
@@ -486,6 +497,7 @@ def correction_row(row: dict[str, Any]) -> dict[str, Any]:
         "other_prediction": row["item__other_prediction__prediction"],
         "other_score": row["item__other_prediction__score"],
         "corrected_value": row["corrected_value"],
+        "corrected_label": _named(row["corrected_value"], class_label),
         "reason_tags": row["reason_tags"] or [],
         "comment": row["comment"],
         "reviewer": _person(
@@ -500,7 +512,8 @@ def corrections_rows(campaign: ReviewCampaign) -> Iterator[dict[str, Any]]:
     """Every review of the campaign as an export row (CORRECTION_COLUMNS), oldest first;
     one query, read in chunks so a large campaign streams in bounded memory."""
     rows = correction_reviews(campaign).iterator(chunk_size=2000)
-    return map(correction_row, rows)
+    class_label = campaign.use_case.class_label
+    return (correction_row(row, class_label) for row in rows)
 
 
 def item_filters(campaign: ReviewCampaign) -> dict[str, list[str]]:

@@ -172,8 +172,12 @@ class CorrectionSerializer(serializers.Serializer):
     version = serializers.CharField()
     features = serializers.JSONField()
     prediction = serializers.JSONField()
+    prediction_label = serializers.CharField(
+        allow_blank=True, help_text="The prediction as people read it (binary: the class name)."
+    )
     score = serializers.FloatField(allow_null=True)
     outcome = serializers.JSONField(allow_null=True)
+    outcome_label = serializers.CharField(allow_blank=True)
     verdict = serializers.CharField(allow_blank=True, help_text="Empty in pairwise mode.")
     preference = serializers.ChoiceField(
         ["model_version", "other_version", "equal", ""],
@@ -185,6 +189,7 @@ class CorrectionSerializer(serializers.Serializer):
     other_prediction = serializers.JSONField(allow_null=True)
     other_score = serializers.FloatField(allow_null=True)
     corrected_value = serializers.JSONField(allow_null=True)
+    corrected_label = serializers.CharField(allow_blank=True)
     reason_tags = serializers.ListField(child=serializers.CharField())
     comment = serializers.CharField(allow_blank=True)
     reviewer = serializers.CharField()
@@ -268,7 +273,8 @@ class CampaignCorrectionsView(CampaignView):
         if request.accepted_renderer.format == CSVRenderer.format:
             return exports.corrections_csv_response(campaign)
         page = self.paginate_queryset(selectors.correction_reviews(campaign))
-        return self.get_paginated_response([selectors.correction_row(row) for row in page])
+        label = campaign.use_case.class_label
+        return self.get_paginated_response([selectors.correction_row(r, label) for r in page])
 
     def finalize_response(self, request, response, *args, **kwargs):
         # Only the streamed export is CSV: errors and OPTIONS' description are JSON whatever

@@ -945,3 +945,14 @@ def test_the_best_threshold_carries_its_caveat_and_segment_tables_keep_their_col
     caveat = html.split('id="best-threshold-caveat"')[1].split("</span>")[0]
     assert "Measured on the same rows it was chosen on" in caveat
     assert 'class="table-wrap segments-wrap" tabindex="0" role="region"' in html
+
+
+def test_the_confusion_matrix_names_the_classes(client, personas, churn):
+    """Issue 11, item 2: "will churn" and "stays", not a bare 1 and 0."""
+    churn.positive_label, churn.negative_label = "will churn", "stays"
+    churn.save()
+    evaluation = finished_evaluation(churn, personas["data_scientist"], binary_evaluation_results())
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    matrix = figure(html, "chart-confusion-matrix")["data"][0]
+    assert matrix["x"] == matrix["y"] == ["stays", "will churn"]
+    assert "of actual will churn" in json.dumps(matrix["text"])

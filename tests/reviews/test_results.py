@@ -722,3 +722,23 @@ def test_the_acceptance_shows_the_use_cases_threshold_for_production(
     assert f"Production needs ≥ {round(threshold * 100)} %" in note
     assert ("lower end" in note) == (bound == "wilson")
     assert f">{says}<" in note
+
+
+def test_the_corrections_export_names_the_classes(api, use_case, version, reviewers):
+    """Issue 11, item 2: beside each 1/0, its name ("will churn" / "stays")."""
+    use_case.task_type = "binary"
+    use_case.positive_label, use_case.negative_label = "will churn", "stays"
+    use_case.save()
+    campaign = make_campaign(use_case, version)
+    [prediction] = make_predictions(use_case, version, ["north"])
+    Prediction.objects.filter(pk=prediction.pk).update(prediction=1, outcome=0)
+    [item] = make_items(campaign, [prediction])
+    add_reviews(campaign, [(item, reviewers[0], {"verdict": INCORRECT, "corrected_value": 0})])
+    [row] = selectors.corrections_rows(campaign)
+    assert (row["prediction"], row["prediction_label"]) == (1, "will churn")
+    assert (row["outcome_label"], row["corrected_label"]) == ("stays", "stays")
+    body = api("viewer").get(url(campaign, "corrections")).json()
+    assert body["results"][0]["prediction_label"] == "will churn"
+    text = api("viewer").get(url(campaign, "corrections?format=csv"))
+    csv_text = b"".join(text.streaming_content).decode()
+    assert "prediction_label" in csv_text.splitlines()[0] and ",will churn," in csv_text
