@@ -441,3 +441,21 @@ def evaluation_display(evaluation: Evaluation) -> dict:
             else None
         ),
     }
+
+
+def violations_by_severity(rule_violations: list[dict]) -> list[dict]:
+    """A dataset's rule counts per severity, errors first: {"severity", "rules", "violations"
+    (rows, over its checked rules), "unchecked" (rules that could not be checked)}."""
+    rows: dict[str, dict] = {}
+    for entry in rule_violations or []:
+        severity = entry.get("severity") or "error"
+        row = rows.setdefault(
+            severity, {"severity": severity, "rules": 0, "violations": 0, "unchecked": 0}
+        )
+        row["rules"] += 1
+        if entry.get("checked") is False:
+            row["unchecked"] += 1
+        else:
+            row["violations"] += entry.get("violations") or 0
+    order = {"error": 0, "warning": 1}
+    return sorted(rows.values(), key=lambda row: order.get(row["severity"], 2))

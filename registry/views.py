@@ -199,6 +199,7 @@ def dataset_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
         dataset=dataset,
         prediction_sets=prediction_sets,
         label_chart=charts.label_distribution_figure(dataset.label_summary),
+        violations_by_severity=selectors.violations_by_severity(dataset.rule_violations),
     )
     return render(request, "registry/dataset_detail.html", context)
 

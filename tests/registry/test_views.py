@@ -311,6 +311,29 @@ def test_the_dataset_page_shows_rule_warnings(client, personas, use_case):
     assert violations > 0 and f'<td class="num">{violations}</td>' in table
 
 
+def test_the_dataset_page_counts_rules_by_severity_and_says_why_one_was_not_checked(
+    client, personas, use_case
+):
+    from tests.factories import RuleFactory
+
+    RuleFactory(use_case=use_case, field="price", params={"min": 0, "max": 3}, severity="warning")
+    RuleFactory(use_case=use_case, field="store", kind="not_null", params={}, severity="error")
+    dataset = upload_holdout(use_case, personas["data_scientist"])
+    # A rule stored before its reason was recorded: "not checked", never a made-up reason.
+    stale = [
+        *dataset.rule_violations,
+        {"summary": "age at most 120", "field": "age", "severity": "warning", "checked": False},
+    ]
+    EvaluationDataset.objects.filter(pk=dataset.pk).update(rule_violations=stale)
+    html = page(login(client, personas, "viewer").get(dataset.get_absolute_url()))
+    summary = html.split('id="severity-summary"')[1].split("</ul>")[0]
+    warnings = dataset.rule_violations[0]["violations"]
+    assert "Error</span>\n              1 rule: 0 rows violating" in summary
+    assert f"2 rules: {warnings} rows violating, 1 not checked" in summary
+    row = html.split("age at most 120")[1].split("</tr>")[0]
+    assert "not checked</td>" in row and "no column" not in row
+
+
 def test_a_classification_dataset_draws_the_count_of_each_class(client, personas):
     use_case = UseCaseFactory(owner=personas["owner"], task_type="binary", feature_schema=[])
     content = b"id,label\n" + b"".join(f"r{i},{int(i % 3 == 0)}\n".encode() for i in range(30))
