@@ -270,7 +270,7 @@ class EvaluationSerializer(serializers.ModelSerializer):
         "or misses target; `business_value`: {total, interval}); null before."
     )
 
-    @extend_schema_field(OpenApiTypes.OBJECT)
+    @extend_schema_field(serializers.DictField(allow_null=True))
     def get_display(self, evaluation: Evaluation) -> dict | None:
         if evaluation.status != Evaluation.Status.SUCCEEDED:
             return None
