@@ -16,18 +16,10 @@ from django.core.exceptions import ValidationError
 from portal.parsers import JSONFormField
 from portal.text import multi_line, single_line
 from portal.web import DateInput, Form
+from usecases import schema_rows
 from usecases.catalogue import METRIC_TASK_TYPES, Metric
 from usecases.models import KPI, DataQualityRule, Role, UseCase
 from usecases.services import usecases, validation
-
-FEATURE_SCHEMA_EXAMPLE = json.dumps(
-    [
-        {"name": "store", "type": "category", "description": "Store id"},
-        {"name": "price", "type": "number"},
-        {"name": "promo", "type": "boolean"},
-    ],
-    indent=2,
-)
 
 
 class FeatureSchemaField(JSONFormField):
@@ -35,7 +27,7 @@ class FeatureSchemaField(JSONFormField):
     a form error, as in the API)."""
 
     default_error_messages = {
-        "invalid": "This is not valid JSON. Check commas, quotes and brackets (see the example)."
+        "invalid": "This is not valid JSON. Check commas, quotes and brackets."
     }
 
     def prepare_value(self, value):
@@ -141,7 +133,23 @@ class UseCaseForm(Form):
         return user
 
     def clean_feature_schema(self):
+        if schema_rows.TOTAL in self.data:  # the page's rows; JSON otherwise (scripts, tests)
+            return schema_rows.schema_from_rows(schema_rows.rows_from_post(self.data))
         return self.cleaned_data["feature_schema"] or []
+
+    @property
+    def wants_schema_edit(self) -> bool:
+        """ "Add a row" or "Import" was pressed: show the form again, save nothing."""
+        return self.is_bound and self.data.get(schema_rows.ACTION) in ("add-row", "import-header")
+
+    @property
+    def schema_rows(self) -> list[dict]:
+        """The feature rows to show: as edited, as posted (after an error), or as stored."""
+        if self.wants_schema_edit:
+            return schema_rows.edited_rows(self.data)
+        if self.is_bound and schema_rows.TOTAL in self.data:
+            return schema_rows.rows_from_post(self.data)
+        return schema_rows.rows_from_schema(self.initial.get("feature_schema") or [])
 
     def clean(self):
         data = super().clean()

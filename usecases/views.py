@@ -24,11 +24,10 @@ from portal.exports import csv_response
 from portal.formatting import value_text
 from portal.plotting import chart_page
 from portal.web import GET_POST, HtmxRequest, call_service, page_of, posted
-from usecases import charts, selectors
+from usecases import charts, schema_rows, selectors
 from usecases.audit_labels import verb_label
 from usecases.filters import AuditFilter, HistoryFilter
 from usecases.forms import (
-    FEATURE_SCHEMA_EXAMPLE,
     Form,
     KPIForm,
     MemberAddForm,
@@ -101,14 +100,14 @@ def use_case_create(request: HtmxRequest) -> HttpResponse:
     if not can_create_use_case(request.user):
         raise PermissionDenied("You may not propose use cases.")
     form = UseCaseForm(posted(request))
-    if form.is_valid():
+    if not form.wants_schema_edit and form.is_valid():
         use_case = call_service(
             form, usecases.create_use_case, by=request.user, **form.cleaned_data
         )
         if use_case is not None:
             messages.success(request, f"“{use_case}” is created; you are its owner.")
             return redirect(use_case)
-    context = {"form": form, "example": FEATURE_SCHEMA_EXAMPLE}
+    context = {"form": form, "types": schema_rows.TYPE_CHOICES}
     return render(request, "usecases/use_case_form.html", context)
 
 
@@ -164,14 +163,14 @@ def use_case_edit(request: HtmxRequest, slug: str) -> HttpResponse:
     with_owner = can(request.user, Action.MANAGE_MEMBERS, use_case)
     initial = UseCaseForm.initial_for(use_case)
     form = UseCaseForm(posted(request), initial=initial, with_owner=with_owner)
-    if form.is_valid():
+    if not form.wants_schema_edit and form.is_valid():
         saved = call_service(
             form, usecases.update_use_case, use_case, by=request.user, **form.cleaned_data
         )
         if saved is not None:
             messages.success(request, "Your changes are saved.")
             return redirect(saved)
-    context = {"form": form, "use_case": use_case, "example": FEATURE_SCHEMA_EXAMPLE}
+    context = {"form": form, "use_case": use_case, "types": schema_rows.TYPE_CHOICES}
     return render(request, "usecases/use_case_form.html", context)
 
 

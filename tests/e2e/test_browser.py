@@ -1,7 +1,6 @@
 """End to end in headless Chromium (Playwright) against pytest-django's live server: use
 cases and their KPIs and rules (the browser and page fixtures are in tests/e2e/conftest.py)."""
 
-import json
 
 import pytest
 
@@ -20,8 +19,14 @@ def test_an_expert_creates_a_use_case_and_adds_a_kpi_without_reloading_the_page(
     page.select_option("#id_task_type", "regression")
     page.fill("#id_problem_statement", "Stores over-order fresh products and waste 8 % of them.")
     page.fill("#id_sponsor", "Head of supply chain")
-    schema = [{"name": "store", "type": "category"}, {"name": "price", "type": "number"}]
-    page.fill("#id_feature_schema", json.dumps(schema))
+    # The schema as rows: the columns of a CSV header, then each one's type.
+    page.fill("#id_schema_header", "store,price")
+    page.click("button[value=import-header]")
+    page.wait_for_selector("input[name=schema-1-name][value=price]")
+    page.select_option("select[name=schema-0-type]", "category")
+    page.select_option("select[name=schema-1-type]", "number")
+    page.fill("input[name=schema-1-unit]", "EUR")
+    shot(page, "use-case-schema-rows")
     page.click("text=Create the use case")
     page.wait_for_selector("h1:has-text('Grocery demand forecast')")
     use_case = UseCase.objects.get(title="Grocery demand forecast")
@@ -32,11 +37,12 @@ def test_an_expert_creates_a_use_case_and_adds_a_kpi_without_reloading_the_page(
     page.click("#kpis >> text=Add a KPI")
     page.wait_for_selector("#kpi-form")
     page.fill("#kpi-form #id_name", "Forecast error")
-    page.select_option("#kpi-form #id_metric", "roc_auc")  # wrong for a regression
-    page.fill("#kpi-form #id_target", "0.8")
-    page.fill("#kpi-form #id_gate_threshold", "0.7")
+    assert page.locator("#kpi-form #id_metric option[value=roc_auc]").count() == 0
+    page.select_option("#kpi-form #id_metric", "wape")  # lower is better: gate below target
+    page.fill("#kpi-form #id_target", "0.18")
+    page.fill("#kpi-form #id_gate_threshold", "0.1")
     page.click("#kpi-form button[type=submit]")
-    page.wait_for_selector("#kpi-form .errorlist:has-text('does not apply to regression')")
+    page.wait_for_selector("#kpi-form .errorlist:has-text('must not be below the target')")
     shot(page, "kpi-form-error")
 
     page.select_option("#kpi-form #id_metric", "wape")

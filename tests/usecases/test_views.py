@@ -166,7 +166,7 @@ def test_editing_the_definition_records_what_changed(client, personas, use_case)
     client = login(client, personas, "expert")
     form = page(client.get(reverse("usecases:edit", args=[use_case.slug])))
     assert "Owner (username)" not in form  # handing over ownership is for owners
-    assert "&quot;store&quot;" in form  # the schema, as indented JSON
+    assert 'name="schema-0-name" value="store"' in form  # the schema, as rows
     response = client.post(
         reverse("usecases:edit", args=[use_case.slug]),
         {
@@ -424,17 +424,6 @@ def test_editing_and_deleting_a_kpi_inline(client, personas, use_case, kpi):
         "kpi.updated",
         "kpi.deleted",
     ]
-
-
-def test_the_metric_list_offers_the_use_cases_metrics_first(client, personas, use_case):
-    client = login(client, personas, "expert")
-    html = page(
-        client.get(reverse("usecases:kpi_create", args=[use_case.slug]), headers=htmx("kpis"))
-    )
-    suited = html.split('<optgroup label="For regression / forecasting">')[1].split("</optgroup>")[
-        0
-    ]
-    assert "MAE" in suited and "ROC AUC" not in suited
 
 
 # Value model and data-quality rules inline
@@ -760,3 +749,80 @@ def test_the_kpi_form_offers_only_the_metrics_of_the_task_type(client, personas,
     for metric in Metric:
         offered = f'value="{metric.value}"' in select
         assert offered == ("regression" in METRIC_TASK_TYPES[metric]), metric
+
+
+# The feature schema as rows (issue 11, item 13)
+
+
+def schema_post(rows: list[dict], **extra) -> dict:
+    data = {"schema-TOTAL": str(len(rows))} | extra
+    for i, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"schema-{i}-{key}"] = value
+    return data
+
+
+CREATE = {"title": "Churn", "task_type": "binary", "priority": "medium", "risk_tier": "low"}
+
+
+def test_the_schema_is_written_as_rows_with_units_and_allowed_values(client, personas):
+    browser = login(client, personas, "owner")
+    form = page(browser.get(reverse("usecases:create")))
+    assert 'id="schema-rows"' in form and 'name="schema-0-name"' in form
+    assert 'name="feature_schema"' not in form  # no raw JSON on the page
+    rows = [
+        {"name": "age", "type": "integer", "unit": "years", "description": "At signup"},
+        {"name": "plan", "type": "category", "values": "basic, pro, basic"},
+        {"name": "", "type": "number", "unit": "ignored: no name"},
+    ]
+    response = browser.post(reverse("usecases:create"), CREATE | schema_post(rows))
+    assert response.status_code == 302
+    created = UseCase.objects.get(title="Churn")
+    assert created.feature_schema == [
+        {"name": "age", "type": "integer", "unit": "years", "description": "At signup"},
+        {"name": "plan", "type": "category", "values": ["basic", "pro"]},
+    ]
+    edit = page(browser.get(reverse("usecases:edit", args=[created.slug])))
+    assert 'name="schema-1-values" value="basic, pro"' in edit
+    detail = page(browser.get(created.get_absolute_url()))
+    assert "(years)" in detail and "one of basic, pro" in detail
+
+
+def test_adding_a_row_and_importing_a_header_save_nothing(client, personas):
+    browser = login(client, personas, "owner")
+    url = reverse("usecases:create")
+    rows = [{"name": "age", "type": "integer"}]
+    more = page(browser.post(url, CREATE | schema_post(rows, schema_action="add-row")))
+    assert 'name="schema-0-name" value="age"' in more and 'name="schema-3-name"' in more
+    imported = page(
+        browser.post(
+            url,
+            CREATE
+            | schema_post(rows, schema_action="import-header", schema_header='age,"plan",price'),
+        )
+    )
+    assert 'name="schema-1-name" value="plan"' in imported
+    assert 'name="schema-2-name" value="price"' in imported
+    assert 'name="schema-3-name" value="age"' not in imported  # already a row
+    assert not UseCase.objects.filter(title="Churn").exists()
+
+
+def test_a_bad_row_is_explained_and_the_rows_come_back_as_typed(client, personas):
+    browser = login(client, personas, "owner")
+    rows = [{"name": "2fast", "type": "number"}, {"name": "plan", "type": "number", "values": "a"}]
+    html = page(browser.post(reverse("usecases:create"), CREATE | schema_post(rows)))
+    assert "not a valid column name" in html
+    assert 'name="schema-0-name" value="2fast"' in html
+    rows[0]["name"] = "fast"
+    html = page(browser.post(reverse("usecases:create"), CREATE | schema_post(rows)))
+    assert "allowed values are for category features, not number" in html
+
+
+def test_the_api_keeps_taking_the_schema_as_json(api):
+    schema = [{"name": "plan", "type": "category", "unit": "", "values": ["basic", "pro"]}]
+    body = {"title": "Churn", "task_type": "binary", "feature_schema": schema}
+    created = api("owner").post("/api/v1/usecases/", body, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["feature_schema"] == [
+        {"name": "plan", "type": "category", "values": ["basic", "pro"]}
+    ]

@@ -26,7 +26,8 @@ RESERVED_COLUMNS = ("label", "prediction", "score", "segment")
 
 
 def check_feature_schema(schema) -> list[dict]:
-    """A list of {"name", "type", optional "description"} with unique, identifier-like names."""
+    """A list of {"name", "type", optional "unit", "description" and, for a category, the
+    allowed "values"} with unique, identifier-like names."""
     if not isinstance(schema, list):
         raise InvalidInput(
             'Expected a list such as [{"name": "age", "type": "integer"}].', field="feature_schema"
@@ -54,10 +55,38 @@ def check_feature_schema(schema) -> list[dict]:
             )
         seen.add(name)
         item = {"name": name, "type": kind}
+        if feature.get("unit"):
+            item["unit"] = _single_line(feature["unit"], 30, f"{where}: the unit")
         if feature.get("description"):
             item["description"] = str(feature["description"])[:200]
+        if feature.get("values"):
+            item["values"] = _allowed_values(feature["values"], kind, f"{where} (“{name}”)")
         cleaned.append(item)
     return cleaned
+
+
+def _single_line(value, length: int, what: str) -> str:
+    text = str(value).strip()
+    if len(text) > length or any(ch in text for ch in "\r\n\t\x00"):
+        raise InvalidInput(
+            f"{what} is one line of at most {length} characters.", field="feature_schema"
+        )
+    return text
+
+
+def _allowed_values(values, kind: str, where: str) -> list[str]:
+    """A category's known values: a list of distinct short texts (up to 500)."""
+    if kind != "category":
+        raise InvalidInput(
+            f"{where}: allowed values are for category features, not {kind}.",
+            field="feature_schema",
+        )
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",")]
+    if not isinstance(values, list) or len(values) > 500:
+        raise InvalidInput(f"{where}: list at most 500 allowed values.", field="feature_schema")
+    cleaned = [_single_line(v, 100, f"{where}: a value") for v in values if str(v).strip()]
+    return list(dict.fromkeys(cleaned))
 
 
 def check_dates(start_date, target_date) -> None:
