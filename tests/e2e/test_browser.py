@@ -1,7 +1,6 @@
 """End to end in headless Chromium (Playwright) against pytest-django's live server: use
 cases and their KPIs and rules (the browser and page fixtures are in tests/e2e/conftest.py)."""
 
-
 import pytest
 
 from tests.e2e.conftest import log_in, shot
