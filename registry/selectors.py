@@ -124,9 +124,15 @@ def ranking_metric(use_case: UseCase, kpis=None) -> dict:
 
 def leaderboard(use_case: UseCase) -> dict:
     """Current succeeded evaluations ranked per dataset by `ranking_metric` (best first); rows
-    without the metric come last. Reads one number per evaluation, not its results."""
+    without the metric come last; `on_other_kpis` marks a row whose gates were measured on
+    other gating KPIs than the use case's now. Reads one number per evaluation, not its
+    results."""
     ranking = ranking_metric(use_case)
     currency = _currency(use_case.pk) if ranking["metric"] == Metric.BUSINESS_VALUE else ""
+    # Versions compare on the same gating KPIs: those the use case has now, unchanged since
+    # the evaluation started; a row measured on others says so instead of a gate count.
+    gating_now = dict(use_case.kpis.filter(is_gating=True).values_list("pk", "updated_at"))
+    last_change = max(gating_now.values(), default=None)
     path = f"results__overall__{ranking['metric']}"
     rows = (
         Evaluation.objects.current()
@@ -134,6 +140,7 @@ def leaderboard(use_case: UseCase) -> dict:
         .select_related("model_version", "dataset")
         .only(
             "pk",
+            "created_at",
             "gates",
             "passed_gates",
             "finished_at",
@@ -159,6 +166,9 @@ def leaderboard(use_case: UseCase) -> dict:
         gating = [gate for gate in row.gates or [] if gate.get("is_gating")]
         row.gates_passed = sum(gate.get("passed") is True for gate in gating)
         row.gates_total = len(gating)
+        row.on_other_kpis = {gate.get("kpi") for gate in gating} != set(gating_now) or (
+            last_change is not None and row.created_at < last_change
+        )
         estimate = {"value": row.score, "low": row.score_low, "high": row.score_high}
         row.score_text = format_metric(ranking["metric"], row.score, currency)
         row.interval_text = _interval(ranking["metric"], estimate, currency)

@@ -979,3 +979,25 @@ def test_the_confusion_matrix_names_the_classes(client, personas, churn):
     matrix = figure(html, "chart-confusion-matrix")["data"][0]
     assert matrix["x"] == matrix["y"] == ["stays", "will churn"]
     assert "of actual will churn" in json.dumps(matrix["text"])
+
+
+def test_the_leaderboard_compares_versions_on_the_same_gating_kpis(
+    client, personas, use_case, evaluation, version, dataset, scientist
+):
+    """Issue 11, item 7: an evaluation measured before a gating KPI was added shows "Other
+    KPIs: run again", not a gate count beside versions measured on the current set."""
+    later = registering.register_version(use_case, by=scientist, version="1.5.0")
+    upload_holdout_predictions(later, dataset, scientist, error=0.5)
+    definitions.create_kpi(
+        use_case, by=personas["owner"], name="WAPE", metric="wape", target=0.1, gate_threshold=0.5
+    )
+    run(later, dataset, scientist)  # measured on both gating KPIs
+    html = page(
+        login(client, personas, "viewer").get(reverse("registry:evaluations", args=[use_case.slug]))
+    )
+    board = html.split('id="leaderboard"')[1].split("</section>")[0]
+    rows = [row.split("</tr>")[0] for row in board.split("<tr")[1:]]
+    newer = next(row for row in rows if ">1.5.0<" in row)
+    older = next(row for row in rows if ">1.4.0<" in row)
+    assert "/ 2 passed" in newer and "Other KPIs" not in newer
+    assert "Other KPIs: run again" in older and "passed" not in older
