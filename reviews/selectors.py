@@ -83,7 +83,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from portal.formatting import natural_key
 from registry.models import ModelVersion
@@ -202,13 +204,15 @@ def _agreement(labels_by_item: dict[int, dict[int, str]], *, kind: str) -> dict:
         if len(both) >= MIN_SHARED_ITEMS:
             kappa = stats.cohen_kappa([a for a, _ in both], [b for _, b in both])
             pairs.append({"reviewers": [first, second], "items": len(both), **_coefficient(kappa)})
+    alpha = stats.krippendorff_alpha([list(labels.values()) for labels in rated])
     return {
+        # Kept for clients of the first results API: the headline figure, now always alpha.
+        "method": "krippendorff_alpha" if rated else None,
+        "value": alpha,
         "labels": kind,
         "items": len(rated),
         "reviews": sum(len(labels) for labels in rated),
-        "krippendorff_alpha": _coefficient(
-            stats.krippendorff_alpha([list(labels.values()) for labels in rated])
-        ),
+        "krippendorff_alpha": _coefficient(alpha),
         "fleiss_kappa": {
             **_coefficient(stats.fleiss_kappa(fleiss_units)),
             "items": len(fleiss_units),
@@ -560,11 +564,21 @@ def campaign_items(
         # the distinct non-blank labels of an item are its verdicts or its preferences.
         items = items.filter(labels__gt=2)
     if tag:
-        tagged = Review.objects.filter(item=OuterRef("pk"), reason_tags__icontains=json.dumps(tag))
+        tagged = _tagged(Review.objects.filter(item=OuterRef("pk")), tag)
         items = items.filter(Exists(tagged))
     if segment:
         items = items.filter(prediction__segment=segment)
     return items.select_related("prediction", "other_prediction").order_by("position", "pk")
+
+
+def _tagged(reviews: QuerySet, tag: str) -> QuerySet:
+    """The reviews whose reason_tags hold `tag` exactly: jsonb containment on PostgreSQL; on
+    SQLite (no JSON containment) the tag's JSON text in the stored list, as Django writes it
+    (json.dumps, ASCII-escaped)."""
+    if connection.vendor == "postgresql":
+        return reviews.filter(reason_tags__contains=[tag])
+    text = reviews.annotate(tags_text=Cast("reason_tags", TextField()))
+    return text.filter(tags_text__contains=json.dumps(tag))
 
 
 # The reviews of a page of items, side by side, reviewer by name.

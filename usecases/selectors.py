@@ -111,3 +111,18 @@ def keeps_access(member) -> str:
     if is_manager(member.user):
         return "a manager"
     return ""
+
+
+# What a member loses with their role, for the removal's confirmation (the rights are
+# usecases/permissions.py's; these are their words).
+ROLE_LOSSES = {
+    "owner": "no more say over its definition, members, phase and promotion policy.",
+    "expert": "no more review campaigns or approvals as its domain expert, and no more edits "
+    "of its definition.",
+    "data_scientist": "no more versions, predictions, evaluations or promotion requests for it.",
+    "viewer": "they no longer read it.",
+}
+
+
+def removal_consequence(member) -> str:
+    return ROLE_LOSSES.get(member.role, "")

@@ -336,7 +336,11 @@ def member_remove(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     member = get_object_or_404(use_case.members.select_related("user"), pk=pk)
     if request.method == "GET":
         context = page_context(
-            request, use_case, member=member, keeps_access=selectors.keeps_access(member)
+            request,
+            use_case,
+            member=member,
+            keeps_access=selectors.keeps_access(member),
+            loses=selectors.removal_consequence(member),
         )
         return render(request, "usecases/member_remove.html", context)
     form = Form(request.POST)  # no fields: it carries the service's refusal, if any

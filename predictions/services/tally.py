@@ -116,8 +116,13 @@ def _locked_rule_counts(use_case: UseCase, version_id: int) -> dict[str, int]:
 
 
 def recount_use_case(use_case_id: int) -> int:
-    """Recount every tally of the use case's versions (after a rule changed); how many."""
-    versions = ModelVersion.objects.filter(use_case_id=use_case_id, quality_tally__isnull=False)
+    """Recount the use case's stale tallies (counted with rules older than its last rule
+    change); how many. A tally already recounted since (an earlier task of a burst of
+    edits) is left alone."""
+    versions = ModelVersion.objects.filter(
+        use_case_id=use_case_id,
+        quality_tally__rules_as_of__lt=F("use_case__rules_changed_at"),
+    )
     count = 0
     for version in versions.select_related("use_case").order_by("pk"):
         recount_version(version)

@@ -84,7 +84,7 @@ def evaluation_gate(version: ModelVersion) -> GateResult:
         what = " and ".join(changed)
         summary = f"{what[0].upper()}{what[1:]} changed after this evaluation ran: run it again."
         return GateResult(kind, INCOMPLETE, summary, found, evaluation)
-    outdated = _outdated(evaluation, use_case)
+    outdated = _outdated(evaluation)
     if outdated:
         return GateResult(kind, INCOMPLETE, f"{outdated}: run it again.", found, evaluation)
     unmeasured = [g["name"] for g in gating if g.get("passed") is None]
@@ -102,7 +102,7 @@ def evaluation_gate(version: ModelVersion) -> GateResult:
     return GateResult(kind, PASSED, summary, detail, evaluation)
 
 
-def _outdated(evaluation: Evaluation, use_case) -> str:
+def _outdated(evaluation: Evaluation) -> str:
     """Whether the predictions it scored were replaced since it started (what changed in the
     definitions is registry.selectors.definitions_changed)."""
     uploaded = (

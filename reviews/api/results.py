@@ -99,6 +99,15 @@ class ReviewerPairSerializer(CoefficientSerializer):
 
 
 class AgreementSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(
+        ["krippendorff_alpha"],
+        allow_null=True,
+        help_text="Deprecated: always krippendorff_alpha now (null without an item reviewed "
+        "twice); read `krippendorff_alpha`, `fleiss_kappa` and `pairs`.",
+    )
+    value = serializers.FloatField(
+        allow_null=True, help_text="Deprecated: `krippendorff_alpha.value`."
+    )
     labels = serializers.ChoiceField(["verdict", "preference"])
     items = serializers.IntegerField(help_text="Items with at least two reviews.")
     reviews = serializers.IntegerField()

@@ -116,3 +116,22 @@ def test_the_results_page_links_to_the_browser_and_to_its_disagreements(client, 
     assert f'href="{items_url(browsed)}"' in html
     assert items_url(browsed, "disagreement=on") in html
     assert items_url(browsed, "tag=weather") in html
+
+
+@pytest.mark.parametrize("tag", ["qualité", "Weather", "weather"])
+def test_the_tag_filter_is_exact_with_any_letters(client, personas, use_case, reviewers_of, tag):
+    """A tag with non-ASCII letters is found, on PostgreSQL as on SQLite; case counts."""
+    version = make_version(use_case, "4.0")
+    campaign = make_campaign(use_case, version, tags=["qualité", "weather"])
+    items = make_items(campaign, make_predictions(use_case, version, ["x"] * 3, prefix="t"))
+    tags = [["qualité"], ["weather"], []]
+    add_reviews(
+        campaign,
+        [
+            (item, reviewers_of[0], {"verdict": CORRECT, "reason_tags": t})
+            for item, t in zip(items, tags, strict=True)
+        ],
+    )
+    html = login(client, personas, "viewer").get(items_url(campaign, f"tag={tag}"))
+    expected = {"qualité": ["1"], "weather": ["2"], "Weather": [str(n) for n in (1, 2, 3)]}
+    assert shown(html.content.decode()) == expected[tag]  # "Weather" is no tag: ignored

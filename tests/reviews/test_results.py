@@ -202,6 +202,8 @@ def test_a_campaign_without_reviews_has_empty_results(use_case, version):
     assert results["segments"] == []
     undefined = {"value": None, "band": None}
     assert results["agreement"] == {
+        "method": None,
+        "value": None,
         "labels": "verdict",
         "items": 0,
         "reviews": 0,

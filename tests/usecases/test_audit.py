@@ -95,3 +95,19 @@ def test_a_batch_that_raises_appends_nothing_and_the_next_one_still_links(histor
 def test_a_batch_needs_the_callers_transaction():
     with pytest.raises(RuntimeError, match="inside the service's transaction"), audit.batched():
         pass
+
+
+def test_a_nested_batch_that_fails_drops_its_own_events_only(history, personas):
+    use_case, owner = history, personas["owner"]
+    before = AuditEvent.objects.count()
+    with transaction.atomic(), audit.batched():
+        audit.record(actor=owner, verb="test.kept", target=use_case)
+        try:
+            with transaction.atomic(), audit.batched():  # a nested service that fails
+                audit.record(actor=owner, verb="test.rolled_back", target=use_case)
+                raise RuntimeError("the inner step failed")
+        except RuntimeError:
+            pass
+    verbs = list(AuditEvent.objects.order_by("id").values_list("verb", flat=True)[before:])
+    assert verbs == ["test.kept"]
+    assert audit.verify_chain()[1] == []

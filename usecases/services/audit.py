@@ -128,10 +128,19 @@ def record(
 def batched() -> Iterator[None]:
     """The events recorded in the block are appended at its end, in the caller's
     transaction: the chain's lock is taken then, not at the first event, and the chain's
-    head is read and the events written once. Nested blocks append with the outermost.
-    An exception discards them, as the transaction rolls back."""
-    if _batch.get() is not None:
-        yield
+    head is read and the events written once. Nested blocks append with the outermost; an
+    exception out of a block discards the events recorded in it (a nested service's, whose
+    savepoint rolls back, as the outermost's whole transaction). An event recorded in a
+    plain savepoint (transaction.atomic) that rolls back inside a batch is not seen: record
+    inside a nested audit.atomic service instead."""
+    pending = _batch.get()
+    if pending is not None:
+        mark = len(pending)
+        try:
+            yield
+        except BaseException:
+            del pending[mark:]
+            raise
         return
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.batched() must run inside the service's transaction")
