@@ -46,6 +46,20 @@ class DateInput(forms.DateInput):
     input_type = "date"
 
 
+class AnnotatedSelect(forms.Select):
+    """A select whose options carry data attributes (`option_attrs`: value → attributes),
+    for page scripts that filter one select by another."""
+
+    def __init__(self, *args, option_attrs: dict[str, dict[str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.option_attrs = option_attrs or {}
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        option["attrs"].update(self.option_attrs.get(str(value), {}))
+        return option
+
+
 def add_service_error(form: Form, error: DomainError) -> None:
     """Each field error of `error` beside the input it concerns, else on top of the form."""
     for item in error.error_items() or [{"message": error.message}]:

@@ -128,6 +128,13 @@ class EvaluationDataset(models.Model):
     row_count = models.PositiveIntegerField()
     columns = models.JSONField(default=list)
     has_segment = models.BooleanField(default=False)
+    # Its distinct segments (up to uploads.MAX_SEGMENTS_KEPT), offered by the KPI form.
+    segments = models.JSONField(
+        default=list,
+        db_default=models.Value([], output_field=models.JSONField()),  # for older writers
+        blank=True,
+        editable=False,
+    )
     # {"kind": "numeric"|"categorical", "histogram" or "counts": …} for the dataset page.
     label_summary = models.JSONField(default=dict)
     # [{"rule": id, "description": "...", "severity": "...", "violations": n}, …]

@@ -63,6 +63,8 @@ class DatasetTable:
     row_count: int
     columns: list[str]
     has_segment: bool
+    # Its distinct non-blank segments, sorted, at most MAX_SEGMENTS_KEPT.
+    segments: list[str]
     label_summary: dict
     # [{"rule", "field", "summary", "severity", "violations", "checked"}] for every rule;
     # checked is False when the rule's field is not a column of the dataset.
@@ -152,9 +154,20 @@ def read_dataset(
         row_count=row_count,
         columns=table.column_names,
         has_segment=has_segment,
+        segments=distinct_segments(table) if has_segment else [],
         label_summary=label_summary(table.column("label"), task_type),
         rule_violations=checks.summary(),
     )
+
+
+MAX_SEGMENTS_KEPT = 1000
+
+
+def distinct_segments(table: pa.Table) -> list[str]:
+    """The segment column's distinct non-blank values, sorted (a KPI's segment is chosen
+    from them); at most MAX_SEGMENTS_KEPT."""
+    values = pc.unique(table.column("segment").cast(pa.string())).to_pylist()
+    return sorted(v for v in values if v and v.strip())[:MAX_SEGMENTS_KEPT]
 
 
 def label_summary(labels: pa.ChunkedArray | pa.Array, task_type: str) -> dict:

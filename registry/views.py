@@ -268,7 +268,7 @@ def evaluation_detail(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
             segment_metric=report["headline"],
             metric_labels=report["labels"],
             currency=report["currency"],
-            class_names={str(v): use_case.class_label(v) for v in (0, 1)},
+            class_names={str(v): use_case.class_label(v) for v in (0, 1, *use_case.known_classes)},
         )
     return render(request, template, context)
 

@@ -269,8 +269,9 @@ def _item(use_case: UseCase, campaign: ReviewCampaign, slot: ReviewSlot) -> dict
 
 
 def _class_text(use_case: UseCase, value) -> str:
-    """A class by its name (binary: the use case's labels), any other value as value_text."""
-    if value is not None and use_case.task_type == UseCase.TaskType.BINARY:
+    """A class by its name (binary: the use case's labels; multiclass: its class names), any
+    other value as value_text."""
+    if value is not None and use_case.is_classification:
         return use_case.class_label(value)
     return value_text(value)
 

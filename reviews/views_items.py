@@ -111,6 +111,6 @@ def _shown(use_case: UseCase, campaign: ReviewCampaign, item) -> dict:
 
 
 def _label(use_case: UseCase, value) -> str:
-    if use_case.task_type == UseCase.TaskType.BINARY and value is not None:
+    if use_case.is_classification and value is not None:
         return use_case.class_label(value)
     return value_text(value)

@@ -192,3 +192,43 @@ def test_binary_confidences_become_distances_to_the_threshold_and_back():
     migrate(before)
     assert predictions.get(use_case__slug="churn").confidence == pytest.approx(0.572)
     migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_datasets_uploaded_before_get_their_segments_from_their_tables():
+    """registry 0008: a dataset's distinct segments (for the KPI form) read from its stored
+    table; blanks left out; a dataset without a segment column keeps an empty list."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    before = [("registry", "0007_prediction_disagreement")]
+    old = migrate(before)
+    user = old.get_model("auth", "User").objects.create(username="olga")
+    use_case = old.get_model("usecases", "UseCase").objects.create(
+        slug="churn", title="Churn", owner=user, task_type="binary"
+    )
+    for name, segments in [("with", ["EU", "", "US", "EU", None]), ("without", None)]:
+        columns = {"id": pa.array(["a", "b", "c", "d", "e"]), "label": pa.array([0, 1, 0, 1, 0])}
+        if segments is not None:
+            columns["segment"] = pa.array(segments)
+        sink = io.BytesIO()
+        pq.write_table(pa.table(columns), sink)
+        table = old.get_model("registry", "StoredTable").objects.create(
+            parquet=sink.getvalue(), size_bytes=1, sha256="a"
+        )
+        old.get_model("registry", "EvaluationDataset").objects.create(
+            use_case=use_case,
+            name=name,
+            file_format="parquet",
+            row_count=5,
+            columns=list(columns),
+            has_segment=segments is not None,
+            table=table,
+            uploaded_by=user,
+        )
+    migrate([("registry", "0008_dataset_segments")])
+    assert EvaluationDataset.objects.get(name="with").segments == ["EU", "US"]
+    assert EvaluationDataset.objects.get(name="without").segments == []
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

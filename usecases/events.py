@@ -11,3 +11,8 @@ rules_changed = Signal()
 # predictions recomputes each binary prediction's distance to the threshold, which
 # "lowest confidence" sampling reads (predictions/apps.py).
 threshold_changed = Signal()
+
+# Asked, not announced: which segments the use case's data holds (KPI forms offer them and
+# warn about a segment that matches none). kwargs: use_case_id; each receiver returns an
+# iterable of segment names (registry: its datasets'; predictions: its logs').
+segments_requested = Signal()

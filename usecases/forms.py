@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 
 from portal.parsers import JSONFormField
 from portal.text import multi_line, single_line
-from portal.web import DateInput, Form
+from portal.web import AnnotatedSelect, DateInput, Form
 from usecases import schema_rows
 from usecases.catalogue import METRIC_TASK_TYPES, Metric
 from usecases.models import KPI, DataQualityRule, Role, UseCase
@@ -34,6 +34,30 @@ class FeatureSchemaField(JSONFormField):
         if isinstance(value, str):
             return value
         return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class ClassNamesField(forms.CharField):
+    """Multiclass classes, one a line: "gold", or "3 = gold" to name class 3; a dict."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "spellcheck": "false"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{key} = {name}" if name else key for key, name in value.items())
+        return value
+
+    def to_python(self, value) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for number, line in enumerate((value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, _, name = (part.strip() for part in line.partition("="))
+            if not key:
+                raise ValidationError(f"Line {number}: a class before the “=”.")
+            if key in names:
+                raise ValidationError(f"Line {number}: the class “{key}” is listed twice.")
+            names[key] = name
+        return names
 
 
 class UseCaseForm(Form):
@@ -100,6 +124,15 @@ class UseCaseForm(Form):
         help_text="Binary: what the negative class means, e.g. “stays”.",
         widget=forms.TextInput(attrs={"data-task-types": "binary"}),
     )
+    class_names = ClassNamesField(
+        required=False,
+        label="Classes",
+        help_text="Multiclass: the known classes, one a line; “3 = gold” names class 3. "
+        "Reviewers pick corrections from them; pages show the names.",
+        widget=forms.Textarea(
+            attrs={"rows": 4, "spellcheck": "false", "data-task-types": "multiclass"}
+        ),
+    )
     feature_schema = FeatureSchemaField(
         required=False,
         initial=list,
@@ -153,6 +186,9 @@ class UseCaseForm(Form):
 
     def clean(self):
         data = super().clean()
+        if data.get("task_type") != UseCase.TaskType.MULTICLASS:
+            data.pop("class_names", None)  # hidden for this task type: the stored ones stay
+            self.errors.pop("class_names", None)
         if data.get("task_type") != UseCase.TaskType.BINARY:
             # Unused by this task type (and hidden): keep whatever is stored, ignore the input.
             for name in ("decision_threshold", "positive_label", "negative_label"):
@@ -195,8 +231,18 @@ class KPIForm(Form):
         help_text="Only rows of this segment (blank: all rows).",
     )
 
-    def __init__(self, *args, use_case: UseCase, **kwargs):
+    SEGMENT_OPTIONS = "kpi-segment-options"  # the datalist usecases/detail.html renders
+
+    def __init__(self, *args, use_case: UseCase, segments: list[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
+        # Offered from the segments seen in the datasets and logs; free text stays possible
+        # (a segment to come), with a warning when it matches none (views._kpi_saved).
+        field = self.fields["segment"]
+        if segments:
+            field.widget.attrs["list"] = self.SEGMENT_OPTIONS
+            field.help_text = "Only rows of this segment (blank: all rows): one seen in the data."
+        else:
+            field.help_text = "Only rows of this segment (blank: all rows). No data has any yet."
         # Any metric parses; only the task type's are offered, and the service says why it
         # refuses another (validation.check_kpi: "ROC AUC does not apply to regression…").
         self.fields["metric"].choices = Metric.choices
@@ -256,8 +302,22 @@ class RuleForm(Form):
         super().__init__(*args, **kwargs)
         columns = [*use_case.feature_names, *validation.RESERVED_COLUMNS]
         if use_case.feature_schema:
+            # Each column's type and each kind's fitting types, for app.js to offer only the
+            # kinds that fit the chosen column (validation.check_rule refuses the others).
+            types = {c: validation.column_type(use_case, c) or "" for c in columns}
             self.fields["field"] = forms.ChoiceField(
-                choices=[(c, c) for c in columns], label="Column"
+                choices=[(c, c) for c in columns],
+                label="Column",
+                widget=AnnotatedSelect(
+                    option_attrs={c: {"data-column-type": t} for c, t in types.items() if t}
+                ),
+            )
+            self.fields["kind"].widget = AnnotatedSelect(
+                choices=self.fields["kind"].choices,
+                option_attrs={
+                    kind: {"data-fits": " ".join(sorted(fits))}
+                    for kind, fits in validation.RULE_TYPES.items()
+                },
             )
         for name, kind in (
             ("minimum", "range"),

@@ -111,6 +111,15 @@ class UseCase(models.Model):
         validators=[single_line],
         help_text="Binary classification: what a 0 means, e.g. “stays”.",
     )
+    # Multiclass: the known classes in order, each with its name ("" reads as the class).
+    class_names = models.JSONField(
+        default=dict,
+        # rows written by code that predates the column stay valid
+        db_default=models.Value({}, output_field=models.JSONField()),
+        blank=True,
+        help_text='Multiclass: the known classes and their names, e.g. {"3": "gold"} '
+        '("" keeps the class as it is).',
+    )
     feature_schema = models.JSONField(
         default=list,
         blank=True,
@@ -152,12 +161,21 @@ class UseCase(models.Model):
 
     def class_label(self, value) -> str:
         """A predicted or true class as people read it: binary 1/0 by the use case's
-        labels ("1"/"0" without them), any other value as it is."""
+        labels ("1"/"0" without them), a multiclass class by its name, any other value as
+        it is."""
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
         if self.task_type == self.TaskType.BINARY and is_number and value in (0, 1):
             label = self.positive_label if value == 1 else self.negative_label
             return label or str(int(value))
+        text = str(int(value)) if is_number and float(value).is_integer() else str(value)
+        if self.task_type == self.TaskType.MULTICLASS and self.class_names:
+            return self.class_names.get(text) or text
         return str(value)
+
+    @property
+    def known_classes(self) -> list[str]:
+        """Multiclass: the classes the owner listed (empty: not listed)."""
+        return list(self.class_names) if self.task_type == self.TaskType.MULTICLASS else []
 
     @property
     def is_classification(self) -> bool:

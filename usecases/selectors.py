@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
+from portal.formatting import natural_key
+from usecases import events
 from usecases.models import (
     AuditEvent,
     UseCase,
@@ -111,6 +113,33 @@ def keeps_access(member) -> str:
     if is_manager(member.user):
         return "a manager"
     return ""
+
+
+def known_segments(use_case) -> list[str]:
+    """The segments seen in the use case's datasets and prediction logs, in natural order
+    (the apps above answer usecases.events.segments_requested)."""
+    seen: set[str] = set()
+    for _receiver, segments in events.segments_requested.send(
+        sender=UseCase, use_case_id=use_case.pk
+    ):
+        seen.update(s for s in segments or () if s)
+    return sorted(seen, key=natural_key)
+
+
+def segment_warning(segment: str, known: list[str]) -> str:
+    """Why a KPI's segment may measure nothing: it matches no segment seen so far."""
+    if not segment or segment in known:
+        return ""
+    if not known:
+        return (
+            f"No dataset or prediction log of this use case has segments yet: “{segment}” "
+            "measures no rows until one does."
+        )
+    shown = ", ".join(f"“{s}”" for s in known[:8]) + (" …" if len(known) > 8 else "")
+    return (
+        f"“{segment}” matches no segment seen in the datasets or prediction logs so far "
+        f"({shown}): it measures no rows until one appears. Check its spelling."
+    )
 
 
 # What a member loses with their role, for the removal's confirmation (the rights are

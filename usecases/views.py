@@ -123,10 +123,16 @@ def _detail_context(request, use_case: UseCase, **extra) -> dict:
         use_case.members.select_related("user"),
         key=lambda m: (ROLE_RANK[m.role], m.user.get_username()),
     )
+    kpis = list(use_case.kpis.order_by("name"))
+    segmented = {kpi.segment for kpi in kpis if kpi.segment}
+    if segmented and "kpi_segments" not in extra:
+        extra["kpi_segments"] = selectors.known_segments(use_case)
+    # A KPI's segment that matches none of the data's: flagged in the table.
+    extra["unmatched_segments"] = segmented - set(extra.get("kpi_segments") or ())
     return page_context(
         request,
         use_case,
-        kpis=use_case.kpis.order_by("name"),
+        kpis=kpis,
         rules=use_case.data_quality_rules.order_by("field", "kind"),
         value_model=ValueModel.objects.filter(use_case=use_case).first(),
         members=members,
@@ -377,24 +383,34 @@ def member_welcome(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
 @GET_POST
 def kpi_create(request: HtmxRequest, slug: str) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
-    form = KPIForm(posted(request), use_case=use_case)
+    known = selectors.known_segments(use_case)
+    form = KPIForm(posted(request), use_case=use_case, segments=known)
     if form.is_valid() and call_service(
         form, definitions.create_kpi, use_case, by=request.user, **form.cleaned_data
     ):
-        return _saved(request, use_case, "kpis", f"KPI “{form.cleaned_data['name']}” added.")
-    return _render_detail(request, use_case, kpi_form=form)
+        return _saved(request, use_case, "kpis", _kpi_saved(form, known, "added"))
+    return _render_detail(request, use_case, kpi_form=form, kpi_segments=known)
 
 
 @GET_POST
 def kpi_edit(request: HtmxRequest, slug: str, pk: int) -> HttpResponse:
     use_case = get_use_case_for(request, slug, Action.EDIT)
     kpi = get_object_or_404(use_case.kpis, pk=pk)
-    form = KPIForm(posted(request), initial=KPIForm.initial_for(kpi), use_case=use_case)
+    known = selectors.known_segments(use_case)
+    initial = KPIForm.initial_for(kpi)
+    form = KPIForm(posted(request), initial=initial, use_case=use_case, segments=known)
     if form.is_valid() and call_service(
         form, definitions.update_kpi, kpi, by=request.user, **form.cleaned_data
     ):
-        return _saved(request, use_case, "kpis", f"KPI “{form.cleaned_data['name']}” saved.")
-    return _render_detail(request, use_case, kpi_form=form, editing_kpi=kpi)
+        return _saved(request, use_case, "kpis", _kpi_saved(form, known, "saved"))
+    return _render_detail(request, use_case, kpi_form=form, editing_kpi=kpi, kpi_segments=known)
+
+
+def _kpi_saved(form: KPIForm, known: list[str], done: str) -> str:
+    """The confirmation, with a warning when the KPI's segment matches no data seen yet."""
+    data = form.cleaned_data
+    warning = selectors.segment_warning(data.get("segment", ""), known)
+    return " ".join(filter(None, [f"KPI “{data['name']}” {done}.", warning and f"Note: {warning}"]))
 
 
 @require_POST

@@ -201,6 +201,7 @@ def upload_dataset(
                     row_count=parsed.row_count,
                     columns=parsed.columns,
                     has_segment=parsed.has_segment,
+                    segments=parsed.segments,
                     label_summary=parsed.label_summary,
                     rule_violations=parsed.rule_violations,
                     table=_store(parquet),

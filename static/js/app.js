@@ -15,6 +15,28 @@
         });
       }
       kind.addEventListener("change", sync);
+      // Only the kinds that fit the chosen column's type (data-fits on a kind lists the
+      // types it applies to; a kind without it fits any column).
+      var column = form.querySelector("select[name=field]");
+      function fit() {
+        var chosen = column.options[column.selectedIndex];
+        var type = chosen ? chosen.getAttribute("data-column-type") : null;
+        Array.prototype.forEach.call(kind.options, function (option) {
+          var fits = option.getAttribute("data-fits");
+          var off = !!(type && fits && fits.split(" ").indexOf(type) === -1);
+          option.disabled = off;
+          option.hidden = off;
+        });
+        if (kind.selectedOptions[0] && kind.selectedOptions[0].disabled) {
+          var first = Array.prototype.find.call(kind.options, function (o) { return !o.disabled; });
+          if (first) kind.value = first.value;
+          sync();
+        }
+      }
+      if (column) {
+        column.addEventListener("change", fit);
+        fit();
+      }
       sync();
     });
   }

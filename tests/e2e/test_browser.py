@@ -2,6 +2,7 @@
 cases and their KPIs and rules (the browser and page fixtures are in tests/e2e/conftest.py)."""
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import log_in, shot
 from usecases.models import KPI, UseCase
@@ -81,4 +82,27 @@ def test_a_data_quality_rule_form_shows_only_the_inputs_of_its_kind(live_server,
     page.click("#rule-form button[type=submit]")
     page.wait_for_selector("#rule-table td:has-text('one of S01, S02')")
     shot(page, "rule-added-inline")
+    assert page.errors == []
+
+
+def test_the_rule_form_offers_only_the_kinds_that_fit_the_column(live_server, page, use_case):
+    """A range only on numbers, allowed values and patterns not on them (the server refuses
+    the rest: tests/usecases/test_services.py)."""
+    log_in(page, live_server, "erik")
+    page.goto(f"{live_server.url}{use_case.get_absolute_url()}")
+    page.click("#rules >> text=Add a rule")
+    page.wait_for_selector("#rule-form")
+    disabled = "#rule-form #id_kind option:disabled"
+    page.select_option("#rule-form #id_field", "price")  # a number
+    expect(page.locator(disabled)).to_have_count(2)
+    assert sorted(page.locator(disabled).evaluate_all("os => os.map(o => o.value)")) == [
+        "allowed_values",
+        "regex",
+    ]
+    page.select_option("#rule-form #id_kind", "range")
+    page.select_option("#rule-form #id_field", "store")  # a category: range no longer fits
+    expect(page.locator(disabled)).to_have_count(1)
+    assert page.locator(disabled).get_attribute("value") == "range"
+    assert page.locator("#rule-form #id_kind").input_value() != "range"
+    assert not page.is_visible("#rule-form #id_minimum")  # its inputs went with it
     assert page.errors == []

@@ -58,6 +58,7 @@ class UseCaseSerializer(serializers.ModelSerializer):
             "decision_threshold",
             "positive_label",
             "negative_label",
+            "class_names",
             "feature_schema",
             "kpi_count",
             "member_count",
@@ -100,6 +101,7 @@ class UseCaseUpdateInput(serializers.ModelSerializer):
             "decision_threshold",
             "positive_label",
             "negative_label",
+            "class_names",
             "feature_schema",
         ]
         # The database refuses any other value (usecases_decision_threshold_is_a_probability).

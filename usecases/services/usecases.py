@@ -97,6 +97,7 @@ def create_use_case(
     decision_threshold: float = 0.5,
     positive_label: str = "",
     negative_label: str = "",
+    class_names: dict[str, str] | None = None,
     feature_schema: list[dict] | None = None,
 ) -> UseCase:
     """Create a use case owned by `owner` (default: `by`), who becomes its owner member."""
@@ -124,6 +125,7 @@ def create_use_case(
         decision_threshold=decision_threshold,
         positive_label=positive_label.strip(),
         negative_label=negative_label.strip(),
+        class_names=validation.check_class_names(class_names or {}),
         feature_schema=feature_schema,
     )
     UseCaseMember.objects.create(use_case=use_case, user=use_case.owner, role=Role.OWNER)
@@ -156,6 +158,7 @@ def update_use_case(
     decision_threshold: float | Unchanged = UNCHANGED,
     positive_label: str | Unchanged = UNCHANGED,
     negative_label: str | Unchanged = UNCHANGED,
+    class_names: dict[str, str] | Unchanged = UNCHANGED,
 ) -> UseCase:
     """Change the given definition fields (the others stay); a new owner becomes an owner
     member. A new decision threshold (or task type) has the stored predictions' distances
@@ -178,8 +181,11 @@ def update_use_case(
         decision_threshold=decision_threshold,
         positive_label=positive_label,
         negative_label=negative_label,
+        class_names=class_names,
     )
     fresh = lock(use_case)
+    if "class_names" in changes:
+        changes["class_names"] = validation.check_class_names(changes["class_names"])
     if "feature_schema" in changes:
         changes["feature_schema"] = validation.check_feature_schema(changes["feature_schema"])
     validation.check_dates(

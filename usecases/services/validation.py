@@ -25,6 +25,38 @@ FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 RESERVED_COLUMNS = ("label", "prediction", "score", "segment")
 
 
+MAX_CLASSES = 200
+
+
+def check_class_names(names) -> dict[str, str]:
+    """Multiclass classes and their names: {class: name}, classes and names single lines of
+    at most 100 and 60 characters, at most MAX_CLASSES; names may be blank."""
+    if not isinstance(names, dict):
+        raise InvalidInput(
+            'Give the classes as an object of class → name, e.g. {"3": "gold"}.',
+            field="class_names",
+        )
+    if len(names) > MAX_CLASSES:
+        raise InvalidInput(f"At most {MAX_CLASSES} classes.", field="class_names")
+    checked = {}
+    for key, name in names.items():
+        key, name = str(key).strip(), name.strip() if isinstance(name, str) else name
+        if not key or len(key) > 100 or any(c in key for c in "\r\n\x00"):
+            raise InvalidInput(
+                f"“{key[:40]}” is not a class: one line of 1 to 100 characters.",
+                field="class_names",
+            )
+        if not isinstance(name, str) or len(name) > 60 or any(c in name for c in "\r\n\x00"):
+            raise InvalidInput(
+                f"The name of class “{key}” must be one line of at most 60 characters.",
+                field="class_names",
+            )
+        if key in checked:
+            raise InvalidInput(f"The class “{key}” is listed twice.", field="class_names")
+        checked[key] = name
+    return checked
+
+
 def check_feature_schema(schema) -> list[dict]:
     """A list of {"name", "type", optional "unit", "description" and, for a category, the
     allowed "values"} with unique, identifier-like names."""
