@@ -135,3 +135,31 @@ def test_the_tag_filter_is_exact_with_any_letters(client, personas, use_case, re
     html = login(client, personas, "viewer").get(items_url(campaign, f"tag={tag}"))
     expected = {"qualité": ["1"], "weather": ["2"], "Weather": [str(n) for n in (1, 2, 3)]}
     assert shown(html.content.decode()) == expected[tag]  # "Weather" is no tag: ignored
+
+
+def test_a_page_of_items_costs_the_same_queries_however_many_items_and_reviews(
+    client, personas, use_case, reviewers_of
+):
+    """No N+1: a page of 3 items with 2 reviews each and a full page of 20 with 3 each take
+    the same number of queries (the reviews and reviewers come in one prefetch)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import UserFactory
+
+    third = UserFactory(username="cy", first_name="Cy")
+    counts = []
+    for n, reviewers in [(3, reviewers_of), (25, [*reviewers_of, third])]:
+        version = make_version(use_case, f"5.{n}")
+        campaign = make_campaign(use_case, version, reviewers_per_item=len(reviewers))
+        items = make_items(campaign, make_predictions(use_case, version, ["x"] * n, prefix=f"q{n}"))
+        add_reviews(
+            campaign,
+            [(item, who, {"verdict": CORRECT}) for item in items for who in reviewers],
+        )
+        browser = login(client, personas, "viewer")
+        with CaptureQueriesContext(connection) as queries:
+            html = browser.get(items_url(campaign)).content.decode()
+        assert len(shown(html)) == min(n, 20)
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
