@@ -194,4 +194,16 @@ def test_a_viewer_reads_a_classification_evaluation_and_picks_the_segment_metric
         ".some(t => t.type === 'bar' && t.name === 'Recall' && t.visible === true)"
     )
     shot(page, "registry-evaluation-binary")
+    # On a narrow screen the segment table scrolls sideways behind a shadow cue, its first
+    # column (the segment) staying in place.
+    page.set_viewport_size({"width": 600, "height": 900})
+    wrap = page.locator(".segments-wrap")
+    assert wrap.evaluate("w => w.scrollWidth > w.clientWidth")
+    assert "linear-gradient" in wrap.evaluate("w => getComputedStyle(w).backgroundImage")
+    first = page.locator("#segments-table tbody tr:first-child th")
+    assert first.evaluate("c => getComputedStyle(c).position") == "sticky"
+    before = first.bounding_box()["x"]
+    wrap.evaluate("w => { w.scrollLeft = 200; }")
+    page.wait_for_timeout(100)
+    assert first.bounding_box()["x"] == before  # still in view after scrolling
     assert page.errors == []

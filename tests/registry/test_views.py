@@ -334,6 +334,17 @@ def test_the_dataset_page_counts_rules_by_severity_and_says_why_one_was_not_chec
     assert "not checked</td>" in row and "no column" not in row
 
 
+def test_a_rule_on_a_column_the_dataset_lacks_says_no_column(client, personas, use_case):
+    """The dataset has no score column: its rule is listed, not checked, with that reason."""
+    from tests.factories import RuleFactory
+
+    RuleFactory(use_case=use_case, field="score", kind="not_null", params={}, severity="error")
+    dataset = upload_holdout(use_case, personas["data_scientist"])
+    html = page(login(client, personas, "viewer").get(dataset.get_absolute_url()))
+    row = html.split("score never empty")[1].split("</tr>")[0]
+    assert "not checked: no column “score”</td>" in row
+
+
 def test_a_classification_dataset_draws_the_count_of_each_class(client, personas):
     use_case = UseCaseFactory(owner=personas["owner"], task_type="binary", feature_schema=[])
     content = b"id,label\n" + b"".join(f"r{i},{int(i % 3 == 0)}\n".encode() for i in range(30))
@@ -858,6 +869,38 @@ def test_an_informational_kpi_that_misses_its_target_is_neutral_not_red(client, 
     calibration = gate_row(html, "Calibration")
     assert "Misses target" in calibration and "gate-neutral" in calibration
     assert "does not block" in calibration and "gate-fail" not in calibration
+
+
+def test_a_chart_writes_a_metric_as_the_tables_do(client, personas, churn):
+    """One formatter (issue 11, item 12): the ROC chart's legend reads the AUC exactly as the
+    metrics table and the gates table print it."""
+    results = binary_evaluation_results()
+    evaluation = finished_evaluation(churn, personas["data_scientist"], results)
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    shown = format_metric("roc_auc", results["overall"]["roc_auc"]["value"])
+    metrics = html.split('id="metrics-table"')[1].split("</table>")[0]
+    assert shown in metrics.split(">ROC AUC<")[1].split("</tr>")[0]
+    assert shown in gate_row(html, "Ranking quality")
+    roc = json.loads(html.split('id="chart-roc" type="application/json">')[1].split("</script>")[0])
+    assert f"This version (AUC {shown})" in [trace.get("name") for trace in roc["data"]]
+
+
+def test_a_gating_kpi_that_cannot_be_measured_is_incomplete_and_blocks(client, personas, churn):
+    """Log loss is undefined for scores that are not probabilities: as a gating KPI it is
+    Incomplete (never Passed), and the evaluation's headline says promotion is blocked."""
+    KPI = churn.kpis.model
+    KPI.objects.filter(use_case=churn, name="Calibration").update(is_gating=True)
+    KPI.objects.filter(use_case=churn, name="Precision on business clients").update(
+        gate_threshold=0.0
+    )
+    results = binary_evaluation_results(probabilities=False)
+    evaluation = finished_evaluation(churn, personas["data_scientist"], results)
+    html = page(login(client, personas, "viewer").get(evaluation.get_absolute_url()))
+    calibration = gate_row(html, "Calibration")
+    assert "gate-incomplete" in calibration and "not measured on this data" in calibration
+    assert "Passed" not in calibration and "informational" not in calibration
+    assert "1 gating KPI not measurable on this data: promotion is blocked" in html
+    assert "Propose it for promotion" not in html and "Can be proposed" not in html
 
 
 @pytest.mark.parametrize(

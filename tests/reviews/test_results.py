@@ -537,6 +537,12 @@ def test_charts_show_acceptance_by_segment_with_error_bars_and_verdicts_by_tag(
     tags = figures["tags"]["figure"]["data"]
     assert [trace["name"] for trace in tags] == ["Correct", "Incorrect"]  # no unsure tagged
     assert tags[0]["y"] == ["wrong unit", "seasonality", "holiday"]  # unused tags left out
+    tag_layout = figures["tags"]["figure"]["layout"]
+    assert tag_layout["barmode"] == "stack"  # one bar per tag, its verdicts stacked
+    assert tag_layout.get("showlegend", True) is not False and "legend" in tag_layout
+    by_tag = {t["tag"]: t for t in results["reason_tags"]}
+    for i, tag in enumerate(tags[0]["y"]):  # the stack adds up to the tag's reviews
+        assert sum(trace["x"][i] for trace in tags) == by_tag[tag]["reviews"]
     assert figures["preference"] is None
     json.dumps(figures)  # plain JSON for json_script
 
