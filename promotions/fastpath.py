@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from hmac import compare_digest
 from typing import NamedTuple
 
-import psycopg
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection
@@ -29,6 +28,7 @@ from knox.crypto import hash_token
 from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 
+from portal.db import prepared_cursor
 from promotions.deployment_body import CANARY, PRODUCTION, SHADOW, deployment_of
 from registry.models import ModelVersion
 from usecases.models import ADMIN_GROUP, MANAGER_GROUP, UseCase, UseCaseMember
@@ -115,16 +115,6 @@ def lookup(token: str, slug: str) -> list[tuple] | None:
         return None
 
 
-class _Prepared(psycopg.Cursor):
-    """A cursor that binds on the server and has psycopg prepare what it runs, once per
-    connection (psycopg keeps the name; Django turns psycopg's automatic preparing off,
-    prepare_threshold=None, for transaction poolers: a PgBouncer older than 1.21 in
-    transaction mode would need it off here too, docs/promotions.md)."""
-
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
 def _cursor():
     """On PostgreSQL, a cursor that prepares the statement: planning its joins takes 0.47 ms
     here, four times its execution (docs/benchmarks.md). The same connection and query
@@ -133,12 +123,7 @@ def _cursor():
     and lookup() leaves the request to the view, which checks and reconnects."""
     if connection.vendor != "postgresql":
         return connection.cursor()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    raw = _Prepared(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(raw)
-    return connection.make_cursor(raw)
+    return prepared_cursor(health_check=False)
 
 
 def may_view(*, is_superuser: bool, is_admin: bool, is_manager: bool, role: str | None) -> bool:

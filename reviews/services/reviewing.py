@@ -20,12 +20,27 @@ checks "already reviewed by me" with one probe of the unique (item, reviewer) in
 candidate (never a join over all of the reviewer's reviews). Only when nothing is left ahead
 does it wrap around to the start (once), to pick up skipped and expired items.
 
+One round trip each on PostgreSQL (issue 12): a claim is one statement (_CLAIM: the progress
+row locked, the held claim or the first free slot of the first window locked with SKIP LOCKED,
+both rows updated) and a submission is one (_SUBMIT: the slot locked, the campaign FOR SHARE,
+the review inserted, the slot marked done, the progress counted), each its own transaction in
+autocommit. The claim statement reads its candidates in the snapshot taken when it started,
+which is older than its lock on the progress row when it had to wait for one: then another
+request of the same reviewer (a second tab) changed their progress meanwhile, and the claim
+changes nothing and says so ("stale"); as when the first window holds nothing free or the
+reviewer has no progress row yet, the claim then runs the general path below (a transaction
+of statements, each with a fresh snapshot, walking every window and wrapping around). The
+answer's checks that need no database run before the submission's statement; a refused
+claim is still reported before a refused answer, as the general path does.
+
 On SQLite select_for_update is a no-op; SQLite serialises writers, which is enough there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
 import logging
 from collections.abc import Sequence
 
@@ -33,6 +48,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
+from portal.db import prepared_cursor
 from portal.errors import DomainError, InvalidInput
 from reviews.models import Review, ReviewCampaign, ReviewerProgress, ReviewItem, ReviewSlot
 from reviews.services import corrections
@@ -127,10 +143,121 @@ def _free_slot(
     return slots.select_for_update(skip_locked=True, no_key=True, of=("self",)).first()
 
 
-@transaction.atomic
 def claim_next(campaign: ReviewCampaign, *, reviewer) -> ReviewSlot | None:
     """The reviewer's unexpired claim, else the next free slot from their cursor, claimed for
     CLAIM_MINUTES; None when nothing is left for them. Never hands a slot to two reviewers."""
+    if connection.vendor == "postgresql":
+        slot = _claim_in_one_statement(campaign, reviewer)
+        if slot is not None:
+            return slot
+    return _claim_next(campaign, reviewer=reviewer)
+
+
+_TABLES = {
+    "campaign": ReviewCampaign._meta.db_table,
+    "item": ReviewItem._meta.db_table,
+    "progress": ReviewerProgress._meta.db_table,
+    "review": Review._meta.db_table,
+    "slot": ReviewSlot._meta.db_table,
+}
+
+# One claim, PostgreSQL: `seen` is the progress row in the statement's snapshot, `me` the
+# same row locked (the latest version: different if another request of the reviewer changed
+# it while this one waited for the lock). Only when both agree does the statement trust its
+# snapshot: it returns the held claim if still valid, else locks the first free slot of the
+# first window (the general path's first query) and moves the claim and the cursor.
+# Refreshed candidates are re-checked by PostgreSQL after locking, as in the general path.
+# set_config(…, true): this transaction's commit does not wait for the WAL flush (a lease).
+_CLAIM = """
+WITH seen AS (
+    SELECT p.xmin AS version FROM {progress} p
+    WHERE p.campaign_id = %(campaign)s::bigint AND p.reviewer_id = %(reviewer)s::integer
+), me AS (
+    SELECT p.id, p.cursor, p.claimed_slot_id, p.xmin AS version FROM {progress} p
+    WHERE p.campaign_id = %(campaign)s::bigint AND p.reviewer_id = %(reviewer)s::integer
+    FOR NO KEY UPDATE
+), state AS (
+    SELECT me.id, me.cursor, me.claimed_slot_id, me.version = seen.version AS fresh,
+           c.status = %(open)s::text AS is_open
+    FROM me CROSS JOIN seen INNER JOIN {campaign} c ON c.id = %(campaign)s::bigint
+), held AS (
+    SELECT s.id, s.item_id, s.position, s.claimed_until
+    FROM {slot} s INNER JOIN state ON s.id = state.claimed_slot_id
+    WHERE state.fresh AND state.is_open AND s.claimed_by_id = %(reviewer)s::integer
+      AND s.claimed_until > %(now)s::timestamptz AND NOT s.done
+), free AS (
+    SELECT s.id FROM {slot} s
+    WHERE s.campaign_id = %(campaign)s::bigint
+      AND s.position >= (SELECT cursor FROM state)
+      AND s.position < (SELECT cursor FROM state) + %(window)s::integer
+      AND (SELECT fresh AND is_open FROM state) AND NOT EXISTS (SELECT FROM held)
+      AND NOT s.done AND (s.claimed_until IS NULL OR s.claimed_until <= %(now)s::timestamptz)
+      AND (SELECT r.id FROM {review} r
+           WHERE r.item_id = s.item_id AND r.reviewer_id = %(reviewer)s::integer LIMIT 1) IS NULL
+    ORDER BY s.position
+    LIMIT 1
+    FOR NO KEY UPDATE OF s SKIP LOCKED
+), claimed AS (
+    UPDATE {slot} s
+    SET claimed_by_id = %(reviewer)s::integer, claimed_until = %(until)s::timestamptz
+    FROM free WHERE s.id = free.id
+    RETURNING s.id, s.item_id, s.position, s.claimed_until
+), moved AS (  -- a data-modifying WITH runs whether read or not
+    UPDATE {progress} p SET cursor = claimed.position + 1, claimed_slot_id = claimed.id
+    FROM claimed, state WHERE p.id = state.id
+)
+SELECT state.fresh, state.is_open,
+       held.id, held.item_id, held.position, held.claimed_until,
+       claimed.id, claimed.item_id, claimed.position, claimed.claimed_until,
+       set_config('synchronous_commit', 'off', true)
+FROM (VALUES (1)) AS one (n)
+LEFT OUTER JOIN state ON true LEFT OUTER JOIN held ON true LEFT OUTER JOIN claimed ON true
+""".format(**_TABLES)
+
+
+def _claim_in_one_statement(campaign: ReviewCampaign, reviewer) -> ReviewSlot | None:
+    """claim_next() in one statement when its snapshot can be trusted and the first window
+    has a free slot (or the reviewer holds one); None where the general path must decide."""
+    now = timezone.now()
+    params = {
+        "campaign": campaign.pk,
+        "reviewer": reviewer.pk,
+        "open": OPEN,
+        "now": now,
+        "until": now + CLAIM_LEASE,
+        "window": FIRST_WINDOW,
+    }
+    with prepared_cursor() as cursor:
+        cursor.execute(_CLAIM, params)
+        row = cursor.fetchone()
+    fresh, is_open, held, claimed = row[0], row[1], row[2:6], row[6:10]
+    if is_open is False:  # the general path would refuse too, changing nothing
+        raise ClaimError(CLOSED_MESSAGE)
+    if not fresh:  # no progress row yet, or the snapshot is older than the progress
+        return None
+    found = held if held[0] is not None else claimed
+    if found[0] is None:  # nothing free in the first window: walk on, or wrap around
+        return None
+    slot_id, item_id, position, claimed_until = found
+    slot = _loaded(
+        ReviewSlot,
+        id=slot_id,
+        campaign_id=campaign.pk,
+        item_id=item_id,
+        position=position,
+        claimed_by_id=reviewer.pk,
+        claimed_until=claimed_until,
+        done=False,
+    )
+    slot.campaign = campaign  # the submission reads its mode and tags (fixed at creation)
+    if found is claimed:
+        logger.debug("slot %s of campaign %s claimed by user %s", slot_id, campaign.pk, reviewer.pk)
+    return slot
+
+
+@transaction.atomic
+def _claim_next(campaign: ReviewCampaign, *, reviewer) -> ReviewSlot | None:
+    """claim_next() as a transaction of statements (SQLite, and PostgreSQL's rarer cases)."""
     _lease_only()
     progress = _progress(campaign, reviewer)
     now = timezone.now()
@@ -143,6 +270,7 @@ def claim_next(campaign: ReviewCampaign, *, reviewer) -> ReviewSlot | None:
             done=False,
         ).first()
         if held is not None:
+            held.campaign = campaign
             return held
     total = campaign.item_count * campaign.reviewers_per_item  # positions 0 … total − 1
     slot = _walk(campaign, reviewer, now, progress.cursor, total)
@@ -161,6 +289,7 @@ def claim_next(campaign: ReviewCampaign, *, reviewer) -> ReviewSlot | None:
     progress.claimed_slot = slot
     progress.save(update_fields=["cursor", "claimed_slot"])
     logger.debug("slot %s of campaign %s claimed by user %s", slot.pk, campaign.pk, reviewer.pk)
+    slot.campaign = campaign
     return slot
 
 
@@ -211,7 +340,7 @@ def _check_answer(
         raise InvalidInput("A number of seconds between 0 and 86,400.", field="seconds_spent")
 
 
-def _checked_correction(campaign: ReviewCampaign, item, verdict: str, value):
+def _checked_correction(campaign: ReviewCampaign, item_id: int, verdict: str, value):
     """The corrected value as stored (None when blank), or InvalidInput on corrected_value
     when it contradicts the verdict or does not suit the task type (issue 11, item 3)."""
     if corrections.is_blank(value):
@@ -232,7 +361,7 @@ def _checked_correction(campaign: ReviewCampaign, item, verdict: str, value):
         )
     task_type = campaign.use_case.task_type
     value = corrections.corrected_value(campaign, value, task_type=task_type)
-    predicted = ReviewItem.objects.values_list("prediction__prediction", flat=True).get(pk=item.pk)
+    predicted = ReviewItem.objects.values_list("prediction__prediction", flat=True).get(pk=item_id)
     if corrections.same_as_prediction(value, predicted, task_type=task_type):
         raise InvalidInput(
             f"“{value}” is what the model predicted: give the right value, or choose the "
@@ -240,6 +369,50 @@ def _checked_correction(campaign: ReviewCampaign, item, verdict: str, value):
             field=corrections.FIELD,
         )
     return value
+
+
+def _checked_answer(
+    campaign: ReviewCampaign,
+    item_id: int,
+    *,
+    verdict,
+    preference,
+    corrected_value,
+    reason_tags,
+    comment,
+    seconds_spent,
+):
+    """(corrected value, reason tags) as stored, or InvalidInput naming the field."""
+    _check_answer(
+        campaign,
+        verdict=verdict,
+        preference=preference,
+        corrected_value=corrected_value,
+        comment=comment,
+        seconds_spent=seconds_spent,
+    )
+    if campaign.mode == ReviewCampaign.Mode.SINGLE:  # pairwise refused any value above
+        corrected_value = _checked_correction(campaign, item_id, verdict, corrected_value)
+    return corrected_value, _clean_tags(campaign, reason_tags)
+
+
+def _check_claim(*, status: str, done: bool, claimed_by_id: int | None, reviewer) -> None:
+    """ClaimError unless the campaign is open and the slot is the reviewer's, not done."""
+    if status != OPEN:
+        raise ClaimError(CLOSED_MESSAGE)
+    if done:
+        mine = claimed_by_id == reviewer.pk
+        raise ClaimError(
+            "You have already reviewed this item."
+            if mine
+            else "This item was reviewed by someone else; claim the next one."
+        )
+    if claimed_by_id != reviewer.pk:
+        raise ClaimError(
+            f"This item is not claimed by you (any more: claims last {CLAIM_MINUTES} minutes, "
+            "and an expired claim goes to the next reviewer who asks). Claim the next item."
+        )
+    # Still the reviewer's, even past the lease (nobody took it meanwhile): their work counts.
 
 
 def submit_review(
@@ -255,8 +428,9 @@ def submit_review(
 ) -> Review:
     """Record the review of a slot the reviewer holds under an unexpired claim; marks the
     slot done and counts it in the reviewer's progress, all or nothing."""
+    submit = _submit_in_one_statement if connection.vendor == "postgresql" else _submit
     try:
-        return _submit(
+        return submit(
             slot,
             reviewer=reviewer,
             verdict=verdict or "",
@@ -272,9 +446,8 @@ def submit_review(
 
 
 @transaction.atomic
-def _submit(
-    slot, *, reviewer, verdict, preference, corrected_value, reason_tags, comment, seconds_spent
-) -> Review:
+def _submit(slot, *, reviewer, preference, seconds_spent, **answer) -> Review:
+    """submit_review() as a transaction of statements (SQLite)."""
     # The campaign row FOR SHARE: a close cannot commit between the status check below and
     # the review's insert.
     locked = ReviewSlot.objects.select_for_update(no_key=True, of=("self",))
@@ -282,32 +455,12 @@ def _submit(
     _share_lock(slot.campaign_id)
     campaign = ReviewCampaign.objects.select_related("use_case").get(pk=slot.campaign_id)
     item = slot.item
-    if campaign.status != ReviewCampaign.Status.OPEN:
-        raise ClaimError(CLOSED_MESSAGE)
-    if slot.done:
-        mine = slot.claimed_by_id == reviewer.pk
-        raise ClaimError(
-            "You have already reviewed this item."
-            if mine
-            else "This item was reviewed by someone else; claim the next one."
-        )
-    if slot.claimed_by_id != reviewer.pk:
-        raise ClaimError(
-            f"This item is not claimed by you (any more: claims last {CLAIM_MINUTES} minutes, "
-            "and an expired claim goes to the next reviewer who asks). Claim the next item."
-        )
-    # Still the reviewer's, even past the lease (nobody took it meanwhile): their work counts.
-    _check_answer(
-        campaign,
-        verdict=verdict,
-        preference=preference,
-        corrected_value=corrected_value,
-        comment=comment,
-        seconds_spent=seconds_spent,
+    _check_claim(
+        status=campaign.status, done=slot.done, claimed_by_id=slot.claimed_by_id, reviewer=reviewer
     )
-    if campaign.mode == ReviewCampaign.Mode.SINGLE:  # pairwise refused any value above
-        corrected_value = _checked_correction(campaign, item, verdict, corrected_value)
-    tags = _clean_tags(campaign, reason_tags)
+    corrected_value, tags = _checked_answer(
+        campaign, item.pk, preference=preference, seconds_spent=seconds_spent, **answer
+    )
     preferred_version_id = None
     if preference in (Review.Preference.A, Review.Preference.B):
         a_is_other = item.other_shown_first
@@ -320,12 +473,12 @@ def _submit(
         item=item,
         slot=slot,
         reviewer=reviewer,
-        verdict=verdict,
+        verdict=answer["verdict"],
         preference=preference,
         preferred_version_id=preferred_version_id,
         corrected_value=corrected_value,
         reason_tags=tags,
-        comment=comment,
+        comment=answer["comment"],
         seconds_spent=seconds_spent,
     )
     ReviewSlot.objects.filter(pk=slot.pk).update(done=True)
@@ -340,6 +493,136 @@ def _submit(
         )
     logger.debug("slot %s of campaign %s reviewed by user %s", slot.pk, campaign.pk, reviewer.pk)
     return review
+
+
+# One submission, PostgreSQL: the slot locked (its latest version), the campaign FOR SHARE (a
+# close waits for this statement's commit, or this statement sees the campaign closed), and
+# only if the campaign is open and the slot the reviewer's and not done: the review inserted,
+# the slot marked done, the reviewer's progress counted (created if missing). The answer was
+# checked before; the unique (item, reviewer) and the slot's one review stay the backstop.
+_SUBMIT = """
+WITH slot AS (
+    SELECT s.id, s.item_id, s.claimed_by_id, s.done FROM {slot} s
+    WHERE s.id = %(slot)s::bigint
+    FOR NO KEY UPDATE
+), campaign AS (
+    SELECT c.status, c.model_version_id, c.other_version_id FROM {campaign} c
+    WHERE c.id = %(campaign)s::bigint
+    FOR SHARE
+), ok AS (
+    SELECT slot.id, slot.item_id,
+           CASE WHEN %(preference)s::text IN ('a', 'b') THEN
+               CASE WHEN (%(preference)s::text = 'a') = i.other_shown_first
+                    THEN campaign.other_version_id ELSE campaign.model_version_id END
+           END AS preferred_version_id
+    FROM slot INNER JOIN campaign ON campaign.status = %(open)s::text
+    INNER JOIN {item} i ON i.id = slot.item_id
+    WHERE NOT slot.done AND slot.claimed_by_id = %(reviewer)s::integer
+), review AS (
+    INSERT INTO {review} (campaign_id, item_id, slot_id, reviewer_id, verdict, preference,
+                          preferred_version_id, corrected_value, reason_tags, comment,
+                          seconds_spent, created_at)
+    SELECT %(campaign)s::bigint, ok.item_id, ok.id, %(reviewer)s::integer, %(verdict)s::text,
+           %(preference)s::text, ok.preferred_version_id, %(corrected_value)s::jsonb,
+           %(reason_tags)s::jsonb, %(comment)s::text, %(seconds_spent)s::float8,
+           %(now)s::timestamptz
+    FROM ok
+    RETURNING id, preferred_version_id
+), marked AS (
+    UPDATE {slot} s SET done = true FROM ok WHERE s.id = ok.id
+    RETURNING s.id
+), counted AS (
+    INSERT INTO {progress} AS p (campaign_id, reviewer_id, cursor, reviewed, seconds)
+    SELECT %(campaign)s::bigint, %(reviewer)s::integer, 0, 1, %(seconds)s::float8 FROM ok
+    ON CONFLICT (campaign_id, reviewer_id) DO UPDATE
+    SET reviewed = p.reviewed + 1, seconds = p.seconds + EXCLUDED.seconds,
+        claimed_slot_id = CASE WHEN p.claimed_slot_id = %(slot)s::bigint THEN NULL
+                               ELSE p.claimed_slot_id END
+    RETURNING p.id
+)
+SELECT campaign.status, slot.done, slot.claimed_by_id, review.id, review.preferred_version_id
+FROM slot LEFT OUTER JOIN campaign ON true LEFT OUTER JOIN review ON true
+""".format(**_TABLES)
+
+
+def _submit_in_one_statement(
+    slot, *, reviewer, verdict, preference, corrected_value, reason_tags, comment, seconds_spent
+) -> Review:
+    """submit_review() in one statement (PostgreSQL), its own transaction in autocommit."""
+    campaign = slot.campaign if ReviewSlot.campaign.is_cached(slot) else None
+    if campaign is None:  # fixed at creation, bar its status (read by the statement)
+        campaign = ReviewCampaign.objects.get(pk=slot.campaign_id)
+    try:
+        corrected_value, tags = _checked_answer(
+            campaign,
+            slot.item_id,
+            verdict=verdict,
+            preference=preference,
+            corrected_value=corrected_value,
+            reason_tags=reason_tags,
+            comment=comment,
+            seconds_spent=seconds_spent,
+        )
+    except InvalidInput:  # a refused claim is said first, as the general path does
+        state = ReviewSlot.objects.values_list("campaign__status", "done", "claimed_by_id")
+        status, done, claimed_by_id = state.get(pk=slot.pk)
+        _check_claim(status=status, done=done, claimed_by_id=claimed_by_id, reviewer=reviewer)
+        raise
+    now = timezone.now()
+    params = {
+        "slot": slot.pk,
+        "campaign": slot.campaign_id,
+        "reviewer": reviewer.pk,
+        "open": OPEN,
+        "verdict": verdict,
+        "preference": preference,
+        "corrected_value": None if corrected_value is None else json.dumps(corrected_value),
+        "reason_tags": json.dumps(tags),
+        "comment": comment,
+        "seconds_spent": seconds_spent,
+        "seconds": seconds_spent or 0.0,
+        "now": now,
+    }
+    with _own_transaction(), prepared_cursor() as cursor:
+        cursor.execute(_SUBMIT, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise ReviewSlot.DoesNotExist(f"No review slot {slot.pk}.")
+    status, done, claimed_by_id, review_id, preferred_version_id = row
+    _check_claim(status=status, done=done, claimed_by_id=claimed_by_id, reviewer=reviewer)
+    logger.debug("slot %s of campaign %s reviewed by user %s", slot.pk, campaign.pk, reviewer.pk)
+    return _loaded(
+        Review,
+        id=review_id,
+        campaign_id=slot.campaign_id,
+        item_id=slot.item_id,
+        slot_id=slot.pk,
+        reviewer_id=reviewer.pk,
+        verdict=verdict,
+        preference=preference,
+        preferred_version_id=preferred_version_id,
+        corrected_value=corrected_value,
+        reason_tags=tags,
+        comment=comment,
+        seconds_spent=seconds_spent,
+        created_at=now,
+    )
+
+
+def _own_transaction():
+    """In autocommit a statement is its own transaction; inside a caller's, a savepoint, so
+    that a refused insert (IntegrityError) leaves the caller's transaction usable."""
+    if connection.in_atomic_block:
+        return transaction.atomic()
+    return contextlib.nullcontext()
+
+
+def _loaded(model, **values):
+    """A model instance of a row the caller read or wrote itself (saved, not adding)."""
+    instance = model(**values)
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return instance
 
 
 @transaction.atomic
