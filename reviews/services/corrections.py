@@ -1,11 +1,11 @@
 """What a reviewer's corrected value may be, by the use case's task type (issue 10, item 6).
 
 One check for the review screen (text as typed) and the API (a JSON value): binary takes a
-class, 0 or 1; regression a finite number; multiclass a class the use case knows: one
-predicted (by either version) or observed in the campaign's items, or a label of one of its
-evaluation datasets (any non-blank name when it knows none). The reviewing service calls it,
-whoever called the service, after its verdict rules (issue 11, item 3), and compares the
-result with the prediction through `same_as_prediction()`.
+class, 0 or 1; regression a finite number; multiclass a class the use case knows: one its
+owner listed, one predicted (by either version) or observed in the campaign's items, or a
+label of one of its evaluation datasets (any non-blank name when it knows none). The
+reviewing service calls it, whoever called the service, after its verdict rules (issue 11,
+item 3), and compares the result with the prediction through `same_as_prediction()`.
 """
 
 from __future__ import annotations
@@ -88,9 +88,10 @@ def _known_class(campaign: ReviewCampaign, value) -> str:
 
 
 def known_classes(campaign: ReviewCampaign) -> set[str]:
-    """The class names of a multiclass use case that a correction may name: those predicted
-    or observed in the campaign's items, and the labels of its evaluation datasets."""
-    known: set[str] = set()
+    """The class names of a multiclass use case that a correction may name: the classes its
+    owner listed (UseCase.class_names), those predicted or observed in the campaign's items,
+    and the labels of its evaluation datasets."""
+    known: set[str] = set(campaign.use_case.known_classes)
     items = ReviewItem.objects.filter(campaign=campaign).values_list(
         "prediction__prediction", "prediction__outcome", "other_prediction__prediction"
     )

@@ -4,6 +4,7 @@ form, the API, the detail page, the review screen and the confusion matrix use t
 import pytest
 from django.urls import reverse
 
+from portal.errors import InvalidInput
 from predictions.models import Prediction
 from registry import charts
 from reviews.services import campaigns
@@ -125,6 +126,28 @@ def test_the_review_screen_names_the_class_and_offers_the_known_ones(client, per
     assert 'list="known-classes"' in html
     assert '<option value="vip">vip</option>' in html
     assert '<option value="1">bronze</option>' in html
+
+
+def test_a_listed_class_is_a_correction_the_service_takes_and_a_typo_is_not(personas, tiers):
+    from reviews.services import corrections
+    from reviews.services.campaigns import create_campaign
+
+    version = make_version(tiers, "2.0", personas["owner"])
+    Prediction.objects.create(
+        use_case=tiers,
+        model_version=version,
+        request_id="r9",
+        predicted_at=T0,
+        prediction="3",
+        random_key=0.5,
+    )
+    campaign = create_campaign(
+        tiers, by=personas["owner"], name="Listed", model_version=version, sample_size=1
+    )
+    # "vip" was never predicted nor in a dataset: listed by the owner, it is a known class
+    assert corrections.corrected_value(campaign, "vip", task_type="multiclass") == "vip"
+    with pytest.raises(InvalidInput, match="not a known class"):
+        corrections.corrected_value(campaign, "gld", task_type="multiclass")
 
 
 def test_the_confusion_matrix_shows_the_class_names(tiers):
