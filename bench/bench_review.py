@@ -26,6 +26,12 @@ the campaign's final state (every item reviewed exactly twice, never twice by on
 reviewer). Then the same with a paced load closer to people: 1,000 items × 2, each reviewer
 pausing a uniform 0–0.5 s between claim and submit (the pause is not timed).
 
+Then the floor: the service's claim and submission statements (one each on PostgreSQL,
+reviews/services/reviewing.py) sent from 20 bare psycopg processes with nothing else in the
+loop (bench/review_floor.py), alternating with the service on fresh campaigns of 2,000
+items × 2, twice: what PostgreSQL itself takes on this machine at this load, and how close
+the service comes.
+
 Claims commit with synchronous_commit off (a lost lease is harmless, see
 reviews/services/reviewing.py); submissions wait for the WAL flush. The machine is shared:
 other test suites and benchmarks may run at the same time; the load average is printed.
@@ -185,7 +191,12 @@ def generate(use_case, versions) -> int:
                     flush=True,
                 )
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE reviews_prediction")
+        # The triggers filled the per-segment counts and the pairs during the COPY (issue
+        # 12); VACUUM sets their visibility maps too, so that sampling reads indexes only.
+        cursor.execute(
+            "VACUUM ANALYZE reviews_prediction, predictions_predictionpair, "
+            "predictions_segmentcount"
+        )
     return Prediction.objects.filter(use_case=use_case).count()
 
 
@@ -193,7 +204,7 @@ def bench_sampling(use_case, owner, versions) -> None:
     from django.db import connection
 
     from reviews.models import ReviewCampaign
-    from reviews.services import campaigns
+    from reviews.services import campaigns, sampling
 
     champion, challenger = versions[0], versions[1]
     runs = [
@@ -213,7 +224,7 @@ def bench_sampling(use_case, owner, versions) -> None:
         reads, whole = [], []
         for _ in range(3):
             started = time.perf_counter()
-            picked = campaigns.sample_predictions(
+            picked = sampling.sample_predictions(
                 options["model_version"],
                 other_version=options.get("other_version"),
                 mode=options.get("mode", "single"),
@@ -364,6 +375,42 @@ def bench_claims(use_case, owner, reviewers, versions, *, items, think_seconds) 
     ReviewCampaign.objects.filter(pk=campaign.pk).delete()
 
 
+def bench_floor(use_case, owner, reviewers, versions, *, items, rounds: int = 2) -> None:
+    """The service against its floor (bench/review_floor.py: the same two statements from
+    bare psycopg processes), alternating on fresh campaigns of the same size in one run."""
+    import review_floor
+
+    from reviews.models import ReviewCampaign
+    from reviews.services import campaigns
+
+    print(
+        f"\n(b) the floor: claim + submit with the service's own statements from {REVIEWERS} "
+        f"bare psycopg processes (no Django), against the service, alternating, "
+        f"{items:,} items × {CLAIM_REVIEWERS_PER_ITEM} reviewers each, no think time"
+    )
+    for round_ in range(rounds):
+        for kind in ("bare statements", "service"):
+            campaign = campaigns.create_campaign(
+                use_case,
+                by=owner,
+                name=f"bench floor {round_} {kind}",
+                model_version=versions[1],
+                sample_size=items,
+                reviewers_per_item=CLAIM_REVIEWERS_PER_ITEM,
+            )
+            load = os.getloadavg()[0]
+            if kind == "service":
+                rows, wall = run_reviewers(campaign, reviewers, 0)
+            else:
+                rows, wall = review_floor.run_bare(campaign, reviewers)
+            pairs = [claim + submit for _, claim, submit in rows]
+            print(
+                f"  {kind:15}  {len(rows) / wall:4.0f}/s  claim + submit: {percentiles(pairs)}"
+                f"  (load {load:.1f})"
+            )
+            ReviewCampaign.objects.filter(pk=campaign.pk).delete()
+
+
 def main() -> None:
     ensure_database()
     import django
@@ -387,6 +434,7 @@ def main() -> None:
     )
     bench_claims(use_case, owner, reviewers, versions, items=CLAIM_ITEMS, think_seconds=0)
     bench_claims(use_case, owner, reviewers, versions, items=PACED_ITEMS, think_seconds=0.25)
+    bench_floor(use_case, owner, reviewers, versions, items=PACED_ITEMS * 2)
 
 
 if __name__ == "__main__":

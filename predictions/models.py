@@ -126,3 +126,122 @@ class QualityTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version}: {self.rows_violating} of {self.rows_checked} rows violating"
+
+
+class SegmentCount(models.Model):
+    """How many predictions a model version logged per segment and UTC day: the exact
+    stratum sizes that stratified sampling allocates its items by, read from a few hundred
+    rows instead of counting millions (issue 12).
+
+    Kept by the database, not by a service: triggers on reviews_prediction (migration
+    0007_segment_count_triggers) add each inserted statement's rows, grouped, with one
+    upsert (ON CONFLICT … DO UPDATE; PostgreSQL per statement through its transition
+    table, SQLite per row), take deleted rows off, and move a row whose version, segment
+    or predicted_at changes. So every path that writes the log (ingestion's COPY, a
+    re-sent row skipped by ON CONFLICT DO NOTHING, bulk_create, a cascade deleting a
+    version or a use case, an UPDATE) keeps the counts exact in its own transaction.
+    A count that falls to zero is deleted.
+    """
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    segment = models.CharField(max_length=100, blank=True)
+    # predicted_at's date in UTC
+    day = models.DateField()
+    rows = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "segment", "day"], name="predictions_segment_count_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(rows__gte=0), name="predictions_segment_count_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} · {self.segment or '(no segment)'} · {self.day}: {self.rows}"
+
+
+class PredictionPair(models.Model):
+    """Two versions' predictions of the same request, one row each way round, with what
+    disagreement sampling ranks them by (issue 12): a pool of pairs is then a range of one
+    index, (model_version, other_version, random_key, …), read without touching a table
+    page and without joining the log to itself.
+
+    `random_key` and `predicted_at` are the prediction's (not the other one's): the pool is
+    the prediction's random order, its window the prediction's time, as sampling reads the
+    log. The gaps are stored, not the disagreement, which depends on the use case's task
+    type (reviews.services.sampling.disagreement):
+    - `score_gap`: |Δscore|, None unless both have a score;
+    - `value_gap`: |Δprediction| when both predictions are numbers, else None;
+    - `differ`: the predictions differ.
+
+    Kept by the database, like SegmentCount: triggers on reviews_prediction (migration
+    0010_prediction_pair_triggers) add a new prediction's pairs with every other version's
+    prediction of its request, drop a deleted one's, and redo a changed one's, in the
+    writing transaction. On PostgreSQL concurrent batches of one use case take an advisory
+    lock before looking for the other versions' rows, so the later one sees the earlier's
+    committed rows and no pair is missed. No foreign-key constraints (the triggers keep
+    the rows in step, and a cascade would have to find pairs by the other prediction).
+    """
+
+    pk = models.CompositePrimaryKey("prediction", "other_prediction")
+    prediction = models.ForeignKey(
+        Prediction,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    other_prediction = models.ForeignKey(
+        Prediction,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    model_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    other_version = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    random_key = models.FloatField()
+    predicted_at = models.DateTimeField()
+    score_gap = models.FloatField(null=True, blank=True)
+    value_gap = models.FloatField(null=True, blank=True)
+    differ = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            # Every column a pool reads is in the key: an index-only scan on PostgreSQL, a
+            # covering index on SQLite (the columns after random_key never decide the order).
+            models.Index(
+                fields=[
+                    "model_version",
+                    "other_version",
+                    "random_key",
+                    "prediction",
+                    "other_prediction",
+                    "predicted_at",
+                    "score_gap",
+                    "value_gap",
+                    "differ",
+                ],
+                name="predictions_pair_pool",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prediction_id} ~ {self.other_prediction_id}"

@@ -12,7 +12,7 @@ from predictions.models import Prediction
 from predictions.services import ingest
 from predictions.tasks import recompute_confidences_task
 from reviews.models import ReviewCampaign, ReviewItem, ReviewSlot
-from reviews.services import campaigns
+from reviews.services import campaigns, sampling
 from tests.factories import T0, log_predictions, make_version
 from usecases.models import AuditEvent
 from usecases.services import usecases
@@ -91,7 +91,7 @@ def test_uniform_sample_wraps_around_the_end_of_the_random_key_index(
     monkeypatch.setattr(campaigns.random, "SystemRandom", lambda: FixedStart(0.999999))
     campaign = create(use_case, personas, model_version=v1, sample_size=10)
     # 10 drawn from the run of RUN_FACTOR × 10 keys that follows the start, wrapping around.
-    run = sorted(rows, key=lambda p: p.random_key)[: campaigns.RUN_FACTOR * 10]
+    run = sorted(rows, key=lambda p: p.random_key)[: sampling.RUN_FACTOR * 10]
     picked = {p.pk for p in sampled(campaign)}
     assert len(picked) == 10 and picked <= {p.pk for p in run}
 
@@ -156,7 +156,7 @@ def test_stratified_sample_takes_at_least_one_from_a_tiny_segment(use_case, pers
 def test_stratified_estimates_shares_from_a_slice_and_still_finds_rare_segments(
     use_case, personas, v1, monkeypatch
 ):
-    monkeypatch.setattr(campaigns, "STRATA_PROBE", 300)
+    monkeypatch.setattr(sampling, "STRATA_PROBE", 300)
     log_predictions(v1, 2001, segments={"a": 1500, "b": 500, "rare": 1})
     campaign = create(use_case, personas, model_version=v1, strategy="stratified", sample_size=40)
     counts = Counter(p.segment for p in sampled(campaign))
@@ -503,18 +503,18 @@ def test_items_and_slots_are_all_or_nothing(use_case, personas, v1, monkeypatch)
 def test_disagreement_is_measured_as_the_task_type_needs():
     cat, dog = {"prediction": "cat", "score": 0.9}, {"prediction": "dog", "score": 0.9}
     unsure_cat = {"prediction": "cat", "score": 0.5}
-    assert campaigns.disagreement(cat, dog, "multiclass") > campaigns.disagreement(
+    assert sampling.disagreement(cat, dog, "multiclass") > sampling.disagreement(
         cat, unsure_cat, "multiclass"
     )
     small, large = {"prediction": 10.0, "score": 0.5}, {"prediction": 500.0, "score": 0.5}
-    assert campaigns.disagreement(small, large, "regression") == 490.0
-    assert campaigns.disagreement(
+    assert sampling.disagreement(small, large, "regression") == 490.0
+    assert sampling.disagreement(
         {"prediction": 1, "score": 0.9}, {"prediction": 1, "score": 0.6}, "binary"
     ) == pytest.approx(0.3)
 
 
 def test_shares_trim_the_segment_given_most_beyond_its_exact_share():
-    shares = campaigns._shares({"a": 1, "b": 1, "c": 490, "d": 508}, 10)
+    shares = sampling._shares({"a": 1, "b": 1, "c": 490, "d": 508}, 10)
     assert shares == {"a": 1, "b": 1, "c": 4, "d": 4} and sum(shares.values()) == 10
 
 
@@ -537,7 +537,7 @@ def test_stratified_sampling_counts_only_segments_with_rows_in_the_window(
     Prediction.objects.filter(pk__in=[p.pk for p in recent]).update(
         predicted_at=now, segment="recent"
     )
-    monkeypatch.setattr(campaigns, "STRATA_PROBE", 5)  # as if the window were large
+    monkeypatch.setattr(sampling, "STRATA_PROBE", 5)  # as if the window were large
     campaign = create(
         use_case,
         personas,
