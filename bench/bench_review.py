@@ -9,11 +9,14 @@ unequal size, a uniform random_key, and for half of 1.0's rows an outcome with i
 The rows are generated once and reused by later runs (QUORUM_BENCH_ROWS sets the total;
 default 10,000,000). VACUUM ANALYZE after loading.
 
-(c) Sampling. For each strategy, 3 times: `sample_predictions()` alone (the reads that
+(c) Sampling. For each strategy, 5 times: `sample_predictions()` alone (the reads that
 choose 1,000 predictions) and `create_campaign()` as the API calls it, sample_size 1,000,
 one reviewer per item (sampling plus inserting the items, slots and audit event, and the
-commit). Best and median shown; against `ORDER BY random() LIMIT 1000` over one version's
-rows (the naive way), timed twice.
+commit), with its commit timed apart: PostgreSQL checks the items' foreign keys then (they
+are deferred), locking each referenced prediction FOR KEY SHARE, a write to 1,000 (pairwise
+and disagreement: 2,000) random pages of the log. Beside it, that floor bare: the same lock
+statement on a fresh sample of the same strategy, and its commit. Median and best shown;
+against `ORDER BY random() LIMIT 1000` over one version's rows (the naive way), twice.
 
 (b) Claims. A uniform campaign of 5,000 items × 2 reviewers (10,000 slots). 20 reviewer
 processes, each with its own database connection, set up first and released together,
@@ -200,11 +203,28 @@ def generate(use_case, versions) -> int:
     return Prediction.objects.filter(use_case=use_case).count()
 
 
+def ms(values: list[float]) -> str:
+    """Median (best) in milliseconds."""
+    return f"{statistics.median(values) * 1000:5.1f} ({min(values) * 1000:5.1f})"
+
+
 def bench_sampling(use_case, owner, versions) -> None:
-    from django.db import connection
+    from django.db import connection, transaction
 
     from reviews.models import ReviewCampaign
     from reviews.services import campaigns, sampling
+
+    def lock_rows(picked) -> float:
+        """The floor of a campaign's commit: the foreign-key checks of its items lock each
+        prediction they reference FOR KEY SHARE; the same statement, bare, on a fresh sample
+        of the same size, and its commit."""
+        ids = [pk for pair in picked for pk in pair if pk is not None]
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT 1 FROM reviews_prediction WHERE id = ANY(%s) FOR KEY SHARE", [ids]
+            )
+        return time.perf_counter() - started
 
     champion, challenger = versions[0], versions[1]
     runs = [
@@ -217,33 +237,41 @@ def bench_sampling(use_case, owner, versions) -> None:
     ]
     print(
         "\n(c) a 1,000-item sample: sample_predictions() alone (the reads) and create_campaign()"
-        " (reads, items, slots, audit, commit); best and median of 3"
+        " (reads, items, slots, audit, commit), of which the commit (the database checks the"
+        " items' foreign keys then); beside it the floor of that commit: locking a fresh"
+        " sample's predictions FOR KEY SHARE bare, and committing; medians of 5 (best)"
     )
     for label, options in runs:
         options = {"model_version": challenger, **options}
-        reads, whole = [], []
-        for _ in range(3):
+        reads, whole, commits, floors = [], [], [], []
+        for _ in range(5):
+            sample = {
+                "other_version": options.get("other_version"),
+                "mode": options.get("mode", "single"),
+                "strategy": options.get("strategy", "uniform"),
+                "sample_size": 1000,
+            }
             started = time.perf_counter()
-            picked = sampling.sample_predictions(
-                options["model_version"],
-                other_version=options.get("other_version"),
-                mode=options.get("mode", "single"),
-                strategy=options.get("strategy", "uniform"),
-                sample_size=1000,
-            )
+            picked = sampling.sample_predictions(options["model_version"], **sample)
             reads.append(time.perf_counter() - started)
             assert len(picked) == 1000, (label, len(picked))
             started = time.perf_counter()
-            campaign = campaigns.create_campaign(
-                use_case, by=owner, name=f"bench {label}", sample_size=1000, **options
-            )
-            whole.append(time.perf_counter() - started)
+            with transaction.atomic():  # the service's own atomic becomes a savepoint
+                campaign = campaigns.create_campaign(
+                    use_case, by=owner, name=f"bench {label}", sample_size=1000, **options
+                )
+                written = time.perf_counter()
+            done = time.perf_counter()
+            whole.append(done - started)
+            commits.append(done - written)
             assert campaign.item_count == 1000, (label, campaign.item_count)
             ReviewCampaign.objects.filter(pk=campaign.pk).delete()
+            floors.append(
+                lock_rows(sampling.sample_predictions(options["model_version"], **sample))
+            )
         print(
-            f"  {label:31} reads best {min(reads) * 1000:6.1f} ms, median "
-            f"{statistics.median(reads) * 1000:6.1f} ms;  create_campaign best "
-            f"{min(whole) * 1000:6.1f} ms, median {statistics.median(whole) * 1000:6.1f} ms"
+            f"  {label:31} reads {ms(reads)} ms;  create_campaign {ms(whole)} ms, "
+            f"of which commit {ms(commits)} ms;  bare FK locks + commit {ms(floors)} ms"
         )
     rows = challenger.logged_predictions.count()
     times = []
