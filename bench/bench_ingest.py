@@ -14,12 +14,15 @@ features as a JSON object, 0/1 prediction, score, segment), ~330 bytes each as J
   `cursor.copy` straight into reviews_prediction (same indexes and constraints), 10
   COPYs of 10,000 rows, each committed: the floor for getting these rows into this table.
 
-Each run logs under a fresh model version, so every row is new; the two are interleaved
-(COPY, API, COPY, API, COPY, API) and the best of 3 of each is kept. For scale, the same
-COPY into a plain table of the same columns without indexes (reviews_prediction has 8:
-the primary key, the unique (version, request id) and the sampling indexes). Also reported: a
-re-send of an already stored batch (every row a duplicate), and where the API's time goes
-(the server's own timing of parse + validate, COPY + INSERT, from one profiled batch).
+Each run logs under a fresh model version, requests of its own, so every row is new; the
+two are interleaved (COPY, API, COPY, API, COPY, API) and the best of 3 of each is kept.
+For scale, the same COPY into a plain table of the same columns without indexes
+(reviews_prediction has 8: the primary key, the unique (version, request id) and the
+sampling indexes; and the triggers that keep the per-segment counts and the version pairs).
+Also reported: a re-send of an already stored batch (every row a duplicate), a shadow
+version logging the same requests as the last run (each row then paired with that
+version's, for disagreement sampling), and where the API's time goes (the server's own
+timing of parse + validate, COPY + INSERT, from one profiled batch).
 
 Run with `make bench` (needs PostgreSQL; DATABASE_URL defaults to a quorum_bench database
 on 127.0.0.1:5432, created if missing).
@@ -120,6 +123,12 @@ def setup() -> tuple[object, str]:
     )
     _, token = AuthToken.objects.create(user)
     return use_case, token
+
+
+def of_requests(rows: list[dict], prefix: str) -> list[dict]:
+    """The rows as requests of their own (request ids under `prefix`): a version logs the
+    requests it served, and two versions share a request only when both served it."""
+    return [{**row, "request_id": f"{prefix}-{row['request_id']}"} for row in rows]
 
 
 def new_version(use_case, name: str):
@@ -280,15 +289,16 @@ def main() -> None:
     try:
         for run in range(RUNS):
             version = new_version(use_case, f"copy-{run}")
-            chunks = copy_text(rows, use_case.pk, version.pk)
+            chunks = copy_text(of_requests(rows, f"copy-{run}"), use_case.pk, version.pk)
             connection.close()
             copy_times.append(copy_run(chunks))
 
             name = f"api-{run}"
             new_version(use_case, name)
             connection.close()
+            mine = of_requests(rows, name)
             bodies = [
-                orjson.dumps([{**row, "version": name} for row in rows[i : i + BATCH]])
+                orjson.dumps([{**row, "version": name} for row in mine[i : i + BATCH]])
                 for i in range(0, ROWS, BATCH)
             ]
             seconds, inserted, _ = api_run(session, url, bodies)
@@ -296,6 +306,16 @@ def main() -> None:
             api_times.append(seconds)
         resend, inserted, duplicates = api_run(session, url, bodies)
         assert (inserted, duplicates) == (0, ROWS)
+        # A shadow: another version logging the very requests the last API run logged, so
+        # each row is paired with that version's (PredictionPair, for disagreement).
+        new_version(use_case, "shadow")
+        connection.close()
+        shadow_bodies = [
+            orjson.dumps([{**row, "version": "shadow"} for row in mine[i : i + BATCH]])
+            for i in range(0, ROWS, BATCH)
+        ]
+        shadow, inserted, _ = api_run(session, url, shadow_bodies)
+        assert inserted == ROWS, inserted
         bare_times = []
         with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as pg:
             pg.execute("DROP TABLE IF EXISTS bench_ingest_bare")
@@ -327,6 +347,10 @@ def main() -> None:
         f"{ROWS / min(bare_times):,.0f} rows/s"
     )
     print(f"re-sending a stored batch (all duplicates): {ROWS / resend:,.0f} rows/s")
+    print(
+        f"a shadow version logging the same requests as another (each row paired): "
+        f"{ROWS / shadow:,.0f} rows/s ({api_best / shadow:.2f} of the best run of new requests)"
+    )
     profile_batch(use_case, rows[:BATCH])
 
 

@@ -17,7 +17,7 @@ def bare_loop(campaign_id: int, user_id: int, barrier, results) -> None:
     left; puts [(end time, claim s, submit s)] on `results`."""
     import psycopg
 
-    from reviews.services import reviewing
+    from reviews.services import reviewing, statements
 
     connection = psycopg.connect(os.environ["DATABASE_URL"], autocommit=True)
     cursor = connection.cursor()
@@ -34,8 +34,9 @@ def bare_loop(campaign_id: int, user_id: int, barrier, results) -> None:
                 "now": now,
                 "until": now + reviewing.CLAIM_LEASE,
                 "window": reviewing.FIRST_WINDOW,
+                "lease_only": True,
             }
-            cursor.execute(reviewing._CLAIM, claim, prepare=True)
+            cursor.execute(statements.CLAIM, claim, prepare=True)
             row = cursor.fetchone()
             claimed = time.perf_counter()
             slot = row[6] or row[2]
@@ -55,7 +56,7 @@ def bare_loop(campaign_id: int, user_id: int, barrier, results) -> None:
                 "seconds": 3.0,
                 "now": now,
             }
-            cursor.execute(reviewing._SUBMIT, answer, prepare=True)
+            cursor.execute(statements.SUBMIT, answer, prepare=True)
             cursor.fetchone()
             timings.append((time.time(), claimed - started, time.perf_counter() - claimed))
     finally:

@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-from django.db import connection
-
-from predictions.models import Prediction, QualityTally
+from predictions.models import QualityTally, SegmentCount
 from registry.models import ModelVersion
-
-# A version's distinct segments by a skip scan of the (model_version, segment, …) index: one
-# probe per segment instead of reading every row (PostgreSQL has no skip scan of its own).
-SEGMENTS_SKIP_SCAN = """
-    WITH RECURSIVE segments(segment) AS (
-        (SELECT segment FROM {table} WHERE model_version_id = %(version)s
-         ORDER BY segment LIMIT 1)
-        UNION ALL
-        SELECT (SELECT p.segment FROM {table} p
-                WHERE p.model_version_id = %(version)s AND p.segment > segments.segment
-                ORDER BY p.segment LIMIT 1)
-        FROM segments WHERE segments.segment IS NOT NULL
-    )
-    SELECT segment FROM segments WHERE segment IS NOT NULL
-"""
 
 
 def logged_segments(use_case_id: int) -> set[str]:
-    """The distinct non-blank segments of the use case's logged predictions."""
-    versions = list(
-        ModelVersion.objects.filter(use_case_id=use_case_id).values_list("pk", flat=True)
-    )
-    if connection.vendor != "postgresql":
-        rows = Prediction.objects.filter(model_version_id__in=versions).order_by()
-        found = set(rows.values_list("segment", flat=True).distinct())
-    else:
-        found = set()
-        query = SEGMENTS_SKIP_SCAN.format(table=Prediction._meta.db_table)
-        with connection.cursor() as cursor:
-            for version in versions:
-                cursor.execute(query, {"version": version})
-                found.update(segment for (segment,) in cursor.fetchall())
+    """The distinct non-blank segments of the use case's logged predictions, from the
+    per-day counts (SegmentCount, a few rows per version and day): one small query."""
+    counts = SegmentCount.objects.filter(model_version__use_case_id=use_case_id)
+    found = counts.order_by().values_list("segment", flat=True).distinct()
     return {segment for segment in found if segment and segment.strip()}
 
 

@@ -11,7 +11,11 @@ SQLite (which has no INCLUDE) keeps the plain indexes.
   window's partial first and last days, beside SegmentCount's whole days);
 - reviews_prediction_request_once (model_version, request_id): + id (the pairwise probe).
 
-Each index is rebuilt once (a few minutes on 10,000,000 rows; writes wait meanwhile).
+Each index is built anew beside the old one with CREATE INDEX CONCURRENTLY (a few minutes
+on 10,000,000 rows; reads and writes go on meanwhile), then swapped in: the old one dropped
+concurrently and the new one renamed, and the unique constraint moved onto its new index
+(ALTER TABLE … USING INDEX: a moment's exclusive lock). Not atomic, as CONCURRENTLY needs;
+an interrupted run is resumed by running the migration again (leftovers are dropped first).
 """
 
 from django.db import migrations
@@ -29,16 +33,24 @@ def _rebuild(schema_editor, *, covering: bool) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     run = schema_editor.execute
-    run("SET LOCAL maintenance_work_mem = '512MB'")
+    run("SET maintenance_work_mem = '512MB'")
     for name, (keys, include) in COVERED.items():
-        run(f"DROP INDEX IF EXISTS {name}")
         extra = f" INCLUDE ({include})" if covering else ""
-        run(f"CREATE INDEX {name} ON {TABLE} ({keys}){extra}")
+        run(f"DROP INDEX CONCURRENTLY IF EXISTS {name}_new")
+        run(f"CREATE INDEX CONCURRENTLY {name}_new ON {TABLE} ({keys}){extra}")
+        run(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        run(f"ALTER INDEX {name}_new RENAME TO {name}")
     extra = " INCLUDE (id)" if covering else ""
+    run(f"DROP INDEX CONCURRENTLY IF EXISTS {UNIQUE}_new")
+    run(
+        f"CREATE UNIQUE INDEX CONCURRENTLY {UNIQUE}_new "
+        f"ON {TABLE} (model_version_id, request_id){extra}"
+    )
     run(
         f"ALTER TABLE {TABLE} DROP CONSTRAINT {UNIQUE}, "
-        f"ADD CONSTRAINT {UNIQUE} UNIQUE (model_version_id, request_id){extra}"
+        f"ADD CONSTRAINT {UNIQUE} UNIQUE USING INDEX {UNIQUE}_new"
     )
+    run("RESET maintenance_work_mem")
     run(f"ANALYZE {TABLE}")
 
 
@@ -51,6 +63,8 @@ def drop_included_columns(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False  # CREATE and DROP INDEX CONCURRENTLY run outside a transaction
+
     dependencies = [("predictions", "0007_segment_count_triggers")]
 
     operations = [migrations.RunPython(add_included_columns, drop_included_columns)]

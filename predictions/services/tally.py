@@ -14,6 +14,7 @@ counted twice (READ COMMITTED). Ingestion of that version waits while it runs.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -112,6 +113,8 @@ def _locked_rule_counts(use_case: UseCase, version_id: int) -> dict[str, int]:
     return counts
 
 
+NEVER = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)  # before any rule change
+
 # --- Recounting -----------------------------------------------------------------------------
 
 
@@ -137,7 +140,13 @@ def recount_version(version: ModelVersion, *, chunk_size: int = RECOUNT_CHUNK) -
     total = Increment()
     with transaction.atomic():
         _locked_rule_counts(use_case, version.pk)
-        rules_as_of = timezone.now()  # before the rules are read: a change after is stale
+        # The rules are judged as of the last change this transaction can see, read before
+        # the rules (each statement sees what has committed when it starts, and a change
+        # commits its rules with its stamp): a change stamped earlier but committed later is
+        # newer than this, so the tally stays stale for the recount that change queued. Not
+        # the clock: a change stamped before it may commit after the rules are read.
+        changed = UseCase.objects.filter(pk=use_case.pk).values_list("rules_changed_at")
+        rules_as_of = changed.get()[0] or NEVER
         rules = rule_specs(use_case)
         for chunk in _stored_chunks(version, chunk_size):
             findings = check_rules(use_case, chunk, rules=rules)

@@ -20,18 +20,19 @@ checks "already reviewed by me" with one probe of the unique (item, reviewer) in
 candidate (never a join over all of the reviewer's reviews). Only when nothing is left ahead
 does it wrap around to the start (once), to pick up skipped and expired items.
 
-One round trip each on PostgreSQL (issue 12): a claim is one statement (_CLAIM: the progress
-row locked, the held claim or the first free slot of the first window locked with SKIP LOCKED,
-both rows updated) and a submission is one (_SUBMIT: the slot locked, the campaign FOR SHARE,
-the review inserted, the slot marked done, the progress counted), each its own transaction in
-autocommit. The claim statement reads its candidates in the snapshot taken when it started,
-which is older than its lock on the progress row when it had to wait for one: then another
-request of the same reviewer (a second tab) changed their progress meanwhile, and the claim
-changes nothing and says so ("stale"); as when the first window holds nothing free or the
-reviewer has no progress row yet, the claim then runs the general path below (a transaction
-of statements, each with a fresh snapshot, walking every window and wrapping around). The
-answer's checks that need no database run before the submission's statement; a refused
-claim is still reported before a refused answer, as the general path does.
+One round trip each on PostgreSQL (issue 12), the statements in statements.py: a claim is
+one statement (CLAIM: the progress row locked, the held claim or the first free slot of the
+first window locked with SKIP LOCKED, both rows updated) and a submission is one (SUBMIT:
+the slot locked, the campaign FOR SHARE, the review inserted, the slot marked done, the
+progress counted), each its own transaction in autocommit. The claim statement reads its
+candidates in the snapshot taken when it started, which is older than its lock on the
+progress row when it had to wait for one: then another request of the same reviewer (a
+second tab) changed their progress meanwhile, and the claim changes nothing and says so
+("stale"); as when the first window holds nothing free or the reviewer has no progress row
+yet, the claim then runs the general path below (a transaction of statements, each with a
+fresh snapshot, walking every window and wrapping around). The answer's checks that need no
+database run before the submission's statement; a refused claim is still reported before a
+refused answer, as the general path does.
 
 On SQLite select_for_update is a no-op; SQLite serialises writers, which is enough there.
 """
@@ -51,7 +52,7 @@ from django.utils import timezone
 from portal.db import prepared_cursor
 from portal.errors import DomainError, InvalidInput
 from reviews.models import Review, ReviewCampaign, ReviewerProgress, ReviewItem, ReviewSlot
-from reviews.services import corrections
+from reviews.services import corrections, statements
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,10 @@ def _check_open(campaign: ReviewCampaign) -> None:
 
 def _lease_only() -> None:
     """A claim is a lease: losing one in a crash is harmless (the reviewer claims again), so
-    its commit need not wait for the WAL flush; submissions keep full durability."""
-    if connection.vendor == "postgresql":
+    its commit need not wait for the WAL flush; submissions keep full durability. Not
+    inside a caller's transaction (the claim's own atomic is not the outermost), whose
+    other writes must be durable."""
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
@@ -153,68 +156,6 @@ def claim_next(campaign: ReviewCampaign, *, reviewer) -> ReviewSlot | None:
     return _claim_next(campaign, reviewer=reviewer)
 
 
-_TABLES = {
-    "campaign": ReviewCampaign._meta.db_table,
-    "item": ReviewItem._meta.db_table,
-    "progress": ReviewerProgress._meta.db_table,
-    "review": Review._meta.db_table,
-    "slot": ReviewSlot._meta.db_table,
-}
-
-# One claim, PostgreSQL: `seen` is the progress row in the statement's snapshot, `me` the
-# same row locked (the latest version: different if another request of the reviewer changed
-# it while this one waited for the lock). Only when both agree does the statement trust its
-# snapshot: it returns the held claim if still valid, else locks the first free slot of the
-# first window (the general path's first query) and moves the claim and the cursor.
-# Refreshed candidates are re-checked by PostgreSQL after locking, as in the general path.
-# set_config(…, true): this transaction's commit does not wait for the WAL flush (a lease).
-_CLAIM = """
-WITH seen AS (
-    SELECT p.xmin AS version FROM {progress} p
-    WHERE p.campaign_id = %(campaign)s::bigint AND p.reviewer_id = %(reviewer)s::integer
-), me AS (
-    SELECT p.id, p.cursor, p.claimed_slot_id, p.xmin AS version FROM {progress} p
-    WHERE p.campaign_id = %(campaign)s::bigint AND p.reviewer_id = %(reviewer)s::integer
-    FOR NO KEY UPDATE
-), state AS (
-    SELECT me.id, me.cursor, me.claimed_slot_id, me.version = seen.version AS fresh,
-           c.status = %(open)s::text AS is_open
-    FROM me CROSS JOIN seen INNER JOIN {campaign} c ON c.id = %(campaign)s::bigint
-), held AS (
-    SELECT s.id, s.item_id, s.position, s.claimed_until
-    FROM {slot} s INNER JOIN state ON s.id = state.claimed_slot_id
-    WHERE state.fresh AND state.is_open AND s.claimed_by_id = %(reviewer)s::integer
-      AND s.claimed_until > %(now)s::timestamptz AND NOT s.done
-), free AS (
-    SELECT s.id FROM {slot} s
-    WHERE s.campaign_id = %(campaign)s::bigint
-      AND s.position >= (SELECT cursor FROM state)
-      AND s.position < (SELECT cursor FROM state) + %(window)s::integer
-      AND (SELECT fresh AND is_open FROM state) AND NOT EXISTS (SELECT FROM held)
-      AND NOT s.done AND (s.claimed_until IS NULL OR s.claimed_until <= %(now)s::timestamptz)
-      AND (SELECT r.id FROM {review} r
-           WHERE r.item_id = s.item_id AND r.reviewer_id = %(reviewer)s::integer LIMIT 1) IS NULL
-    ORDER BY s.position
-    LIMIT 1
-    FOR NO KEY UPDATE OF s SKIP LOCKED
-), claimed AS (
-    UPDATE {slot} s
-    SET claimed_by_id = %(reviewer)s::integer, claimed_until = %(until)s::timestamptz
-    FROM free WHERE s.id = free.id
-    RETURNING s.id, s.item_id, s.position, s.claimed_until
-), moved AS (  -- a data-modifying WITH runs whether read or not
-    UPDATE {progress} p SET cursor = claimed.position + 1, claimed_slot_id = claimed.id
-    FROM claimed, state WHERE p.id = state.id
-)
-SELECT state.fresh, state.is_open,
-       held.id, held.item_id, held.position, held.claimed_until,
-       claimed.id, claimed.item_id, claimed.position, claimed.claimed_until,
-       set_config('synchronous_commit', 'off', true)
-FROM (VALUES (1)) AS one (n)
-LEFT OUTER JOIN state ON true LEFT OUTER JOIN held ON true LEFT OUTER JOIN claimed ON true
-""".format(**_TABLES)
-
-
 def _claim_in_one_statement(campaign: ReviewCampaign, reviewer) -> ReviewSlot | None:
     """claim_next() in one statement when its snapshot can be trusted and the first window
     has a free slot (or the reviewer holds one); None where the general path must decide."""
@@ -226,9 +167,10 @@ def _claim_in_one_statement(campaign: ReviewCampaign, reviewer) -> ReviewSlot | 
         "now": now,
         "until": now + CLAIM_LEASE,
         "window": FIRST_WINDOW,
+        "lease_only": not connection.in_atomic_block,
     }
     with prepared_cursor() as cursor:
-        cursor.execute(_CLAIM, params)
+        cursor.execute(statements.CLAIM, params)
         row = cursor.fetchone()
     fresh, is_open, held, claimed = row[0], row[1], row[2:6], row[6:10]
     if is_open is False:  # the general path would refuse too, changing nothing
@@ -495,56 +437,6 @@ def _submit(slot, *, reviewer, preference, seconds_spent, **answer) -> Review:
     return review
 
 
-# One submission, PostgreSQL: the slot locked (its latest version), the campaign FOR SHARE (a
-# close waits for this statement's commit, or this statement sees the campaign closed), and
-# only if the campaign is open and the slot the reviewer's and not done: the review inserted,
-# the slot marked done, the reviewer's progress counted (created if missing). The answer was
-# checked before; the unique (item, reviewer) and the slot's one review stay the backstop.
-_SUBMIT = """
-WITH slot AS (
-    SELECT s.id, s.item_id, s.claimed_by_id, s.done FROM {slot} s
-    WHERE s.id = %(slot)s::bigint
-    FOR NO KEY UPDATE
-), campaign AS (
-    SELECT c.status, c.model_version_id, c.other_version_id FROM {campaign} c
-    WHERE c.id = %(campaign)s::bigint
-    FOR SHARE
-), ok AS (
-    SELECT slot.id, slot.item_id,
-           CASE WHEN %(preference)s::text IN ('a', 'b') THEN
-               CASE WHEN (%(preference)s::text = 'a') = i.other_shown_first
-                    THEN campaign.other_version_id ELSE campaign.model_version_id END
-           END AS preferred_version_id
-    FROM slot INNER JOIN campaign ON campaign.status = %(open)s::text
-    INNER JOIN {item} i ON i.id = slot.item_id
-    WHERE NOT slot.done AND slot.claimed_by_id = %(reviewer)s::integer
-), review AS (
-    INSERT INTO {review} (campaign_id, item_id, slot_id, reviewer_id, verdict, preference,
-                          preferred_version_id, corrected_value, reason_tags, comment,
-                          seconds_spent, created_at)
-    SELECT %(campaign)s::bigint, ok.item_id, ok.id, %(reviewer)s::integer, %(verdict)s::text,
-           %(preference)s::text, ok.preferred_version_id, %(corrected_value)s::jsonb,
-           %(reason_tags)s::jsonb, %(comment)s::text, %(seconds_spent)s::float8,
-           %(now)s::timestamptz
-    FROM ok
-    RETURNING id, preferred_version_id
-), marked AS (
-    UPDATE {slot} s SET done = true FROM ok WHERE s.id = ok.id
-    RETURNING s.id
-), counted AS (
-    INSERT INTO {progress} AS p (campaign_id, reviewer_id, cursor, reviewed, seconds)
-    SELECT %(campaign)s::bigint, %(reviewer)s::integer, 0, 1, %(seconds)s::float8 FROM ok
-    ON CONFLICT (campaign_id, reviewer_id) DO UPDATE
-    SET reviewed = p.reviewed + 1, seconds = p.seconds + EXCLUDED.seconds,
-        claimed_slot_id = CASE WHEN p.claimed_slot_id = %(slot)s::bigint THEN NULL
-                               ELSE p.claimed_slot_id END
-    RETURNING p.id
-)
-SELECT campaign.status, slot.done, slot.claimed_by_id, review.id, review.preferred_version_id
-FROM slot LEFT OUTER JOIN campaign ON true LEFT OUTER JOIN review ON true
-""".format(**_TABLES)
-
-
 def _submit_in_one_statement(
     slot, *, reviewer, verdict, preference, corrected_value, reason_tags, comment, seconds_spent
 ) -> Review:
@@ -584,7 +476,7 @@ def _submit_in_one_statement(
         "now": now,
     }
     with _own_transaction(), prepared_cursor() as cursor:
-        cursor.execute(_SUBMIT, params)
+        cursor.execute(statements.SUBMIT, params)
         row = cursor.fetchone()
     if row is None:
         raise ReviewSlot.DoesNotExist(f"No review slot {slot.pk}.")

@@ -115,7 +115,10 @@ def _shares(counts: dict[str, int], n: int) -> dict[str, int]:
     total = sum(counts.values())
     exact = {segment: n * count / total for segment, count in counts.items()}
     shares = {segment: max(1, math.floor(value)) for segment, value in exact.items()}
-    by_remainder = sorted(counts, key=lambda s: (exact[s] - math.floor(exact[s]), counts[s]))
+    # The rest goes by what each segment still lacks of its exact share: one lifted to the
+    # minimum of one already has more than its share and gets no more.
+    lacking = (s for s in counts if shares[s] < exact[s])
+    by_remainder = sorted(lacking, key=lambda s: (exact[s] - shares[s], counts[s]))
     while sum(shares.values()) < n:
         segment = by_remainder.pop() if by_remainder else max(counts, key=counts.get)
         shares[segment] += 1
@@ -321,10 +324,10 @@ def _disagreement(rows, n, *, rng, version, other, window, **_) -> list[tuple]:
     where, window_params = "", []
     if window[0]:
         where += " AND predicted_at >= %s"
-        window_params.append(window[0])
+        window_params.append(connection.ops.adapt_datetimefield_value(window[0]))
     if window[1]:
         where += " AND predicted_at < %s"
-        window_params.append(window[1])
+        window_params.append(connection.ops.adapt_datetimefield_value(window[1]))
     pairs = PredictionPair._meta.db_table
 
     def part(number: int, condition: str) -> str:

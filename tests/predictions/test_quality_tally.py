@@ -424,3 +424,28 @@ def test_a_tally_first_counted_after_the_change_is_current(
         )
     ingest.log_predictions(use_case, by=personas["owner"], rows=BATCH)
     assert violation_rate(versions["1.0"])["rules_changed_at"] is None
+
+
+def test_a_recount_is_as_of_the_rule_change_it_saw_not_the_workers_clock(
+    use_case, personas, versions, rules
+):
+    """A change stamped on a host whose clock runs ahead (or stamped before, committed
+    after, the recount's rules were read): the recount records the change it read, so the
+    tally is fresh for that change and stale for any later one, whatever the clocks say."""
+    import datetime
+
+    from django.utils import timezone
+
+    from usecases.models import UseCase
+
+    ingest.log_predictions(use_case, by=personas["owner"], rows=BATCH)
+    ahead = timezone.now() + datetime.timedelta(hours=1)
+    UseCase.objects.filter(pk=use_case.pk).update(rules_changed_at=ahead)
+    assert violation_rate(versions["1.0"])["rules_changed_at"] == ahead  # stale
+    tally.recount_version(versions["1.0"])
+    assert QualityTally.objects.get(model_version=versions["1.0"]).rules_as_of == ahead
+    assert violation_rate(versions["1.0"])["rules_changed_at"] is None  # fresh
+    assert tally.recount_use_case(use_case.pk) == 0  # nothing stale is left to recount
+    later = ahead + datetime.timedelta(seconds=1)
+    UseCase.objects.filter(pk=use_case.pk).update(rules_changed_at=later)
+    assert violation_rate(versions["1.0"])["rules_changed_at"] == later

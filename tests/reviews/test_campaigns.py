@@ -518,6 +518,13 @@ def test_shares_trim_the_segment_given_most_beyond_its_exact_share():
     assert shares == {"a": 1, "b": 1, "c": 4, "d": 4} and sum(shares.values()) == 10
 
 
+def test_a_segment_lifted_to_its_minimum_gets_no_remainder_too():
+    """Largest remainder after the minimum of one: c's exact share is 0.86, it has 1 already;
+    the last item goes to a or b (9.57 each), not to c."""
+    shares = sampling._shares({"a": 100, "b": 100, "c": 9}, 20)
+    assert shares["c"] == 1 and sorted([shares["a"], shares["b"]]) == [9, 10]
+
+
 def test_stratified_sampling_counts_only_segments_with_rows_in_the_window(
     use_case, personas, v1, monkeypatch
 ):

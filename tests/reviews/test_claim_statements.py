@@ -260,3 +260,20 @@ def test_the_review_returned_is_the_one_stored(campaign, personas):
     fields += ["seconds_spent"]
     assert [getattr(review, name) for name in fields] == [getattr(stored, name) for name in fields]
     assert abs(review.created_at - stored.created_at) < datetime.timedelta(milliseconds=1)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first_claim", [True, False])  # the general path, the one statement
+def test_a_claim_inside_a_callers_transaction_keeps_its_commit_durable(
+    campaign, personas, first_claim
+):
+    """A claim alone commits without waiting for the WAL flush (a lease); inside a caller's
+    transaction it must not turn that off for the caller's other writes."""
+    expert = personas["expert"]
+    if not first_claim:
+        reviewing.release_claim(reviewing.claim_next(campaign, reviewer=expert), reviewer=expert)
+    with transaction.atomic(), connection.cursor() as cursor:
+        assert reviewing.claim_next(campaign, reviewer=expert) is not None
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"

@@ -214,6 +214,25 @@ def test_disagreement_pool_is_a_uniform_run_that_wraps_around(
     assert len(picked) == 10 and {a for a, _ in picked} <= pool
 
 
+def test_a_disagreement_window_takes_its_start_and_leaves_its_end(use_case, personas, versions):
+    """[start, end): a pair logged at the very start is in, one at the very end is out (on
+    SQLite too, where the bounds must be written as the column stores times)."""
+    v1, v2, _ = versions
+    log_predictions(v1, 20)
+    mine = log_predictions(v2, 20, seed=9)
+    start, end = T0 + datetime.timedelta(hours=5), T0 + datetime.timedelta(hours=10)
+    picked = sampling.sample_predictions(
+        v2,
+        other_version=v1,
+        strategy="disagreement",
+        sample_size=5,
+        window_start=start,
+        window_end=end,
+    )
+    inside = {p.pk for p in mine if start <= p.predicted_at < end}
+    assert len(inside) == 5 and {a for a, _ in picked} == inside
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_batches_of_two_versions_miss_no_pair(use_case, personas, versions):

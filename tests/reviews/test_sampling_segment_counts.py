@@ -140,3 +140,35 @@ def test_counts_follow_a_raw_copy_and_a_truncate_on_postgresql(use_case, version
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # TRUNCATE refuses pending FK checks
         cursor.execute("TRUNCATE reviews_prediction CASCADE")
     assert counted() == {} == grouped()
+
+
+# The counts and the pairs rest on triggers: a later migration that rebuilds the prediction
+# table (SQLite rebuilds it for most column changes) would drop them without a word.
+TRIGGERS = {
+    "predictions_segment_count_add",
+    "predictions_segment_count_take",
+    "predictions_segment_count_move",
+    "predictions_pair_add",
+    "predictions_pair_take",
+    "predictions_pair_redo",
+}
+TRUNCATE_TRIGGERS = {"predictions_segment_count_clear", "predictions_pair_clear"}
+
+
+def test_the_triggers_that_keep_the_counts_and_pairs_exist_at_the_latest_migration(db):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger "
+                "WHERE tgrelid = 'reviews_prediction'::regclass AND NOT tgisinternal"
+            )
+            expected = TRIGGERS | TRUNCATE_TRIGGERS
+        else:  # SQLite has no TRUNCATE
+            cursor.execute(
+                "SELECT name FROM sqlite_master "
+                "WHERE type = 'trigger' AND tbl_name = 'reviews_prediction'"
+            )
+            expected = TRIGGERS
+        assert {name for (name,) in cursor.fetchall()} == expected

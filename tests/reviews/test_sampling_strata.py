@@ -66,11 +66,19 @@ def test_window_counts_equal_a_count_of_the_window(v1, start, end):
 
 
 def test_window_counts_read_day_boundaries_in_utc(v1):
-    log_predictions(v1, 48, segments={"x": 48})
-    paris = datetime.timezone(datetime.timedelta(hours=1))
-    start = datetime.datetime(2026, 1, 2, 1, 0, tzinfo=paris)  # 00:00 UTC on the 2nd
-    end = datetime.datetime(2026, 1, 2, 13, 0, tzinfo=paris)  # 12:00 UTC
-    assert sampling.window_counts(v1.pk, start, end) == {"x": 12} == exact(v1, start, end)
+    """A window given in UTC−5 that spans whole UTC days: the days summed from the counts
+    are the UTC days inside it, the partial edges counted in UTC too."""
+    for prediction in log_predictions(v1, 120):  # "night" for 00–05 UTC, else "day"
+        hour = prediction.predicted_at.astimezone(datetime.UTC).hour
+        Prediction.objects.filter(pk=prediction.pk).update(segment="night" if hour < 6 else "day")
+    new_york = datetime.timezone(datetime.timedelta(hours=-5))
+    start = datetime.datetime(2026, 1, 1, 23, 30, tzinfo=new_york)  # 04:30 UTC on the 2nd
+    end = datetime.datetime(2026, 1, 3, 20, 0, tzinfo=new_york)  # 01:00 UTC on the 4th
+    expected = exact(v1, start, end)
+    assert sampling.window_counts(v1.pk, start, end) == expected
+    # read as if in UTC, the same wall-clock window holds other hours: the test can tell
+    as_utc = [moment.replace(tzinfo=datetime.UTC) for moment in (start, end)]
+    assert exact(v1, *as_utc) != expected
 
 
 def test_stratified_sample_in_a_window_with_partial_days_is_proportional(use_case, personas, v1):

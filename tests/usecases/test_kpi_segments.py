@@ -67,3 +67,24 @@ def test_without_any_segment_in_the_data_the_warning_says_so(client, personas, u
     page = login(client, personas, "viewer").get(use_case.get_absolute_url()).content.decode()
     assert "matches no data yet" in page
     assert selectors.segment_warning("EU", []).startswith("No dataset or prediction log")
+
+
+def test_the_page_reads_the_segments_in_as_many_queries_however_many_versions(
+    client, personas, seen, use_case
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    KPIFactory(use_case=use_case, segment="EU")
+    browser = login(client, personas, "viewer")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert browser.get(use_case.get_absolute_url()).status_code == 200
+        return len(captured)
+
+    few = queries()
+    for name in ("2.0", "3.0", "4.0"):
+        log_predictions(make_version(use_case, name, personas["owner"]), 3, segments={"X": 3})
+    assert queries() == few
+    assert "X" in selectors.known_segments(use_case)
