@@ -173,6 +173,12 @@ class UseCase(models.Model):
         return str(value)
 
     @property
+    def class_name_pairs(self) -> list[tuple[str, str]]:
+        """(class, name) in order, for templates (a class called "items" would shadow
+        dict.items there)."""
+        return list(self.class_names.items())
+
+    @property
     def known_classes(self) -> list[str]:
         """Multiclass: the classes the owner listed (empty: not listed)."""
         return list(self.class_names) if self.task_type == self.TaskType.MULTICLASS else []

@@ -129,9 +129,13 @@ def _detail_context(request, use_case: UseCase, **extra) -> dict:
         extra["kpi_segments"] = selectors.known_segments(use_case)
     # A KPI's segment that matches none of the data's: flagged in the table.
     extra["unmatched_segments"] = segmented - set(extra.get("kpi_segments") or ())
+    # Each feature with its allowed values spelled out: a template reading feature.values on
+    # a dict without that key would call dict.values() and list the feature's own fields.
+    features = [{**f, "values": f.get("values") or []} for f in use_case.feature_schema]
     return page_context(
         request,
         use_case,
+        features=features,
         kpis=kpis,
         rules=use_case.data_quality_rules.order_by("field", "kind"),
         value_model=ValueModel.objects.filter(use_case=use_case).first(),

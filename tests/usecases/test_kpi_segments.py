@@ -88,3 +88,16 @@ def test_the_page_reads_the_segments_in_as_many_queries_however_many_versions(
         log_predictions(make_version(use_case, name, personas["owner"]), 3, segments={"X": 3})
     assert queries() == few
     assert "X" in selectors.known_segments(use_case)
+
+
+def test_a_feature_without_allowed_values_lists_none(client, personas, use_case):
+    """The schema table says "one of …" only for a feature with allowed values (a dict's
+    missing key must not fall through to dict.values() in the template)."""
+    use_case.feature_schema = [
+        {"name": "store", "type": "category", "values": ["S01", "S02"]},
+        {"name": "price", "type": "number", "unit": "EUR"},
+    ]
+    use_case.save(update_fields=["feature_schema"])
+    page = login(client, personas, "viewer").get(use_case.get_absolute_url()).content.decode()
+    assert "one of S01, S02" in page
+    assert "one of price" not in page and page.count('small">one of ') == 1

@@ -156,3 +156,16 @@ def test_the_confusion_matrix_shows_the_class_names(tiers):
     figures = charts.evaluation_figures("multiclass", results, class_names=names)
     confusion = figures["performance"][-1]["figure"]
     assert list(confusion["data"][0]["x"]) == ["bronze", "gold"]
+
+
+def test_a_class_called_items_is_listed_like_any_other(client, personas):
+    """Templates read the classes as pairs: a class named "items" (or "keys") would shadow
+    the dict's method in a template's dotted lookup."""
+    odd = usecases.create_use_case(
+        by=personas["owner"],
+        title="Odd",
+        task_type="multiclass",
+        class_names={"items": "many", "keys": ""},
+    )
+    page = login(client, personas, "owner").get(odd.get_absolute_url()).content.decode()
+    assert "items = many · keys" in page
