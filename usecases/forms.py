@@ -13,6 +13,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
+from portal.formatting import natural_key
 from portal.parsers import JSONFormField
 from portal.text import multi_line, single_line
 from portal.web import AnnotatedSelect, DateInput, Form
@@ -42,8 +43,9 @@ class ClassNamesField(forms.CharField):
     widget = forms.Textarea(attrs={"rows": 4, "spellcheck": "false"})
 
     def prepare_value(self, value):
-        if isinstance(value, dict):
-            return "\n".join(f"{key} = {name}" if name else key for key, name in value.items())
+        if isinstance(value, dict):  # in natural order, as pages show them
+            pairs = sorted(value.items(), key=lambda pair: natural_key(pair[0]))
+            return "\n".join(f"{key} = {name}" if name else key for key, name in pairs)
         return value
 
     def to_python(self, value) -> dict[str, str]:

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 
+from portal.formatting import natural_key
 from portal.text import multi_line, single_line
 from usecases.catalogue import Metric, TaskType
 
@@ -111,7 +112,8 @@ class UseCase(models.Model):
         validators=[single_line],
         help_text="Binary classification: what a 0 means, e.g. “stays”.",
     )
-    # Multiclass: the known classes in order, each with its name ("" reads as the class).
+    # Multiclass: the known classes, each with its name ("" reads as the class). Shown in
+    # natural order (PostgreSQL's jsonb keeps no key order): class_name_pairs.
     class_names = models.JSONField(
         default=dict,
         # rows written by code that predates the column stay valid
@@ -174,14 +176,17 @@ class UseCase(models.Model):
 
     @property
     def class_name_pairs(self) -> list[tuple[str, str]]:
-        """(class, name) in order, for templates (a class called "items" would shadow
-        dict.items there)."""
-        return list(self.class_names.items())
+        """(class, name) in natural order ("2" before "10"), the same on every database
+        (jsonb keeps no key order), and as pairs for templates (a class called "items"
+        would shadow dict.items there)."""
+        return sorted(self.class_names.items(), key=lambda pair: natural_key(pair[0]))
 
     @property
     def known_classes(self) -> list[str]:
-        """Multiclass: the classes the owner listed (empty: not listed)."""
-        return list(self.class_names) if self.task_type == self.TaskType.MULTICLASS else []
+        """Multiclass: the classes the owner listed, in natural order (empty: not listed)."""
+        if self.task_type != self.TaskType.MULTICLASS:
+            return []
+        return [key for key, _ in self.class_name_pairs]
 
     @property
     def is_classification(self) -> bool:

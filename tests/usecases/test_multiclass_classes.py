@@ -169,3 +169,16 @@ def test_a_class_called_items_is_listed_like_any_other(client, personas):
     )
     page = login(client, personas, "owner").get(odd.get_absolute_url()).content.decode()
     assert "items = many · keys" in page
+
+
+def test_classes_read_in_natural_order_on_every_database(personas):
+    """jsonb keeps no key order: the classes are shown in natural order everywhere."""
+    grades = usecases.create_use_case(
+        by=personas["owner"],
+        title="Grades",
+        task_type="multiclass",
+        class_names={"10": "top", "b": "", "2": "low", "a": ""},
+    )
+    grades.refresh_from_db()
+    assert grades.known_classes == ["2", "10", "a", "b"]
+    assert grades.class_name_pairs[:2] == [("2", "low"), ("10", "top")]
