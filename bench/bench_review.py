@@ -46,7 +46,6 @@ quorum_bench database on 127.0.0.1:5432, created if missing).
 from __future__ import annotations
 
 import io
-import multiprocessing
 import os
 import statistics
 import sys
@@ -326,27 +325,10 @@ def reviewer_loop(campaign_id, user_id, seed, think_seconds, barrier, results) -
 
 
 def run_reviewers(campaign, reviewers, think_seconds: float) -> tuple[list[tuple], float]:
-    from django.db import connections
+    import review_floor
 
-    connections.close_all()  # no connection may cross the fork
-    context = multiprocessing.get_context("fork")
-    barrier, results = context.Barrier(len(reviewers) + 1), context.Queue()
-    processes = [
-        context.Process(
-            target=reviewer_loop,
-            args=(campaign.pk, user.pk, n, think_seconds, barrier, results),
-        )
-        for n, user in enumerate(reviewers)
-    ]
-    for process in processes:
-        process.start()
-    barrier.wait()
-    started = time.perf_counter()
-    rows = [row for _ in processes for row in results.get()]
-    wall = time.perf_counter() - started
-    for process in processes:
-        process.join()
-    return sorted(rows), wall
+    per_process = [(campaign.pk, user.pk, n, think_seconds) for n, user in enumerate(reviewers)]
+    return review_floor.run_together(reviewer_loop, per_process)
 
 
 def bench_claims(use_case, owner, reviewers, versions, *, items, think_seconds) -> None:

@@ -67,19 +67,25 @@ def bare_loop(campaign_id: int, user_id: int, barrier, results) -> None:
 def run_bare(campaign, reviewers) -> tuple[list[tuple], float]:
     """The bare reviewers on `campaign` (their progress rows made first, as a first claim of
     the service would), all released together."""
-    from django.db import connections
-
     from reviews.models import ReviewerProgress
 
     ReviewerProgress.objects.bulk_create(
         [ReviewerProgress(campaign=campaign, reviewer=user) for user in reviewers]
     )
+    return run_together(bare_loop, [(campaign.pk, user.pk) for user in reviewers])
+
+
+def run_together(target, per_process: list[tuple]) -> tuple[list[tuple], float]:
+    """One forked process per argument tuple, running target(*args, barrier, results),
+    released together; ([(end time, claim s, submit s)] of all, sorted, and the wall time
+    from the release to the last result)."""
+    from django.db import connections
+
     connections.close_all()  # no connection may cross the fork
     context = multiprocessing.get_context("fork")
-    barrier, results = context.Barrier(len(reviewers) + 1), context.Queue()
+    barrier, results = context.Barrier(len(per_process) + 1), context.Queue()
     processes = [
-        context.Process(target=bare_loop, args=(campaign.pk, user.pk, barrier, results))
-        for user in reviewers
+        context.Process(target=target, args=(*args, barrier, results)) for args in per_process
     ]
     for process in processes:
         process.start()

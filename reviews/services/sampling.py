@@ -251,34 +251,35 @@ def _stratified(rows, n, *, pairwise, rng, version, window, **_) -> list[tuple]:
     return picked
 
 
-def _lowest_confidence(rows, n, *, pairwise, **_) -> list[tuple]:
-    rows = rows.filter(confidence__isnull=False)
+def _head(rows, n, *, pairwise: bool, field: str, order: str, missing: str) -> list[tuple]:
+    """The first n rows by `order` among those with `field` (InvalidInput `missing` when
+    none has it): the head of a (model_version, field) index."""
+    rows = rows.filter(**{f"{field}__isnull": False})
     if pairwise:
         rows = rows.filter(other_id__isnull=False)
     if not rows.exists():
-        raise InvalidInput(
-            "These predictions carry no confidence (a regression, or logged "
-            "without a score); choose another strategy.",
-            field="strategy",
-        )
+        raise InvalidInput(missing, field="strategy")
     fields = ("id", "other_id") if pairwise else ("id",)
-    found = rows.order_by("confidence").values_list(*fields)[:n]
+    found = rows.order_by(order).values_list(*fields)[:n]
     return [row if pairwise else (row[0], None) for row in found]
+
+
+def _lowest_confidence(rows, n, *, pairwise, **_) -> list[tuple]:
+    missing = (
+        "These predictions carry no confidence (a regression, or logged without a score); "
+        "choose another strategy."
+    )
+    return _head(
+        rows, n, pairwise=pairwise, field="confidence", order="confidence", missing=missing
+    )
 
 
 def _largest_error(rows, n, *, pairwise, **_) -> list[tuple]:
-    rows = rows.filter(error__isnull=False)
-    if pairwise:
-        rows = rows.filter(other_id__isnull=False)
-    if not rows.exists():
-        raise InvalidInput(
-            "No outcomes are known yet for these predictions, so there is no "
-            "error to rank by; send outcomes first or choose another strategy.",
-            field="strategy",
-        )
-    fields = ("id", "other_id") if pairwise else ("id",)
-    found = rows.order_by("-error").values_list(*fields)[:n]
-    return [row if pairwise else (row[0], None) for row in found]
+    missing = (
+        "No outcomes are known yet for these predictions, so there is no error to rank by; "
+        "send outcomes first or choose another strategy."
+    )
+    return _head(rows, n, pairwise=pairwise, field="error", order="-error", missing=missing)
 
 
 def _number(value) -> float | None:
