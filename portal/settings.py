@@ -37,12 +37,16 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "template_partials",
+    "django_celery_beat",
     # Quorum's apps in layers, lowest first (README "Architecture"; import-linter holds it).
     "usecases",
+    "notifications",
     "registry",
     "predictions",
     "reviews",
     "promotions",
+    "collaboration",
+    "portfolio",
     "demo",
 ]
 

@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from portal import api_pages
+from portfolio import views_home
 from usecases import views as usecase_views
 
 api_v1 = [
@@ -15,6 +16,9 @@ api_v1 = [
     path("", include("predictions.api.urls")),
     path("", include("reviews.api.urls")),
     path("", include("promotions.api.urls")),
+    path("", include("notifications.api.urls")),
+    path("", include("collaboration.api.urls")),
+    path("", include("portfolio.api.urls")),
 ]
 api_urls = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -29,7 +33,7 @@ api_urls = [
 handler500 = "portal.middleware.server_error"
 
 urlpatterns = [
-    path("", usecase_views.home, name="home"),
+    path("", views_home.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", usecase_views.password_change, name="password_change"),
@@ -42,6 +46,9 @@ urlpatterns = [
     path("", include("registry.urls")),
     path("", include("reviews.urls")),
     path("", include("promotions.urls")),
+    path("", include("notifications.urls")),
+    path("", include("collaboration.urls")),
+    path("", include("portfolio.urls")),
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
 ]

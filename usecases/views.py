@@ -22,9 +22,8 @@ from knox.models import AuthToken
 
 from portal.exports import csv_response
 from portal.formatting import value_text
-from portal.plotting import chart_page
 from portal.web import GET_POST, HtmxRequest, call_service, page_of, posted
-from usecases import charts, schema_rows, selectors
+from usecases import schema_rows, selectors
 from usecases.audit_labels import verb_label
 from usecases.filters import AuditFilter, HistoryFilter
 from usecases.forms import (
@@ -57,18 +56,6 @@ ROLE_RANK = {role: i for i, role in enumerate(Role.values)}
 
 
 # Pages outside a use case
-
-
-@chart_page
-@require_GET
-def home(request: HtmxRequest) -> HttpResponse:
-    counts = selectors.phase_counts(request.user)
-    context = {
-        "total": sum(n for *_, n in counts),
-        "phase_chart": charts.phase_counts_figure(counts),
-        "my_use_cases": selectors.my_use_cases(request.user),
-    }
-    return render(request, "home.html", context)
 
 
 @require_GET
