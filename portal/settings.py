@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("QUORUM_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -332,10 +333,24 @@ CELERY_TASK_ROUTES = {
     "usecases.run_evaluation": {"queue": "evaluations"},
     "predictions.recount_quality": {"queue": "evaluations"},  # reads a version's whole log
     "predictions.recompute_confidences": {"queue": "evaluations"},  # one UPDATE of the log
-    "promotions.send_notification_email": {"queue": "notifications"},
+    "promotions.send_notification_email": {"queue": "notifications"},  # queued before 13
+    "notifications.send_email": {"queue": "notifications"},
+    "notifications.post_webhook": {"queue": "notifications"},
+    "notifications.send_digest": {"queue": "notifications"},
+    "notifications.send_digests": {"queue": "notifications"},
     "promotions.deliver_webhook": {"queue": "webhooks"},
 }
 CELERY_TASK_TIME_LIMIT = 30 * 60
+# Beat (a process of its own in production; `-B` in the local worker): the schedule lives in
+# the database (django-celery-beat's admin), seeded from this dict at each start.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "notifications-daily-digest": {  # DIGEST_HOUR o'clock, TIME_ZONE's clock
+        "task": "notifications.send_digests",
+        "schedule": crontab(hour=env.int("DIGEST_HOUR", default=7), minute=0),
+    },
+}
 # Deployment webhook (docs/webhooks.md; docs/security.md "Deployment webhook"): each call's
 # timeout, attempts with exponential backoff from the first wait, and whether a webhook may
 # point at a private or loopback address (refused unless set; on in DEBUG for local tries).

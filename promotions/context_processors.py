@@ -1,6 +1,6 @@
-"""What every page's top bar shows: the user's unread notifications and the promotion
-requests waiting for their approval. Both are counted only if a template reads them (the
-template engine calls them), at most once per render."""
+"""What every page's top bar shows: the user's unread notifications (the notification
+centre's) and the promotion requests waiting for their approval. Both are counted only if a
+template reads them (the template engine calls them), at most once per render."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import functools
 
 from django.http import HttpRequest
 
+from notifications import selectors as notifications_selectors
 from promotions import selectors
-from promotions.models import Notification
 
 
 def notifications(request: HttpRequest) -> dict:
@@ -20,7 +20,7 @@ def notifications(request: HttpRequest) -> dict:
 
     @functools.cache
     def unread_notifications() -> int:
-        return Notification.objects.filter(recipient=user).unread().count()
+        return notifications_selectors.unread_count(user)
 
     @functools.cache
     def waiting_approvals() -> int:

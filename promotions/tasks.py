@@ -4,24 +4,24 @@ harmless (queues: CELERY_TASK_ROUTES)."""
 from celery import shared_task
 
 
+# Messages queued before the notifications moved to the notification centre (issue 13) keep
+# their name; the rows kept their ids, so the centre's service sends them.
 @shared_task(
     name="promotions.send_notification_email",
     bind=True,
-    # OSError covers smtplib's errors and refused or dropped connections; the service raises
-    # only the transient ones. Waits of about 30 s, 1, 2, 4 and 8 min (with jitter).
     autoretry_for=(OSError,),
     retry_backoff=30,
     retry_backoff_max=600,
     max_retries=5,
 )
 def send_notification_email_task(self, notification_id: int) -> None:
-    """E-mail one notification; the claim on `emailed_at` makes a duplicate delivery a no-op,
-    and a failure on the last attempt is recorded on the notification."""
+    """E-mail one notification (notifications.send_email's former name): the claim on
+    `emailed_at` makes a duplicate delivery a no-op."""
     from django.conf import settings
 
-    from promotions.services import notify
+    from notifications.services import delivery
 
-    notify.send_email(
+    delivery.send_email(
         notification_id,
         base_url=settings.SITE_URL,
         is_last_attempt=self.request.retries >= self.max_retries,

@@ -19,5 +19,5 @@ urlpatterns = [
         name="version_history",
     ),
     *urls_phase.urlpatterns,  # the use case's phase (views_phase.py)
-    *urls_settings.urlpatterns,  # policy, webhook deliveries, notifications (views_settings.py)
+    *urls_settings.urlpatterns,  # policy and webhook deliveries (views_settings.py)
 ]

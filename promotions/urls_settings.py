@@ -1,4 +1,4 @@
-"""Pages of promotion settings and notifications; promotions/urls.py includes them in the
+"""Pages of promotion settings; promotions/urls.py includes them in the
 "promotions" namespace (no app_name here)."""
 
 from django.urls import path
@@ -10,8 +10,4 @@ urlpatterns = [
     path("usecases/<slug:slug>/promotion-policy/", views.policy_page, name="policy"),
     path(deliveries, views.deliveries, name="deliveries"),
     path(f"{deliveries}<int:pk>/resend/", views.delivery_resend, name="delivery_resend"),
-    path("notifications/", views.notifications, name="notifications"),
-    path("notifications/bell/", views.notifications_bell, name="notifications_bell"),
-    path("notifications/read/", views.notifications_read, name="notifications_read"),
-    path("notifications/<int:pk>/", views.notification_open, name="notification_open"),
 ]

@@ -2,11 +2,11 @@
 
 Each module owns its routes: requests.py (promotion requests) and deployment.py
 (what serving polls, and rollback), phase.py (the
-use case's phase, which follows the deployment), notifications.py (the caller's own)."""
+use case's phase, which follows the deployment)."""
 
 from django.urls import re_path
 
-from promotions.api import deployment, notifications, phase, requests
+from promotions.api import deployment, phase, requests
 from usecases.permissions import NESTED
 
 urlpatterns = [
@@ -14,5 +14,4 @@ urlpatterns = [
     re_path(rf"^{NESTED}/deployment$", deployment.DeploymentView.as_view(), name="deployment"),
     re_path(rf"^{NESTED}/rollback$", deployment.RollbackView.as_view(), name="rollback"),
     *phase.urlpatterns,
-    *notifications.urlpatterns,
 ]

@@ -1,35 +1,29 @@
-"""Notifications of promotions: in the app (the bell) and by e-mail, one of each per person
-and event (DESIGN.md: approvers are told when a request needs them, the requester when it
-is decided).
+"""Notifications of promotions (DESIGN.md: approvers are told when a request needs them, the
+requester when it is decided), through the notification centre (notifications.services.
+notify): in the app, and by e-mail, digest or webhook as each person chose.
 
-The rows are written when the step has committed (events.py); each e-mail is a Celery task
-that claims its row first, so a redelivered task sends nothing, and a failure is kept on
-the row, as the welcome e-mails do (usecases/services/notifications.py).
+The rows are written when the step has committed (events.py); each is keyed
+"promotion-request:<id>", so an event handled twice tells nobody twice, and a decided
+request's asks are found again to be settled.
 """
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from promotions import tasks
-from promotions.models import Decision, Notification, PromotionRequest
+from notifications.models import Kind, Notification
+from notifications.services.notify import notify
+from promotions.models import Decision, PromotionRequest
 from promotions.services import policy
 from usecases.models import MANAGER_GROUP
-from usecases.services.notifications import is_transient
 
 logger = logging.getLogger(__name__)
 
 User = get_user_model()
-Kind = Notification.Kind
 Capacity = Decision.Capacity
-TEXT_LENGTH = Notification._meta.get_field("text").max_length
-ERROR_LENGTH = Notification._meta.get_field("email_error").max_length
 
 
 def _name(user) -> str:
@@ -64,22 +58,21 @@ def approvers_needed(request: PromotionRequest) -> dict:
     return found
 
 
+def key_of(request: PromotionRequest) -> str:
+    """The notifications' key of a request: what they are about."""
+    return f"promotion-request:{request.pk}"
+
+
 def _create(request: PromotionRequest, recipient, kind: str, text: str) -> Notification | None:
-    """The notification, with its e-mail queued; None if this person was told already."""
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                recipient=recipient,
-                use_case=request.use_case,
-                request=request,
-                kind=kind,
-                text=text[:TEXT_LENGTH],
-                url=request.get_absolute_url(),
-            )
-            tasks.send_notification_email_task.delay_on_commit(notification.pk)
-    except IntegrityError:  # the event was handled before
-        return None
-    return notification
+    """The notification, its deliveries queued; None if this person was told already."""
+    return notify(
+        recipient,
+        kind=kind,
+        text=text,
+        url=request.get_absolute_url(),
+        use_case=request.use_case,
+        key=key_of(request),
+    )
 
 
 def _request(request_id: int) -> PromotionRequest | None:
@@ -140,79 +133,7 @@ def settle(request_id: int) -> int:
     request = _request(request_id)
     if request is None:
         return 0
-    asked = Notification.objects.filter(request=request, kind=Kind.APPROVAL_NEEDED).unread()
+    asked = Notification.objects.filter(key=key_of(request), kind=Kind.APPROVAL_NEEDED).unread()
     if request.is_pending:
         asked = asked.exclude(recipient__in=[user.pk for user in approvers_needed(request)])
     return asked.update(read_at=timezone.now())
-
-
-# E-mail
-
-
-def _subject(notification: Notification) -> str:
-    if notification.kind == Kind.APPROVAL_NEEDED:
-        return f"[Quorum] Your approval is needed on {notification.use_case}"
-    return f"[Quorum] Your promotion request on {notification.use_case} is decided"
-
-
-def _record_failure(notification_id: int, reason: str) -> None:
-    """The claim is given back and the failure kept: the row says it was not sent, and why."""
-    Notification.objects.filter(pk=notification_id).update(
-        emailed_at=None, email_failed_at=timezone.now(), email_error=reason[:ERROR_LENGTH]
-    )
-    logger.warning("notification %s: e-mail not sent: %s", notification_id, reason)
-
-
-def send_email(notification_id: int, *, base_url: str = "", is_last_attempt: bool = False) -> bool:
-    """E-mail a notification to its recipient; True if this call sent it (at most once).
-
-    A transient error gives the claim back and is raised for the task to retry, unless this
-    is its last attempt; any other failure is recorded on the notification and not raised.
-    """
-    with transaction.atomic():
-        claimed = Notification.objects.filter(
-            pk=notification_id, emailed_at__isnull=True, email_failed_at__isnull=True
-        ).update(emailed_at=timezone.now())
-    if not claimed:
-        logger.info("notification %s: e-mail already sent, failed or gone", notification_id)
-        return False
-    notification = Notification.objects.select_related("recipient", "use_case").get(
-        pk=notification_id
-    )
-    recipient = notification.recipient
-    if not recipient.email:
-        _record_failure(notification_id, f"{recipient.get_username()} has no e-mail address.")
-        return False
-    try:
-        send_mail(
-            subject=_subject(notification),
-            message=f"Hello {_name(recipient)},\n\n{notification.text}\n\n"
-            f"{base_url}{notification.url}\n",
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[recipient.email],
-        )
-    except Exception as error:
-        if is_transient(error) and not is_last_attempt:
-            Notification.objects.filter(pk=notification_id).update(emailed_at=None)
-            raise
-        logger.info("notification %s: e-mail failed for good", notification_id, exc_info=True)
-        _record_failure(notification_id, str(error) or type(error).__name__)
-        return False
-    logger.info("notification %s: e-mail sent", notification_id)
-    return True
-
-
-# The bell
-
-
-def mark_all_read(user) -> int:
-    """Mark every unread notification of `user` read; how many were."""
-    return Notification.objects.filter(recipient=user).unread().update(read_at=timezone.now())
-
-
-def mark_read(notification: Notification) -> None:
-    """Mark one notification read (opening it)."""
-    if notification.read_at is None:
-        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(
-            read_at=timezone.now()
-        )

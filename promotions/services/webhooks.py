@@ -17,23 +17,19 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
-import socket
 import time
 import uuid
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import requests.certs
-import urllib3
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from portal import outbound
 from portal.errors import InvalidInput
 from promotions import selectors, tasks
 from promotions.models import PromotionPolicy, StageChange, WebhookDelivery
@@ -54,8 +50,6 @@ ERROR_LENGTH = WebhookDelivery._meta.get_field("error").max_length
 # Longer than a task may run (tasks.deliver_webhook_task's time limit), so a lease held by a
 # live worker never expires under it; a killed worker's lease frees the row after this.
 LEASE = datetime.timedelta(seconds=90)
-# Answers worth another try: the receiver is down, overloaded or asks to slow down.
-TRANSIENT_CODES = frozenset({408, 425, 429, 500, 502, 503, 504})
 SNIPPET_BYTES = 300  # of a failed answer's body, kept as the error for the owner
 
 
@@ -106,13 +100,6 @@ def verify(secret: str, body: str, header: str, *, tolerance: int = 300, now=Non
 # Where a webhook may point
 
 
-def _refused_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("fe80::1%eth0") aside
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
-    return not ip.is_global or ip.is_multicast
-
-
 def check_url(url: str) -> None:
     """Refuse a webhook URL that is not http(s), names a user, or (unless
     WEBHOOK_ALLOW_PRIVATE_HOSTS) a loopback or private host by name or number. Names are
@@ -138,7 +125,7 @@ def check_url(url: str) -> None:
     if option("WEBHOOK_ALLOW_PRIVATE_HOSTS"):
         return
     try:
-        refused = _refused_address(host)
+        refused = outbound.refused_address(host)
     except ValueError:  # a name, not a number
         name = host.rstrip(".")
         refused = name == "localhost" or name.endswith((".localhost", ".local", ".internal"))
@@ -151,86 +138,20 @@ def check_url(url: str) -> None:
 
 # Sending
 
-
-@dataclass
-class Answer:
-    code: int | None = None
-    error: str = ""
-    transient: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.code is not None and 200 <= self.code < 300
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+Answer = outbound.Answer
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Answer:
-    """POST `body` to `url` once; no redirect followed, never raises for the network.
-
-    The host is resolved here and every address checked; the connection goes to the address
-    checked (TLS still verifies the certificate for the host's name), so a name that
-    resolves to a public address for the check and a private one for the connection
-    ("DNS rebinding") cannot reach inside.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Answer(error="refused: a webhook URL is http(s) with a host")
-    https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
-    try:
-        addresses = _resolve(parts.hostname, port)
-    except OSError as error:
-        return Answer(error=f"cannot resolve {parts.hostname}: {error}", transient=True)
-    if not option("WEBHOOK_ALLOW_PRIVATE_HOSTS") and any(map(_refused_address, addresses)):
-        return Answer(error=f"refused: {parts.hostname} resolves to a private address")
-    timeout = urllib3.Timeout(
-        connect=option("WEBHOOK_TIMEOUT_SECONDS"), read=option("WEBHOOK_TIMEOUT_SECONDS")
+    """POST `body` to `url` once; no redirect followed, never raises for the network. The
+    connection goes to the address checked (portal/outbound.py: DNS rebinding cannot reach
+    inside); only the first SNIPPET_BYTES of the answer are read."""
+    return outbound.post(
+        url,
+        body,
+        {**headers, "User-Agent": USER_AGENT},
+        timeout=option("WEBHOOK_TIMEOUT_SECONDS"),
+        read_bytes=SNIPPET_BYTES,
     )
-    pool_class, tls = urllib3.HTTPConnectionPool, {}
-    if https:
-        pool_class = urllib3.HTTPSConnectionPool
-        tls = {
-            "server_hostname": parts.hostname,
-            "assert_hostname": parts.hostname,
-            "cert_reqs": "CERT_REQUIRED",
-            "ca_certs": requests.certs.where(),
-        }
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host = parts.netloc.rsplit("@", 1)[-1]  # the name (and port) the receiver expects
-    headers = {**headers, "Host": host, "User-Agent": USER_AGENT}
-    try:
-        with pool_class(addresses[0], port, timeout=timeout, retries=False, **tls) as pool:
-            response = pool.urlopen(
-                "POST", path, body=body, headers=headers, redirect=False, preload_content=False
-            )
-            try:
-                snippet = response.read(SNIPPET_BYTES, decode_content=False)
-            finally:
-                response.release_conn()
-    except urllib3.exceptions.HTTPError as error:
-        return Answer(error=_network_error(error), transient=True)
-    except OSError as error:
-        return Answer(error=str(error) or type(error).__name__, transient=True)
-    code = response.status
-    if 200 <= code < 300:
-        return Answer(code=code)
-    text = snippet.decode("utf-8", errors="replace").strip()
-    reason = f"the receiver answered {code}" + (f": {text}" if text else "")
-    if 300 <= code < 400:
-        reason = f"the receiver answered {code} (a redirect, not followed): set the final URL"
-    return Answer(code=code, error=reason, transient=code in TRANSIENT_CODES)
-
-
-def _network_error(error: Exception) -> str:
-    if isinstance(error, urllib3.exceptions.TimeoutError):
-        return f"no answer within {option('WEBHOOK_TIMEOUT_SECONDS')} s"
-    if isinstance(error, urllib3.exceptions.SSLError):
-        return f"TLS failed: {error}"
-    return f"connection failed: {error}"
 
 
 # The event and its deliveries

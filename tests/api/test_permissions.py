@@ -174,3 +174,58 @@ def test_owner_and_admin_may_name_another_owner(api, personas, use_case, who):
     assert response.status_code == 200
     assert response.json()["owner"] == "erik"
     assert use_case.members.get(user=personas["expert"]).role == "owner"
+
+
+# The notification centre: not under a use case; every signed-in persona reaches their own
+# notifications and preferences, another person's notification is 404 as if it did not exist.
+
+NOTES = "/api/v1/notifications/"
+ALERTS_OFF = {
+    "webhook_url": "",
+    "kinds": [{"kind": "alert", "in_app": False, "email": "off", "webhook": False}],
+}
+# (endpoint id, method, path, body, status when signed in). {own} is the caller's
+# notification, {other} someone else's.
+NOTIFICATION_ENDPOINTS = [
+    ("notification-list", "get", NOTES, None, 200),
+    ("notification-retrieve", "get", f"{NOTES}{{own}}/", None, 200),
+    ("notification-retrieve-another", "get", f"{NOTES}{{other}}/", None, 404),
+    ("notification-read", "post", f"{NOTES}{{own}}/read", None, 200),
+    ("notification-read-another", "post", f"{NOTES}{{other}}/read", None, 404),
+    ("notification-read-all", "post", f"{NOTES}read-all", None, 200),
+    ("notification-preferences-get", "get", f"{NOTES}preferences", None, 200),
+    ("notification-preferences-put", "put", f"{NOTES}preferences", ALERTS_OFF, 200),
+]
+
+
+@pytest.mark.parametrize("who", PERSONAS)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "ok"),
+    [pytest.param(*endpoint[1:], id=endpoint[0]) for endpoint in NOTIFICATION_ENDPOINTS],
+)
+def test_notification_endpoint_answers_each_persona_with_their_own_only(
+    api, personas, who, method, path, body, ok
+):
+    from notifications.models import Notification, Preference
+
+    notes = {
+        name: Notification.objects.create(
+            recipient=user, kind="mention", text=f"For {name}", url="/"
+        )
+        for name, user in personas.items()
+    }
+    caller = who if who != "anonymous" else "expert"
+    other = "viewer" if caller == "expert" else "expert"
+    url = path.format(own=notes[caller].pk, other=notes[other].pk)
+    response = getattr(api(who), method)(url, body, format="json")
+    assert response.status_code == (401 if who == "anonymous" else ok), response.content
+    read = set(Notification.objects.filter(read_at__isnull=False).values_list("text", flat=True))
+    marks_own = who != "anonymous" and ok == 200 and "read" in path and "preferences" not in path
+    assert read == ({f"For {who}"} if marks_own else set())
+    assert set(Preference.objects.values_list("user__username", flat=True)) == (
+        {personas[who].username} if who != "anonymous" and method == "put" else set()
+    )
+    if who != "anonymous" and path == NOTES:
+        assert [row["text"] for row in response.json()["results"]] == [f"For {who}"]
+    if who != "anonymous" and path.endswith("read-all"):
+        assert response.json() == {"marked": 1}

@@ -15,6 +15,10 @@ PATHS = {
     f"{V1}/{{slug}}/": {"get", "patch", "delete"},
     f"{V1}/{{slug}}/phase": {"post"},
     f"{V1}/{{use_case_slug}}/kpis/": {"get", "post"},
+    # Comment threads and the activity feed (collaboration/api/views.py).
+    f"{V1}/{{use_case_slug}}/comments/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/comments/{{id}}/": {"get", "patch", "delete"},
+    f"{V1}/{{use_case_slug}}/activity/": {"get"},
     f"{V1}/{{use_case_slug}}/kpis/{{id}}/": {"get", "patch", "delete"},
     f"{V1}/{{use_case_slug}}/value-model": {"get", "put"},
     f"{V1}/{{use_case_slug}}/data-quality-rules/": {"get", "post"},
@@ -51,11 +55,12 @@ PATHS = {
     f"{V1}/{{use_case_slug}}/promotions/{{id}}/override": {"post"},
     f"{V1}/{{use_case_slug}}/rollback": {"post"},
     f"{V1}/{{use_case_slug}}/deployment": {"get"},
-    # The caller's own notifications (promotions/api/notifications.py).
+    # The caller's own notifications (notifications/api/views.py).
     "/api/v1/notifications/": {"get"},
     "/api/v1/notifications/{id}/": {"get"},
     "/api/v1/notifications/{id}/read": {"post"},
     "/api/v1/notifications/read-all": {"post"},
+    "/api/v1/notifications/preferences": {"get", "put"},
 }
 # Statuses each kind of operation must document, besides its success.
 MUST_DOCUMENT = {

@@ -11,22 +11,30 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from notifications.models import Notification
+from notifications.tasks import post_webhook_task
+from notifications.tasks import send_email_task as send_notification_email_task
 from promotions import context_processors
-from promotions.models import Notification, PromotionRequest
+from promotions.models import PromotionRequest
 from promotions.services import events, notify, requests
-from promotions.tasks import send_notification_email_task
 from tests.conftest import login
 from tests.factories import UserFactory
 from tests.promotions.factories import executed_promotion, open_request, recording_tasks
 from usecases.models import MANAGER_GROUP
 
 Kind = Notification.Kind
-EMAIL = "promotions.send_notification_email"
+EMAIL = "notifications.send_email"
 
 
 @pytest.fixture
 def queued(monkeypatch):
     with recording_tasks(monkeypatch) as queued:
+        for task in (send_notification_email_task, post_webhook_task):
+
+            def record(args=None, kwargs=None, _name=task.name, **options):
+                queued.append((_name, tuple(args or ())))
+
+            monkeypatch.setattr(task, "apply_async", record)
         yield queued
 
 
@@ -48,7 +56,8 @@ def test_opening_a_request_tells_the_expert_it_needs_in_the_app_and_by_email(
     assert recipients(Kind.APPROVAL_NEEDED) == ["erik"]  # low risk: one domain expert
     notification = Notification.objects.get()
     assert notification.url == request.get_absolute_url()
-    assert notification.use_case == use_case and notification.request == request
+    assert notification.use_case == use_case
+    assert notification.key == f"promotion-request:{request.pk}"
     assert "approval as domain expert is needed" in notification.text
     assert "version 2.0.0 of “Demand forecast” to shadow" in notification.text
     assert queued.of(EMAIL) == [notification.pk]
@@ -169,7 +178,7 @@ def test_a_recipient_without_an_address_is_recorded_not_retried(use_case, person
 
 
 def bell(client) -> str:
-    response = client.get(reverse("promotions:notifications_bell"), headers={"HX-Request": "true"})
+    response = client.get(reverse("notifications:bell"), headers={"HX-Request": "true"})
     assert response.status_code == 200
     return response.content.decode()
 
@@ -182,9 +191,9 @@ def test_the_bell_counts_unread_notifications_and_requests_waiting_for_the_user(
     html = bell(login(client, personas, "expert"))
     assert 'data-count="1"' in html and "has-unread" in html
     assert '1<span class="visually-hidden"> waiting for your approval' in html
-    assert 'hx-trigger="every 60s"' in html
+    assert 'hx-trigger="every 60s, notifications-changed from:body"' in html
 
-    client.post(reverse("promotions:notifications_read"))
+    client.post(reverse("notifications:read_all"))
     html = bell(client)
     assert 'data-count="0"' in html and "has-unread" not in html
     assert "waiting for your approval" in html  # the request still waits for erik
@@ -198,7 +207,7 @@ def test_the_bell_of_someone_with_nothing_shows_zero(client, use_case, personas,
 
 
 def test_the_bell_answers_nothing_once_the_session_expired(client):
-    response = client.get(reverse("promotions:notifications_bell"), headers={"HX-Request": "true"})
+    response = client.get(reverse("notifications:bell"), headers={"HX-Request": "true"})
     assert response.status_code == 204 and response.content == b""
 
 
@@ -231,13 +240,11 @@ def test_the_notifications_page_lists_ones_own_and_opening_one_marks_it_read(
         text="Someone else's news",
         url="/",
     )
-    html = (
-        login(client, personas, "expert").get(reverse("promotions:notifications")).content.decode()
-    )
+    html = login(client, personas, "expert").get(reverse("notifications:centre")).content.decode()
     assert "Your approval as domain expert is needed" in html
     assert "Someone else" not in html
     assert "Mark all read" in html
-    opened_one = client.get(reverse("promotions:notification_open", args=[mine.pk]))
+    opened_one = client.get(reverse("notifications:open", args=[mine.pk]))
     assert opened_one.status_code == 302 and opened_one["Location"] == request.get_absolute_url()
     mine.refresh_from_db()
     assert mine.read_at is not None
@@ -251,7 +258,7 @@ def test_nobody_opens_another_persons_notification(client, use_case, personas, q
         text="News",
         url="/",
     )
-    url = reverse("promotions:notification_open", args=[theirs.pk])
+    url = reverse("notifications:open", args=[theirs.pk])
     assert login(client, personas, "expert").get(url).status_code == 404
     theirs.refresh_from_db()
     assert theirs.read_at is None
@@ -265,19 +272,17 @@ def test_a_notification_never_sends_its_reader_off_site(client, use_case, person
         text="News",
         url="//evil.example.com/",
     )
-    response = login(client, personas, "expert").get(
-        reverse("promotions:notification_open", args=[odd.pk])
-    )
-    assert response["Location"] == reverse("promotions:notifications")
+    response = login(client, personas, "expert").get(reverse("notifications:open", args=[odd.pk]))
+    assert response["Location"] == reverse("notifications:centre")
 
 
 def test_marking_all_read_is_a_post(client, personas, use_case):
-    url = reverse("promotions:notifications_read")
+    url = reverse("notifications:read_all")
     assert login(client, personas, "expert").get(url).status_code == 405
 
 
 def test_the_notifications_page_has_an_empty_state_and_needs_a_login(client, personas):
-    url = reverse("promotions:notifications")
+    url = reverse("notifications:centre")
     assert client.get(url).status_code == 302
     html = login(client, personas, "outsider").get(url).content.decode()
     assert "No notifications yet" in html
@@ -298,7 +303,7 @@ def test_the_notifications_page_costs_the_same_queries_for_3_or_30_rows(client, 
             for i in range(rows)
         )
         with CaptureQueriesContext(connection) as context:
-            assert client.get(reverse("promotions:notifications")).status_code == 200
+            assert client.get(reverse("notifications:centre")).status_code == 200
         counts.append(len(context))
     assert counts[0] == counts[1]
 

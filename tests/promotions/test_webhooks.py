@@ -326,6 +326,9 @@ def test_a_webhook_url_must_be_http_or_https_to_a_host(url):
         "http://[::ffff:127.0.0.1]/hook",
         "http://0.0.0.0/hook",
         "http://deploy.internal/hook",
+        "http://[2002:7f00:1::]/hook",  # 6to4 of 127.0.0.1
+        "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 of 169.254.169.254
+        "http://[::10.0.0.1]/hook",
     ],
 )
 def test_private_and_loopback_hosts_are_refused_unless_allowed(settings, url):
