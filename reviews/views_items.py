@@ -80,6 +80,7 @@ def _shown(use_case: UseCase, campaign: ReviewCampaign, item) -> dict:
     reviews = list(item.reviews.all())
     labels = {review.verdict or review.preference for review in reviews}
     return {
+        "id": item.pk,
         "position": item.position + 1,
         "request_id": prediction.request_id,
         "segment": prediction.segment,

@@ -2,7 +2,8 @@
 
 A verb is "<kind>.<what happened>" (audit.record(verb=…) in every app's services). A verb
 missing here still shows, as it is stored; tests/usecases/test_audit_pages.py checks that
-every verb the code records has its phrase.
+every verb the code records has its phrase. Whole sentences, with names and what changed,
+are usecases/activity.py's.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ VERBS = {
     "promotion_policy.changed": "changed the promotion policy",
     "deployment.rolled_back": "rolled back the deployment",
     "webhook.resent": "resent a deployment webhook",
+    "comment.posted": "posted a comment",
+    "comment.edited": "edited a comment",
+    "comment.deleted": "deleted a comment",
 }
 
 # The kinds of event, for the audit filters; a kind is a verb's part before the dot.
@@ -69,6 +73,7 @@ KINDS = {
     "promotion_policy": "Promotion policy",
     "deployment": "Deployment",
     "webhook": "Webhook",
+    "comment": "Comment",
 }
 
 

@@ -1,3 +1,11 @@
-from django.urls import path  # noqa: F401
+"""REST API v1 of the collaboration app, mounted under /api/v1/ by portal/urls.py."""
 
-urlpatterns: list = []
+from collaboration.api import views
+from portal.api import Router
+from usecases.permissions import NESTED
+
+router = Router()
+router.register(f"{NESTED}/comments", views.CommentViewSet, basename="comment")
+router.register(f"{NESTED}/activity", views.ActivityViewSet, basename="activity")
+
+urlpatterns = router.urls

@@ -235,8 +235,8 @@ def test_the_audit_page_shows_each_event_in_words(client, personas, use_case):
     record("promotion.gates_overridden", use_case=use_case, by=personas["manager"])
     record("something.new", use_case=use_case, by=personas["owner"])
     page = html(login(client, personas, "admin").get(AUDIT))
-    assert "edited the definition" in page and "<ins>Finance</ins>" in page
-    assert "overrode a promotion&#x27;s gates" in page
+    assert "Olivia edited the definition (sponsor Finance)" in page and "<ins>Finance</ins>" in page
+    assert "maria overrode the gates of a promotion, with a justification" in page
     assert "something.new" in page  # a verb without words shows as stored
 
 
@@ -369,7 +369,18 @@ def test_the_filtered_history_tab_costs_the_same_queries_for_3_or_30_events(
 # Words for every verb
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("portal", "usecases", "registry", "predictions", "reviews", "promotions", "demo")
+APPS = (
+    "portal",
+    "usecases",
+    "registry",
+    "predictions",
+    "reviews",
+    "promotions",
+    "notifications",
+    "collaboration",
+    "portfolio",
+    "demo",
+)
 
 
 def verbs_recorded_in(tree: ast.AST) -> set[str]:

@@ -1,0 +1,463 @@
+"""Audit events as sentences people read: "Maria Manager approved the promotion of version
+2.0.0 to production", "Erik edited the KPI “MAE” (target 3 → 4)".
+
+The activity feeds, the History tab and the audit page all speak this language. Names, not
+codes: people by their full name, phases, stages and roles by their labels, what changed from
+the event's before/after in words (no raw JSON). `sentences()` costs one query (the people
+named) whatever the number of events. A verb without its own wording reads as its phrase in
+audit_labels.VERBS followed by what it concerns.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.urls import NoReverseMatch, reverse
+
+from portal.formatting import value_text
+from usecases.audit_labels import verb_label
+from usecases.catalogue import Metric
+from usecases.models import KPI, AuditEvent, DataQualityRule, Role, UseCase
+
+SYSTEM = "Quorum"  # who did what no person did (a worker finishing an evaluation)
+LONG = 60  # characters: a longer value is named ("edited the problem statement"), not quoted
+
+# Field names in words, where the name alone does not read well.
+FIELD_WORDS = {
+    "is_gating": "gating",
+    "gate_mode": "gate mode",
+    "gate_threshold": "gate threshold",
+    "traffic_percent": "traffic",
+    "expected_value_per_year": "expected yearly value",
+    "effort_person_days": "effort (person-days)",
+    "value_true_positive": "value of a true positive",
+    "value_true_negative": "value of a true negative",
+    "cost_false_positive": "cost of a false positive",
+    "cost_false_negative": "cost of a false negative",
+    "cost_per_unit_under": "cost per unit under",
+    "cost_per_unit_over": "cost per unit over",
+    "params": "parameters",
+}
+# Coded values in words, per field.
+CHOICES = {
+    "phase": dict(UseCase.Phase.choices),
+    "priority": dict(UseCase.Priority.choices),
+    "risk_tier": dict(UseCase.RiskTier.choices),
+    "role": dict(Role.choices),
+    "metric": dict(Metric.choices),
+    "direction": dict(KPI.Direction.choices),
+    "gate_mode": dict(KPI.GateMode.choices),
+    "kind": dict(DataQualityRule.Kind.choices),
+    "severity": dict(DataQualityRule.Severity.choices),
+}
+STAGES = {
+    "registered": "registered",
+    "shadow": "shadow",
+    "canary": "canary",
+    "production": "production",
+    "archived": "archived",
+}
+# What a change of these fields says (a count of uploaded rows is not "changed").
+HIDDEN = {"note", "supersedes", "request", "rollback", "reason", "stage_changes", "thread"}
+
+
+@dataclass
+class Entry:
+    """One event in words: `text` is plain (templates escape it), read after `actor_name`
+    ("Erik Expert" + " " + text would repeat the name: `text` holds the whole sentence)."""
+
+    event: AuditEvent
+    actor_name: str
+    text: str
+    url: str
+    at: datetime.datetime
+    # (field, before, after) in words, for the History tab's table of changes.
+    changes: list[tuple[str, str | None, str | None]] = field(default_factory=list)
+
+
+def sentences(events: Iterable[AuditEvent]) -> list[Entry]:
+    """Each event as an Entry, in the order given; one query for the people named."""
+    events = list(events)
+    names = _people(events)
+    entries = []
+    for event in events:
+        actor = names.get(("id", event.actor_id)) or event.actor_name or SYSTEM
+        if event.actor_id is None and not event.actor_name:
+            actor = SYSTEM
+        words = WORDING.get(event.verb, _generic)(event, names)
+        entries.append(
+            Entry(
+                event=event,
+                actor_name=actor,
+                text=f"{actor} {words}",
+                url=_url(event),
+                at=event.created_at,
+                changes=changes_in_words(event, names),
+            )
+        )
+    return entries
+
+
+def _people(events: list[AuditEvent]) -> dict:
+    """{("id", pk) or ("name", username): full name} for the actors and members named."""
+    ids = {event.actor_id for event in events if event.actor_id}
+    usernames = {event.actor_name for event in events if event.actor_name}
+    for event in events:
+        for values in (event.before, event.after):
+            if isinstance(values, dict) and isinstance(values.get("user"), str):
+                usernames.add(values["user"])
+    if not ids and not usernames:
+        return {}
+    user_model = get_user_model()
+    key = user_model.USERNAME_FIELD
+    people = user_model.objects.filter(Q(pk__in=ids) | Q(**{f"{key}__in": usernames}))
+    names = {}
+    for person in people.only("pk", key, "first_name", "last_name"):
+        name = person.get_full_name() or person.get_username()
+        names[("id", person.pk)] = name
+        names[("name", person.get_username())] = name
+    return names
+
+
+def _person(names: dict, username) -> str:
+    return names.get(("name", username)) or str(username or "someone")
+
+
+def _quoted(value) -> str:
+    return f"“{value}”"
+
+
+def _version_of(event: AuditEvent, default: str = "?") -> str:
+    """The version an event concerns: from its after/before, else from its target's text
+    ("demand-forecast v2.0.0", "#3 demand-forecast v2.0.0 → Production")."""
+    for values in (event.after, event.before):
+        if isinstance(values, dict) and values.get("version"):
+            return str(values["version"])
+    match = re.search(r" v(\S+)", event.target_repr)
+    return match.group(1) if match else default
+
+
+def _promotion(event: AuditEvent) -> str:
+    """ "the promotion of version 2.0.0 to production", from the request's text; "a
+    promotion" when the event does not say which."""
+    version = _version_of(event, default="")
+    if not version:
+        return "a promotion"
+    after = event.after if isinstance(event.after, dict) else {}
+    stage = after.get("target_stage")
+    if stage is None:
+        match = re.search(r"→ (.+)$", event.target_repr)
+        stage = match.group(1) if match else ""
+    stage = STAGES.get(stage, str(stage).lower())
+    return f"the promotion of version {version}" + (f" to {stage}" if stage else "")
+
+
+def _value(name: str, value) -> str | None:
+    """A stored value in words; None for nothing (the template shows a dash)."""
+    if value is None or value == "" or value == [] or value == {}:
+        return None
+    if name in CHOICES and isinstance(value, str):
+        return CHOICES[name].get(value, value)
+    if name == "stage" and isinstance(value, str):
+        return STAGES.get(value, value)
+    if name == "traffic_percent" and isinstance(value, int | float):
+        return f"{value:g} %"
+    if isinstance(value, float):
+        return f"{int(value):,}" if value.is_integer() else f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{_words(k)} {_value(k, v) or '—'}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_value(name, v) or "—" for v in value)
+    return value_text(value, decimals=None)
+
+
+def _words(name: str) -> str:
+    return FIELD_WORDS.get(name, name.replace("_", " "))
+
+
+def changes_in_words(event: AuditEvent, names: dict | None = None) -> list:
+    """(field, before, after) in words for each field that differs (creations: what was
+    set; deletions: what was there); a rule's parameters read as the rule does."""
+    before = event.before if isinstance(event.before, dict) else {}
+    after = event.after if isinstance(event.after, dict) else {}
+    rows = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new or (event.target_type == "comment" and key in ("thread", "reply")):
+            continue
+        if key == "params" and event.verb.startswith("rule."):
+            old = _rule_summary(before) if key in before else None
+            new = _rule_summary(after) if key in after else None
+            rows.append(("rule", old, new))
+            continue
+        if key == "user" and names is not None:
+            old = _person(names, old) if old else None
+            new = _person(names, new) if new else None
+            rows.append(("member", old, new))
+            continue
+        old_text, new_text = _value(key, old), _value(key, new)
+        if old_text or new_text:
+            rows.append((_words(key), old_text, new_text))
+    return rows
+
+
+def _rule_summary(values: dict) -> str:
+    rule = DataQualityRule(kind=values.get("kind", ""), params=values.get("params") or {})
+    try:
+        return rule.summary
+    except (TypeError, ValueError, AttributeError):
+        return _value("params", values.get("params")) or "—"
+
+
+def _short_changes(event: AuditEvent, limit: int = 3) -> str:
+    """ "(target 3 → 4, gate threshold 5 → 6)"; long values by name only; "" if none."""
+    parts = []
+    for name, old, new in changes_in_words(event):
+        if name in HIDDEN:
+            continue
+        if old and new and len(old) <= LONG and len(new) <= LONG:
+            parts.append(f"{name} {old} → {new}")
+        elif new and not old and len(new) <= LONG:
+            parts.append(f"{name} {new}")
+        else:
+            parts.append(name)
+    if not parts:
+        return ""
+    more = f" and {len(parts) - limit} more" if len(parts) > limit else ""
+    return f" ({', '.join(parts[:limit])}{more})"
+
+
+def _field(event: AuditEvent, name: str):
+    for values in (event.after, event.before):
+        if isinstance(values, dict) and values.get(name) not in (None, ""):
+            return values[name]
+    return None
+
+
+# One function per verb: the words after the actor's name.
+Wording = Callable[[AuditEvent, dict], str]
+
+
+def _generic(event: AuditEvent, names: dict) -> str:
+    """The verb's phrase, what it concerns and what changed."""
+    what = "" if event.target_type == "usecase" else f" {_quoted(event.target_repr)}"
+    if not event.target_repr:
+        what = ""
+    return f"{verb_label(event.verb)}{what}{_short_changes(event)}"
+
+
+def _use_case_title(event: AuditEvent) -> str:
+    return _quoted(_field(event, "title") or event.target_repr or event.use_case_slug)
+
+
+def _phase_changed(event: AuditEvent, names: dict) -> str:
+    old = _value("phase", (event.before or {}).get("phase")) or "?"
+    new = _value("phase", (event.after or {}).get("phase")) or "?"
+    skipped = " (skipping a step, with a justification)" if _field(event, "skipped") else ""
+    return f"changed the phase from {old} to {new}{skipped}"
+
+
+def _member(event: AuditEvent, names: dict, what: str) -> str:
+    user = _field(event, "user")
+    if user is None:  # the welcome e-mail's event names the member in its target's text
+        user = event.target_repr.partition(" (")[0]
+    person = _person(names, user)
+    role = _value("role", _field(event, "role")) or ""
+    if what == "added":
+        return f"added {person} as {role.lower() or 'a member'}"
+    if what == "removed":
+        return f"removed {person}" + (f" ({role.lower()})" if role else "")
+    if what == "role":
+        old = _value("role", (event.before or {}).get("role")) or "?"
+        new = _value("role", (event.after or {}).get("role")) or "?"
+        return f"changed {person}’s role from {old.lower()} to {new.lower()}"
+    return f"sent {person} the welcome e-mail again"
+
+
+def _named(kind: str, key: str = "name") -> Callable[[str], Wording]:
+    """ "added the KPI “MAE” (…)" for kpi.created and its kin."""
+
+    def with_verb(verb: str) -> Wording:
+        def wording(event: AuditEvent, names: dict) -> str:
+            name = _field(event, key) or event.target_repr.split(" (")[0]
+            changes = _short_changes(event) if verb == "edited" else ""
+            return f"{verb} the {kind} {_quoted(name)}{changes}"
+
+        return wording
+
+    return with_verb
+
+
+_kpi, _dataset, _campaign = _named("KPI"), _named("dataset"), _named("review campaign")
+
+
+def _rule(verb: str) -> Wording:
+    def wording(event: AuditEvent, names: dict) -> str:
+        column = _field(event, "field") or event.target_repr.split(":")[0]
+        if verb == "edited":
+            return f"edited the data-quality rule on {_quoted(column)}{_short_changes(event)}"
+        values = event.after if verb == "added" else event.before
+        summary = _rule_summary(values or {})
+        return f"{verb} the data-quality rule {_quoted(column)}: {summary}"
+
+    return wording
+
+
+def _version(event: AuditEvent, names: dict) -> str:
+    if event.verb == "version.registered":
+        return f"registered version {_version_of(event)}"
+    if event.verb == "version.updated":
+        return f"edited version {_version_of(event)}{_short_changes(event)}"
+    old = _value("stage", (event.before or {}).get("stage")) or "?"
+    new = _value("stage", (event.after or {}).get("stage")) or "?"
+    traffic = _field(event, "traffic_percent")
+    share = f" ({traffic} % of traffic)" if new == "canary" and traffic else ""
+    why = " (a rollback)" if (event.after or {}).get("rollback") else ""
+    return f"moved version {_version_of(event)} from {old} to {new}{share}{why}"
+
+
+def _data(event: AuditEvent, names: dict) -> str:
+    version, dataset = _version_of(event), _quoted(_field(event, "dataset") or "?")
+    rows = _field(event, "rows")
+    count = f" ({value_text(rows)} rows)" if isinstance(rows, int) else ""
+    if event.verb == "predictions.uploaded":
+        return f"uploaded the predictions of version {version} on {dataset}{count}"
+    if event.verb == "predictions.replaced":
+        return f"replaced the predictions of version {version} on {dataset}{count}"
+    if event.verb == "evaluation.queued":
+        return f"started an evaluation of version {version} on {dataset}"
+    gates = _field(event, "passed_gates")
+    verdict = {True: ": every gate passed", False: ": a gate failed"}.get(gates, "")
+    return f"completed the evaluation of version {version} on {dataset}{verdict}"
+
+
+def _dataset_event(event: AuditEvent, names: dict) -> str:
+    if event.verb == "dataset.marked_reference":
+        return f"made {_quoted(_field(event, 'reference'))} the reference dataset"
+    name = _field(event, "name") or event.target_repr
+    if event.verb == "dataset.deleted":
+        return f"deleted the dataset {_quoted(name)}"
+    rows = _field(event, "rows")
+    count = f" ({value_text(rows)} rows)" if isinstance(rows, int) else ""
+    return f"uploaded the dataset {_quoted(name)}{count}"
+
+
+def _promotion_event(event: AuditEvent, names: dict) -> str:
+    what = _promotion(event)
+    verb = event.verb.partition(".")[2]
+    if verb == "requested":
+        return f"requested {what}"
+    if verb == "approved":
+        waiting = (event.after or {}).get("waiting_for")
+        return f"approved {what}" + ("" if waiting else "; it needs no more approvals")
+    if verb == "rejected":
+        return f"rejected {what}"
+    if verb == "withdrawn":
+        return f"withdrew the request for {what.removeprefix('the ').removeprefix('a ')}"
+    if verb == "gates_overridden":
+        return f"overrode the gates of {what}, with a justification"
+    if verb == "executed":
+        return f"executed {what}"
+    reason = _field(event, "reason")
+    return f"triggered {what}, which was refused" + (f": {reason}" if reason else "")
+
+
+def _comment(event: AuditEvent, names: dict) -> str:
+    on = _field(event, "on") or "a thread"
+    if event.verb == "comment.posted":
+        return f"{'replied' if _field(event, 'reply') else 'commented'} on {on}"
+    return f"{'edited' if event.verb == 'comment.edited' else 'deleted'} a comment on {on}"
+
+
+WORDING: dict[str, Wording] = {
+    "usecase.created": lambda e, n: f"created the use case {_use_case_title(e)}",
+    "usecase.updated": lambda e, n: f"edited the definition{_short_changes(e)}",
+    "usecase.phase_changed": _phase_changed,
+    "usecase.deleted": lambda e, n: f"deleted the use case {_use_case_title(e)}",
+    "kpi.created": _kpi("added"),
+    "kpi.updated": _kpi("edited"),
+    "kpi.deleted": _kpi("removed"),
+    "value_model.created": lambda e, n: "set the value model",
+    "value_model.updated": lambda e, n: f"edited the value model{_short_changes(e)}",
+    "rule.created": _rule("added"),
+    "rule.updated": _rule("edited"),
+    "rule.deleted": _rule("removed"),
+    "member.added": lambda e, n: _member(e, n, "added"),
+    "member.role_changed": lambda e, n: _member(e, n, "role"),
+    "member.removed": lambda e, n: _member(e, n, "removed"),
+    "member.welcome_resent": lambda e, n: _member(e, n, "welcome"),
+    "token.created": lambda e, n: "created an API token",
+    "token.revoked": lambda e, n: "revoked an API token",
+    "version.registered": _version,
+    "version.updated": _version,
+    "version.stage_changed": _version,
+    "dataset.uploaded": _dataset_event,
+    "dataset.deleted": _dataset_event,
+    "dataset.marked_reference": _dataset_event,
+    "predictions.uploaded": _data,
+    "predictions.replaced": _data,
+    "evaluation.queued": _data,
+    "evaluation.succeeded": _data,
+    "review_campaign.created": _campaign("created"),
+    "review_campaign.closed": _campaign("closed"),
+    "promotion.requested": _promotion_event,
+    "promotion.approved": _promotion_event,
+    "promotion.rejected": _promotion_event,
+    "promotion.withdrawn": _promotion_event,
+    "promotion.gates_overridden": _promotion_event,
+    "promotion.executed": _promotion_event,
+    "promotion.refused": _promotion_event,
+    "promotion_policy.changed": lambda e, n: f"changed the promotion policy{_short_changes(e)}",
+    "deployment.rolled_back": lambda e, n: (
+        f"rolled production back from version {(e.before or {}).get('production') or '?'} "
+        f"to version {(e.after or {}).get('production') or '?'}"
+    ),
+    "webhook.resent": lambda e, n: "resent a deployment webhook",
+    "comment.posted": _comment,
+    "comment.edited": _comment,
+    "comment.deleted": _comment,
+}
+
+# Where an event's entry links: URL names by target type (reversed by name, as templates
+# do; the apps above own the pages), with the arguments read from the event.
+_PAGES: dict[str, Callable[[AuditEvent], tuple[str, list]]] = {
+    "modelversion": lambda e: ("registry:version_detail", [_version_of(e)]),
+    "evaluation": lambda e: ("registry:evaluation_detail", [int(e.target_id)]),
+    "evaluationdataset": lambda e: ("registry:dataset_detail", [int(e.target_id)]),
+    "reviewcampaign": lambda e: ("reviews:campaign_detail", [int(e.target_id)]),
+    "promotionrequest": lambda e: ("promotions:detail", [int(e.target_id)]),
+    "promotionpolicy": lambda e: ("promotions:use_case", []),
+    "usecasemember": lambda e: ("usecases:members", []),
+    "comment": lambda e: ("collaboration:thread", []),
+}
+
+
+def _url(event: AuditEvent) -> str:
+    """The page of what the event concerns, or "" (a deleted thing, an account's token)."""
+    if not event.use_case_slug or event.verb == "usecase.deleted":
+        return ""
+    if event.verb.endswith(".deleted") and event.verb != "comment.deleted":
+        return _detail(event)  # what it concerned is gone: its use case's page
+    page = _PAGES.get(event.target_type)
+    if page is None:
+        return _detail(event)
+    try:
+        name, args = page(event)
+        url = reverse(name, args=[event.use_case_slug, *args])
+    except (NoReverseMatch, ValueError):
+        return _detail(event)
+    if event.target_type == "comment":
+        thread = _field(event, "thread")
+        return f"{url}?on={thread}#comment-{event.target_id}" if thread else ""
+    return url
+
+
+def _detail(event: AuditEvent) -> str:
+    if not event.use_case_slug or event.verb == "usecase.deleted":
+        return ""
+    return reverse("usecases:detail", args=[event.use_case_slug])
