@@ -1,4 +1,5 @@
-"""Every role's home page, built around the tasks waiting for the person."""
+"""Every role's home page, built around the tasks waiting for the person (portfolio/home.py
+gathers them); Managers and Admins also get the portfolio's summary and its week."""
 
 from __future__ import annotations
 
@@ -8,16 +9,14 @@ from django.views.decorators.http import require_GET
 
 from portal.plotting import chart_page
 from portal.web import HtmxRequest
-from usecases import charts, selectors
+from portfolio import home as tasks
+from usecases import charts
 
 
 @chart_page
 @require_GET
 def home(request: HtmxRequest) -> HttpResponse:
-    counts = selectors.phase_counts(request.user)
-    context = {
-        "total": sum(n for *_, n in counts),
-        "phase_chart": charts.phase_counts_figure(counts),
-        "my_use_cases": selectors.my_use_cases(request.user),
-    }
+    context = tasks.home_page(request.user)
+    if context["sees_portfolio"]:
+        context["phase_chart"] = charts.phase_counts_figure(context["portfolio"].phases)
     return render(request, "home.html", context)

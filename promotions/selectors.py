@@ -3,14 +3,14 @@ deployment, its requests."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from predictions.models import QualityTally
 from promotions.models import Decision, PromotionRequest, StageChange
 from promotions.services import policy
 from registry.models import ModelVersion
 from usecases.models import Role, UseCase, UseCaseMember
-from usecases.permissions import is_admin, is_manager
+from usecases.permissions import is_admin, is_manager, remember_role
 
 Stage = ModelVersion.Stage
 
@@ -32,10 +32,12 @@ def waiting_for_user(user) -> list[PromotionRequest]:
     own, not yet decided by them, and missing an approval in a capacity they hold."""
     if not user.is_authenticated or not user.is_active:
         return []
-    # The bell, the home page's card and the overview may all ask in one request.
-    if "_quorum_waiting" not in user.__dict__:
-        user._quorum_waiting = _waiting_for(user)
-    return user._quorum_waiting
+    # The bell, the home page's card and the overview may all ask in one request. Not
+    # user.__dict__: request.user is a SimpleLazyObject, whose own __dict__ never has it.
+    waiting = getattr(user, "_quorum_waiting", None)
+    if waiting is None:
+        waiting = user._quorum_waiting = _waiting_for(user)
+    return waiting
 
 
 def _waiting_for(user) -> list[PromotionRequest]:
@@ -50,13 +52,18 @@ def _waiting_for(user) -> list[PromotionRequest]:
         )
         pending = pending.filter(Exists(deciders))
     pending = pending.filter(use_case__in=UseCase.objects.visible_to(user).values("pk"))
-    requests = pending.select_related("use_case", "model_version", "requested_by").prefetch_related(
-        "decisions"
+    # The user's role is read with the rows: capacity_needed_from asks it per use case.
+    role = UseCaseMember.objects.filter(use_case=OuterRef("use_case"), user=user).values("role")
+    requests = (
+        pending.annotate(my_role=Subquery(role[:1]))
+        .select_related("use_case", "model_version", "requested_by")
+        .prefetch_related("decisions")
     )
     rows = list(requests.order_by("created_at"))
     shared: dict[int, UseCase] = {}  # one instance per use case: its role cache is per instance
     for row in rows:
         row.use_case = shared.setdefault(row.use_case_id, row.use_case)
+        remember_role(user, row.use_case, row.my_role)
     return [row for row in rows if policy.capacity_needed_from(user, row)]
 
 

@@ -3,6 +3,7 @@ pages and API responses, the looser style and image rules only where plotly, Swa
 Redoc need them, the API docs offline, and a favicon. tests/e2e/test_csp.py loads the pages
 in Chromium under this policy."""
 
+import datetime
 import gzip
 
 import pytest
@@ -11,6 +12,7 @@ from django.urls import reverse
 
 from portal.headers import permissions_policy
 from tests.factories import binary_evaluation_results, finished_evaluation
+from usecases.models import UseCase
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +34,7 @@ def assert_strict_scripts(policy: dict[str, set[str]]) -> None:
 
 def test_pages_get_the_strict_policy_and_a_permissions_policy(client, personas, use_case):
     client.force_login(personas["viewer"])
-    for url in ("/accounts/login/", use_case.get_absolute_url(), reverse("usecases:roadmap")):
+    for url in ("/accounts/login/", use_case.get_absolute_url(), reverse("portfolio:roadmap")):
         response = client.get(url)
         assert response.status_code == 200, url
         policy = directives(response)
@@ -61,9 +63,11 @@ def test_chart_pages_allow_plotly_inline_styles_and_data_images_but_never_eval(
     client, personas, churn
 ):
     evaluation = finished_evaluation(churn, personas["owner"], binary_evaluation_results())
+    dates = {"start_date": datetime.date(2026, 1, 5), "target_date": datetime.date(2026, 9, 30)}
+    UseCase.objects.filter(pk=churn.pk).update(**dates)  # so the timeline draws
     client.force_login(personas["owner"])
     for url in (
-        reverse("home"),
+        reverse("portfolio:roadmap_timeline"),
         evaluation.get_absolute_url(),
         evaluation.dataset.get_absolute_url(),
     ):

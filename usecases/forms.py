@@ -12,6 +12,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from portal.formatting import natural_key
 from portal.parsers import JSONFormField
@@ -62,6 +63,35 @@ class ClassNamesField(forms.CharField):
         return names
 
 
+class MilestoneForm(forms.Form):
+    """One row of the milestones table; a row left blank is ignored."""
+
+    name = forms.CharField(
+        max_length=120,
+        required=False,
+        validators=[single_line],
+        widget=forms.TextInput(attrs={"aria-label": "Milestone", "placeholder": "e.g. Pilot live"}),
+    )
+    due_date = forms.DateField(
+        widget=DateInput(attrs={"aria-label": "Due date"}), required=False, label="Due"
+    )
+    done = forms.BooleanField(
+        required=False, widget=forms.CheckboxInput(attrs={"aria-label": "Done"})
+    )
+
+    def clean(self):
+        data = super().clean()
+        if (data.get("due_date") or data.get("done")) and not data.get("name"):
+            self.add_error("name", "Name the milestone (or clear the row).")
+        elif data.get("name") and not data.get("due_date"):
+            self.add_error("due_date", "A milestone needs a due date.")
+        return data
+
+
+MilestoneFormSet = forms.formset_factory(MilestoneForm, extra=2, max_num=50, absolute_max=60)
+MILESTONES = "milestones"  # the formset's prefix
+
+
 class UseCaseForm(Form):
     title = forms.CharField(max_length=200, validators=[single_line])
     problem_statement = forms.CharField(
@@ -89,8 +119,27 @@ class UseCaseForm(Form):
     expected_value_per_year = forms.DecimalField(
         max_digits=14, decimal_places=2, min_value=0, required=False, label="Expected value / year"
     )
+    expected_value_currency = forms.CharField(
+        max_length=3,
+        initial="EUR",
+        required=False,
+        label="Currency of the value",
+        validators=[single_line],
+        help_text="ISO 4217 code of the expected value (EUR, USD…). The value model has its "
+        "own currency, for what each prediction is worth.",
+    )
     effort_person_days = forms.IntegerField(
-        min_value=0, required=False, label="Effort (person-days)"
+        min_value=0,
+        required=False,
+        label="Effort (person-days)",
+        help_text="5 person-days make a person-week.",
+    )
+    team = forms.CharField(
+        max_length=100,
+        required=False,
+        validators=[single_line],
+        help_text="The team that delivers it.",
+        widget=forms.TextInput(attrs={"list": "team-options"}),
     )
     start_date = forms.DateField(widget=DateInput, required=False)
     target_date = forms.DateField(widget=DateInput, required=False)
@@ -146,6 +195,17 @@ class UseCaseForm(Form):
 
     def __init__(self, *args, with_owner: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
+        # The milestones' rows: bound only when the page posted them (scripts and older
+        # forms that send none leave the milestones as they are).
+        posted_rows = self.is_bound and f"{MILESTONES}-TOTAL_FORMS" in self.data
+        self.milestone_rows = MilestoneFormSet(
+            self.data if posted_rows else None,
+            prefix=MILESTONES,
+            initial=[
+                {"name": m["name"], "due_date": m["due_date"], "done": m["done_at"] is not None}
+                for m in self.initial.get("milestones", [])
+            ],
+        )
         if with_owner:  # handing over accountability: only for those who manage members
             self.fields["owner"] = forms.CharField(
                 label="Owner (username)",
@@ -156,9 +216,36 @@ class UseCaseForm(Form):
     @classmethod
     def initial_for(cls, use_case: UseCase) -> dict:
         names = [name for name in cls.base_fields if name != "owner"]
+        milestones = use_case.milestones.values("name", "due_date", "done_at")
         return {name: getattr(use_case, name) for name in names} | {
-            "owner": use_case.owner.get_username()
+            "owner": use_case.owner.get_username(),
+            "milestones": list(milestones),
         }
+
+    def clean_expected_value_currency(self):
+        code = self.cleaned_data["expected_value_currency"].strip().upper()
+        return code or self.initial.get("expected_value_currency") or "EUR"  # blank: as it was
+
+    def _posted_milestones(self) -> list[dict] | None:
+        """The milestones as posted (blank rows dropped); a milestone kept done keeps when
+        it was done, one newly ticked is done now. None: rows not posted, or invalid."""
+        rows = self.milestone_rows
+        if not rows.is_bound:
+            return None
+        if not rows.is_valid():
+            self.add_error(None, "Check the milestones: each needs a name and a due date.")
+            return None
+        done_before = {m["name"]: m["done_at"] for m in self.initial.get("milestones", [])}
+        now = timezone.now()
+        return [
+            {
+                "name": row["name"],
+                "due_date": row["due_date"],
+                "done_at": (done_before.get(row["name"]) or now) if row["done"] else None,
+            }
+            for row in rows.cleaned_data
+            if row.get("name")
+        ]
 
     def clean_owner(self):
         username = self.cleaned_data["owner"].strip()
@@ -198,6 +285,9 @@ class UseCaseForm(Form):
                 self.errors.pop(name, None)
         elif data.get("decision_threshold") is None:
             data["decision_threshold"] = 0.5
+        milestones = self._posted_milestones()
+        if milestones is not None:
+            data["milestones"] = milestones
         return data
 
 

@@ -4,9 +4,12 @@ and the append-only audit trail of every change to them."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Now
 from django.urls import reverse
+from django.utils import timezone
 
 from portal.formatting import natural_key
 from portal.text import multi_line, single_line
@@ -82,9 +85,28 @@ class UseCase(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
-        help_text="Expected yearly business value, in the value model's currency.",
+        help_text="Expected yearly business value, in expected_value_currency.",
     )
-    effort_person_days = models.PositiveIntegerField(null=True, blank=True)
+    # The currency of expected_value_per_year alone: the value model (what one prediction is
+    # worth) has its own. The roadmap sums values per currency, never across them.
+    expected_value_currency = models.CharField(
+        max_length=3,
+        default="EUR",
+        db_default="EUR",
+        validators=[RegexValidator(r"^[A-Z]{3}\Z", "Use a three-letter ISO 4217 code.")],
+        help_text="ISO 4217 code of the expected yearly value (EUR, USD…); the value model "
+        "keeps its own currency for the value of each prediction.",
+    )
+    effort_person_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Effort estimate, in person-days (5 make a week)."
+    )
+    team = models.CharField(
+        max_length=100,
+        blank=True,
+        db_default="",
+        validators=[single_line],
+        help_text="The team that delivers it.",
+    )
     start_date = models.DateField(null=True, blank=True)
     target_date = models.DateField(null=True, blank=True)
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
@@ -130,6 +152,8 @@ class UseCase(models.Model):
     # When a data-quality rule was last added, changed (not its description) or deleted: the
     # versions' quality tallies counted before it are recounted (predictions/tasks.py).
     rules_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the phase last changed (services.usecases.change_phase sets it): days in phase.
+    phase_changed_at = models.DateTimeField(default=timezone.now, db_default=Now(), editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,6 +219,30 @@ class UseCase(models.Model):
     @property
     def feature_names(self) -> list[str]:
         return [feature["name"] for feature in self.feature_schema]
+
+    @property
+    def effort_person_weeks(self) -> float | None:
+        """The effort in person-weeks (5 person-days each), as the roadmap shows it."""
+        return None if self.effort_person_days is None else self.effort_person_days / 5
+
+
+class Milestone(models.Model):
+    """A dated step of a use case's plan, drawn on the roadmap's timeline."""
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="milestones")
+    name = models.CharField(max_length=120, validators=[single_line])
+    due_date = models.DateField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_date", "name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.due_date:%Y-%m-%d})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_at is not None
 
 
 class UseCaseMember(models.Model):

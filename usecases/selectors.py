@@ -42,20 +42,16 @@ def use_case_rows(user, *, search: str = "", phase: str = "", owner: str = "") -
     return rows.order_by("title")
 
 
+def known_teams(user) -> list[str]:
+    """The teams of the use cases `user` sees, for the form's suggestions (a datalist)."""
+    teams = UseCase.objects.visible_to(user).exclude(team="").values_list("team", flat=True)
+    return sorted(set(teams.order_by()), key=str.casefold)
+
+
 def my_use_cases(user, *, limit: int = 10) -> QuerySet:
     """The use cases `user` is a member of (Managers' view-all excluded), as list rows."""
     membership = UseCaseMember.objects.filter(use_case=OuterRef("pk"), user=user)
     return use_case_rows(user).filter(Exists(membership))[:limit]
-
-
-def roadmap_columns(user) -> list[tuple[str, str, list[UseCase]]]:
-    """(phase, label, use cases by priority) for every phase in lifecycle order."""
-    columns = {value: (value, label, []) for value, label in UseCase.Phase.choices}
-    for row in use_case_rows(user):
-        columns[row.phase][2].append(row)
-    for _, _, cards in columns.values():
-        cards.sort(key=lambda card: PRIORITY_RANK.get(card.priority, 0))
-    return list(columns.values())
 
 
 def phase_counts(user) -> list[tuple[str, str, int]]:

@@ -8,7 +8,6 @@ app_name = "usecases"
 
 use_case = "usecases/<slug:slug>/"
 urlpatterns = [
-    path("roadmap/", views.roadmap, name="roadmap"),
     path("audit/", views.audit, name="audit"),
     path("audit/csv/", views.audit_csv, name="audit_csv"),
     path("usecases/", views.use_case_list, name="list"),

@@ -1,4 +1,4 @@
-"""Pages and htmx fragments for use cases, the roadmap and the account's API tokens.
+"""Pages and htmx fragments for use cases and the account's API tokens.
 
 Every use-case view fetches through `get_use_case_for()` (outsiders 404, members lacking the
 right 403) and writes through one service. The detail page's KPI, value-model and rule
@@ -59,12 +59,6 @@ ROLE_RANK = {role: i for i, role in enumerate(Role.values)}
 
 
 @require_GET
-def roadmap(request: HtmxRequest) -> HttpResponse:
-    columns = selectors.roadmap_columns(request.user)
-    return render(request, "usecases/roadmap.html", {"columns": columns})
-
-
-@require_GET
 def use_case_list(request: HtmxRequest) -> HttpResponse:
     visible = UseCase.objects.visible_to(request.user)
     owners = visible.order_by("owner__username").values_list("owner__username", flat=True)
@@ -94,7 +88,11 @@ def use_case_create(request: HtmxRequest) -> HttpResponse:
         if use_case is not None:
             messages.success(request, f"“{use_case}” is created; you are its owner.")
             return redirect(use_case)
-    context = {"form": form, "types": schema_rows.TYPE_CHOICES}
+    context = {
+        "form": form,
+        "types": schema_rows.TYPE_CHOICES,
+        "teams": selectors.known_teams(request.user),
+    }
     return render(request, "usecases/use_case_form.html", context)
 
 
@@ -126,6 +124,8 @@ def _detail_context(request, use_case: UseCase, **extra) -> dict:
         kpis=kpis,
         rules=use_case.data_quality_rules.order_by("field", "kind"),
         value_model=ValueModel.objects.filter(use_case=use_case).first(),
+        milestones=list(use_case.milestones.all()),
+        today=timezone.localdate(),
         members=members,
         **extra,
     )
@@ -167,7 +167,12 @@ def use_case_edit(request: HtmxRequest, slug: str) -> HttpResponse:
         if saved is not None:
             messages.success(request, "Your changes are saved.")
             return redirect(saved)
-    context = {"form": form, "use_case": use_case, "types": schema_rows.TYPE_CHOICES}
+    context = {
+        "form": form,
+        "use_case": use_case,
+        "types": schema_rows.TYPE_CHOICES,
+        "teams": selectors.known_teams(request.user),
+    }
     return render(request, "usecases/use_case_form.html", context)
 
 

@@ -52,23 +52,47 @@ def _versions_text(names: list[str], stage: str) -> str:
 def missing_evidence(use_case: UseCase, phase: str) -> str | None:
     """What the use case's versions lack for `phase`, in words, or None if nothing (or if the
     phase needs no version)."""
-    stages = EVIDENCE.get(phase)
-    if stages is None:
+    if phase not in EVIDENCE:
         return None
-    versions = ModelVersion.objects.filter(use_case=use_case)
-    if versions.filter(stage__in=stages).exists():
+    versions = ModelVersion.objects.filter(use_case=use_case).order_by("-created_at", "-pk")
+    return _missing(phase, list(versions.values_list("stage", "version")))
+
+
+def next_phase(use_case: UseCase) -> str | None:
+    """The next rung of the lifecycle's ladder; None in Production and Retired."""
+    ladder = usecases.PHASE_LADDER
+    if use_case.phase not in ladder or use_case.phase == ladder[-1]:
+        return None
+    return ladder[ladder.index(use_case.phase) + 1]
+
+
+def blockers(use_cases: list[UseCase]) -> dict[int, str | None]:
+    """For each use case (by id), what its versions lack for its next phase, as
+    missing_evidence says it, or None: one query whatever the number of use cases."""
+    wanted = {uc.pk: next_phase(uc) for uc in use_cases}
+    needing = [pk for pk, phase in wanted.items() if phase in EVIDENCE]
+    versions: dict[int, list[tuple[str, str]]] = {pk: [] for pk in needing}
+    if needing:
+        rows = ModelVersion.objects.filter(use_case_id__in=needing).order_by(
+            "use_case_id", "-created_at", "-pk"
+        )
+        for use_case_id, stage, version in rows.values_list("use_case_id", "stage", "version"):
+            versions[use_case_id].append((stage, version))
+    return {pk: _missing(wanted[pk], versions[pk]) if pk in versions else None for pk in wanted}
+
+
+def _missing(phase: str, versions: list[tuple[str, str]]) -> str | None:
+    """missing_evidence from the use case's (stage, version) pairs, newest first."""
+    stages = EVIDENCE.get(phase)
+    if stages is None or any(stage in stages for stage, _ in versions):
         return None
     needs = f"Moving to {Phase(phase).label} needs {NEEDS[phase]}"
     for stage in SHORT_OF:
-        names = list(
-            versions.filter(stage=stage)
-            .order_by("-created_at", "-pk")
-            .values_list("version", flat=True)[: NAMED + 1]
-        )
+        names = [version for s, version in versions if s == stage][: NAMED + 1]
         if names:
             it = "it" if len(names) == 1 else "one"
             return f"{needs}; {_versions_text(names, stage)}. Promote {it} first."
-    if versions.exists():
+    if versions:
         return f"{needs}; every version is archived. Register a new one and promote it first."
     return f"{needs}; the use case has no version yet. Register one and promote it first."
 

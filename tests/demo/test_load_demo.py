@@ -218,6 +218,8 @@ def test_each_phase_is_borne_out_by_the_versions_stages(demo):
         "bank-churn": UseCase.Phase.PILOT,
         "invoice-fraud-screening": UseCase.Phase.IDEA,
         "call-centre-volume": UseCase.Phase.SCOPING,
+        "van-maintenance": UseCase.Phase.DATA,
+        "price-elasticity": UseCase.Phase.IDEA,
     }
     for use_case in UseCase.objects.all():
         assert phases.missing_evidence(use_case, use_case.phase) is None

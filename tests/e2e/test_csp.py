@@ -3,6 +3,7 @@ the mouse without 'unsafe-eval', htmx swaps without inline styles, Swagger UI an
 offline, and the browser refuses nothing (the `page` fixture counts every "Content Security
 Policy" console message as an error, and every request that leaves the live server)."""
 
+import datetime
 import re
 
 import pytest
@@ -11,6 +12,7 @@ from registry.models import ModelVersion
 from registry.services import registering
 from tests.e2e.conftest import CHROMIUM, RESULTS, log_in, shot
 from tests.factories import binary_evaluation_results, finished_evaluation
+from usecases.models import UseCase
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +71,9 @@ def test_plotly_charts_draw_and_respond_under_the_policy_without_unsafe_eval(
     shot(page, "csp-evaluation-charts")
     page.goto(f"{live_server.url}{evaluation.dataset.get_absolute_url()}")
     page.wait_for_selector("[data-chart] .main-svg")
-    page.goto(f"{live_server.url}/")
+    dates = {"start_date": datetime.date(2026, 1, 5), "target_date": datetime.date(2026, 9, 30)}
+    UseCase.objects.filter(pk=churn.pk).update(**dates)  # so the timeline draws
+    page.goto(f"{live_server.url}/roadmap/timeline/")
     page.wait_for_selector("[data-chart] .main-svg")
     assert page.evaluate(VIOLATIONS) == []
     assert page.errors == [] and header_warnings == []

@@ -30,31 +30,7 @@ def page(response) -> str:
 # Home, roadmap, reviews, promotions
 
 
-def test_home_draws_use_cases_per_phase_and_lists_mine(client, personas, use_case):
-    UseCaseFactory(title="Someone else's", owner=personas["outsider"])
-    html = page(login(client, personas, "expert").get(reverse("home")))
-    assert 'data-chart="phase-chart-data"' in html
-    assert "vendor/plotly.min.js" in html and "js/charts.js" in html
-    figure = json.loads(
-        html.split('id="phase-chart-data" type="application/json">')[1].split("<")[0]
-    )
-    assert figure["data"][0]["x"] == [1, 0, 0, 0, 0, 0, 0]  # idea, scoping … retired
-    assert "Demand forecast" in html and "Someone else" not in html
-
-
-def test_home_invites_a_new_user_to_propose_a_first_use_case(client, personas):
-    html = page(login(client, personas, "outsider").get(reverse("home")))
-    assert "No use cases yet" in html
-    assert reverse("usecases:create") in html
-    assert "plotly" not in html  # no chart, no 4 MB script
-
-
-def test_roadmap_puts_each_use_case_in_its_phase_column(client, personas, use_case):
-    UseCase.objects.filter(pk=use_case.pk).update(phase="pilot")  # the rules: tests/promotions
-    html = page(login(client, personas, "viewer").get(reverse("usecases:roadmap")))
-    pilot = html.split('id="column-pilot"')[1].split("</section>")[0]
-    assert "Demand forecast" in pilot and "Olivia" in pilot and "Low risk" in pilot
-    assert "Nothing in idea." in html
+# The home page's and the roadmap's tests are in tests/portfolio/.
 
 
 def test_the_reviews_inbox_of_someone_with_nothing_to_review_says_so(client, personas):
@@ -306,9 +282,9 @@ def test_history_shows_who_did_what_and_each_fields_before_and_after(client, per
     html = page(
         login(client, personas, "viewer").get(reverse("usecases:history", args=[use_case.slug]))
     )
-    assert "edited the definition" in html and "added a KPI" in html
+    assert "edited the definition" in html and "added the KPI “Error”" in html
     assert "<del>Demand forecast</del>" in html and "<ins>Demand forecast v2</ins>" in html
-    assert html.index("added a KPI") < html.index("edited the definition")  # newest first
+    assert html.index("added the KPI “Error”") < html.index("edited the definition")  # newest
 
 
 def test_history_is_paginated(client, personas, use_case):
@@ -647,7 +623,7 @@ def add_use_cases(personas, n: int) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    [reverse("usecases:list"), reverse("usecases:roadmap"), reverse("home")],
+    [reverse("usecases:list"), reverse("portfolio:roadmap"), reverse("home")],
 )
 def test_use_case_lists_cost_the_same_queries_for_3_or_30_use_cases(client, personas, url):
     client = login(client, personas, "viewer")

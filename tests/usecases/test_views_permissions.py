@@ -119,7 +119,7 @@ def test_use_case_writes_are_allowed_exactly_to_the_roles_that_may_make_them(
 
 GLOBAL_PAGES = [
     "home",
-    "usecases:roadmap",
+    "portfolio:roadmap",
     "reviews:inbox",
     "promotions:overview",
     "usecases:list",

@@ -11,6 +11,7 @@ from usecases.models import (
     KPI,
     AuditEvent,
     DataQualityRule,
+    Milestone,
     Role,
     UseCase,
     UseCaseMember,
@@ -32,8 +33,21 @@ class UserByUsername(serializers.SlugRelatedField):
         super().__init__(slug_field="username", queryset=User.objects.all(), **kwargs)
 
 
+class MilestoneSerializer(serializers.ModelSerializer):
+    """A milestone of the use case's plan; a PATCH of `milestones` replaces the whole list."""
+
+    class Meta:
+        model = Milestone
+        fields = ["name", "due_date", "done_at"]
+        extra_kwargs = {"done_at": {"required": False, "allow_null": True}}
+
+
 class UseCaseSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
+    milestones = MilestoneSerializer(many=True, read_only=True)
+    effort_person_weeks = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="effort_person_days / 5."
+    )
     kpi_count = serializers.IntegerField(read_only=True)
     member_count = serializers.IntegerField(read_only=True)
 
@@ -49,10 +63,15 @@ class UseCaseSerializer(serializers.ModelSerializer):
             "phase",
             "priority",
             "risk_tier",
+            "team",
             "expected_value_per_year",
+            "expected_value_currency",
             "effort_person_days",
+            "effort_person_weeks",
             "start_date",
             "target_date",
+            "milestones",
+            "phase_changed_at",
             "task_type",
             "target_definition",
             "decision_threshold",
@@ -81,6 +100,18 @@ class UseCaseUpdateInput(serializers.ModelSerializer):
         allow_null=True,
         help_text=UseCase._meta.get_field("expected_value_per_year").help_text,
     )
+    expected_value_currency = serializers.RegexField(
+        r"^[A-Z]{3}\Z",
+        required=False,
+        help_text=UseCase._meta.get_field("expected_value_currency").help_text,
+        error_messages={"invalid": "Use a three-letter ISO 4217 code such as EUR or USD."},
+    )
+    milestones = MilestoneSerializer(
+        many=True,
+        required=False,
+        max_length=50,
+        help_text="The whole list of milestones: a PATCH that sends it replaces them all.",
+    )
 
     class Meta:
         model = UseCase
@@ -90,12 +121,15 @@ class UseCaseUpdateInput(serializers.ModelSerializer):
             "decision_supported",
             "owner",
             "sponsor",
+            "team",
             "priority",
             "risk_tier",
             "expected_value_per_year",
+            "expected_value_currency",
             "effort_person_days",
             "start_date",
             "target_date",
+            "milestones",
             "task_type",
             "target_definition",
             "decision_threshold",

@@ -59,7 +59,8 @@ class UseCaseViewSet(JSONOnly, ListModelMixin, RetrieveModelMixin, GenericViewSe
             query = s.UseCaseFilter(data=self.request.query_params)
             query.is_valid(raise_exception=True)
             filters = query.validated_data
-        return selectors.use_case_rows(self.request.user, **filters)
+        rows = selectors.use_case_rows(self.request.user, **filters)
+        return rows.prefetch_related("milestones")  # one query for every row's milestones
 
     def get_object(self) -> UseCase:
         use_case = self.get_queryset().filter(slug=self.kwargs["slug"]).first()
@@ -70,7 +71,8 @@ class UseCaseViewSet(JSONOnly, ListModelMixin, RetrieveModelMixin, GenericViewSe
 
     def respond(self, use_case: UseCase, code: int = status.HTTP_200_OK) -> Response:
         """The use case as the list shows it (with its counts), after a write."""
-        fresh = selectors.use_case_rows(self.request.user).get(pk=use_case.pk)
+        rows = selectors.use_case_rows(self.request.user).prefetch_related("milestones")
+        fresh = rows.get(pk=use_case.pk)
         return Response(s.UseCaseSerializer(fresh).data, status=code)
 
     @extend_schema(

@@ -7,11 +7,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 from portal.errors import InvalidInput
 from usecases import events, tasks
-from usecases.models import AuditEvent, Role, UseCase, UseCaseMember
+from usecases.models import AuditEvent, Milestone, Role, UseCase, UseCaseMember
 from usecases.permissions import is_admin
 from usecases.services import audit, validation
 from usecases.services.errors import MembershipError, PhaseError
@@ -90,9 +91,12 @@ def create_use_case(
     priority: str = UseCase.Priority.MEDIUM,
     risk_tier: str = UseCase.RiskTier.LOW,
     expected_value_per_year: Decimal | None = None,
+    expected_value_currency: str = "EUR",
     effort_person_days: int | None = None,
+    team: str = "",
     start_date: datetime.date | None = None,
     target_date: datetime.date | None = None,
+    milestones: list[dict] | None = None,
     target_definition: str = "",
     decision_threshold: float = 0.5,
     positive_label: str = "",
@@ -103,6 +107,7 @@ def create_use_case(
     """Create a use case owned by `owner` (default: `by`), who becomes its owner member."""
     feature_schema = validation.check_feature_schema(feature_schema or [])
     validation.check_dates(start_date, target_date)
+    milestones = validation.check_milestones(milestones or [])
     slug = slug or unique_slug(title)
     if slug in RESERVED_SLUGS or UseCase.objects.filter(slug=slug).exists():
         raise InvalidInput(f"The slug “{slug}” is taken; choose another.")
@@ -117,7 +122,9 @@ def create_use_case(
         priority=priority,
         risk_tier=risk_tier,
         expected_value_per_year=expected_value_per_year,
+        expected_value_currency=validation.check_currency(expected_value_currency),
         effort_person_days=effort_person_days,
+        team=validation.check_team(team),
         start_date=start_date,
         target_date=target_date,
         task_type=task_type,
@@ -129,7 +136,11 @@ def create_use_case(
         feature_schema=feature_schema,
     )
     UseCaseMember.objects.create(use_case=use_case, user=use_case.owner, role=Role.OWNER)
-    audit.record(actor=by, verb="usecase.created", target=use_case, after=audit.snapshot(use_case))
+    Milestone.objects.bulk_create(Milestone(use_case=use_case, **m) for m in milestones)
+    after = audit.snapshot(use_case)
+    if milestones:
+        after["milestones"] = _milestones_json(milestones)
+    audit.record(actor=by, verb="usecase.created", target=use_case, after=after)
     if use_case.owner != by:  # the creator keeps access to what they created
         UseCaseMember.objects.create(use_case=use_case, user=by, role=Role.OWNER)
     logger.info("use case %s created by %s", use_case.pk, by.pk)
@@ -149,9 +160,12 @@ def update_use_case(
     priority: str | Unchanged = UNCHANGED,
     risk_tier: str | Unchanged = UNCHANGED,
     expected_value_per_year: Decimal | None | Unchanged = UNCHANGED,
+    expected_value_currency: str | Unchanged = UNCHANGED,
     effort_person_days: int | None | Unchanged = UNCHANGED,
+    team: str | Unchanged = UNCHANGED,
     start_date: datetime.date | None | Unchanged = UNCHANGED,
     target_date: datetime.date | None | Unchanged = UNCHANGED,
+    milestones: list[dict] | Unchanged = UNCHANGED,
     task_type: str | Unchanged = UNCHANGED,
     target_definition: str | Unchanged = UNCHANGED,
     feature_schema: list[dict] | Unchanged = UNCHANGED,
@@ -161,8 +175,9 @@ def update_use_case(
     class_names: dict[str, str] | Unchanged = UNCHANGED,
 ) -> UseCase:
     """Change the given definition fields (the others stay); a new owner becomes an owner
-    member. A new decision threshold (or task type) has the stored predictions' distances
-    to the threshold recomputed once committed (usecases.events.threshold_changed)."""
+    member; `milestones` replaces the whole list (audited as one change). A new decision
+    threshold (or task type) has the stored predictions' distances to the threshold
+    recomputed once committed (usecases.events.threshold_changed)."""
     changes = given(
         title=title,
         problem_statement=problem_statement,
@@ -172,9 +187,12 @@ def update_use_case(
         priority=priority,
         risk_tier=risk_tier,
         expected_value_per_year=expected_value_per_year,
+        expected_value_currency=expected_value_currency,
         effort_person_days=effort_person_days,
+        team=team,
         start_date=start_date,
         target_date=target_date,
+        milestones=milestones,
         task_type=task_type,
         target_definition=target_definition,
         feature_schema=feature_schema,
@@ -183,7 +201,14 @@ def update_use_case(
         negative_label=negative_label,
         class_names=class_names,
     )
+    new_milestones = changes.pop("milestones", None)
     fresh = lock(use_case)
+    if "expected_value_currency" in changes:
+        changes["expected_value_currency"] = validation.check_currency(
+            changes["expected_value_currency"]
+        )
+    if "team" in changes:
+        changes["team"] = validation.check_team(changes["team"])
     if "class_names" in changes:
         changes["class_names"] = validation.check_class_names(changes["class_names"])
     if "feature_schema" in changes:
@@ -196,6 +221,8 @@ def update_use_case(
             "Remove the KPIs before changing the task type: their metrics depend on it."
         )
     before, after = apply_changes(fresh, changes)
+    if new_milestones is not None:
+        _replace_milestones(fresh, validation.check_milestones(new_milestones), before, after)
     if not after:
         return fresh
     fresh.save()
@@ -208,6 +235,26 @@ def update_use_case(
         )
     audit.record(actor=by, verb="usecase.updated", target=fresh, before=before, after=after)
     return fresh
+
+
+def _milestones_json(milestones) -> list[dict]:
+    """Milestones (rows or dicts) as the audit keeps them."""
+    fields = ("name", "due_date", "done_at")
+    return [
+        {f: audit.to_json_value(m[f] if isinstance(m, dict) else getattr(m, f)) for f in fields}
+        for m in milestones
+    ]
+
+
+def _replace_milestones(use_case: UseCase, milestones: list[dict], before, after) -> None:
+    """Replace the use case's milestones when the list differs; noted in before/after."""
+    old = _milestones_json(use_case.milestones.order_by("due_date", "name", "pk"))
+    new = _milestones_json(milestones)
+    if old == new:
+        return
+    use_case.milestones.all().delete()
+    Milestone.objects.bulk_create(Milestone(use_case=use_case, **m) for m in milestones)
+    before["milestones"], after["milestones"] = old, new
 
 
 def _ensure_owner_member(use_case: UseCase, user) -> None:
@@ -315,7 +362,8 @@ def change_phase(
     )
     before = {"phase": fresh.phase}
     fresh.phase = phase
-    fresh.save(update_fields=["phase", "updated_at"])
+    fresh.phase_changed_at = timezone.now()  # the roadmap's days in phase count from here
+    fresh.save(update_fields=["phase", "phase_changed_at", "updated_at"])
     after = {"phase": phase, "note": note}
     if refusals:
         after |= {"skip_justification": skip_justification, "skipped": " ".join(refusals)}

@@ -121,6 +121,47 @@ def _allowed_values(values, kind: str, where: str) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
+MAX_MILESTONES = 50
+
+
+def check_currency(code: str, *, field: str = "expected_value_currency") -> str:
+    """An ISO 4217 code: three capital letters ("eur " is taken as "EUR")."""
+    code = (code or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise InvalidInput("Use a three-letter ISO 4217 code such as EUR or USD.", field=field)
+    return code
+
+
+def check_team(team: str) -> str:
+    team = (team or "").strip()
+    if len(team) > 100 or any(ch in team for ch in "\r\n\t\x00"):
+        raise InvalidInput("A team is one line of at most 100 characters.", field="team")
+    return team
+
+
+def check_milestones(milestones: list[dict]) -> list[dict]:
+    """Milestones as {"name", "due_date", "done_at"}: a one-line name of at most 120
+    characters and a due date each, at most MAX_MILESTONES; by due date, then name."""
+    if len(milestones) > MAX_MILESTONES:
+        raise InvalidInput(f"List at most {MAX_MILESTONES} milestones.", field="milestones")
+    cleaned = []
+    for number, milestone in enumerate(milestones, start=1):
+        name = str(milestone.get("name") or "").strip()
+        if not name or len(name) > 120 or any(ch in name for ch in "\r\n\t\x00"):
+            raise InvalidInput(
+                f"Milestone {number}: a name of one line, at most 120 characters.",
+                field="milestones",
+            )
+        if not milestone.get("due_date"):
+            raise InvalidInput(
+                f"Milestone {number} (“{name}”) needs a due date.", field="milestones"
+            )
+        cleaned.append(
+            {"name": name, "due_date": milestone["due_date"], "done_at": milestone.get("done_at")}
+        )
+    return sorted(cleaned, key=lambda m: (m["due_date"], m["name"]))
+
+
 def check_dates(start_date, target_date) -> None:
     if start_date and target_date and target_date < start_date:
         raise InvalidInput(

@@ -44,6 +44,7 @@ GROCERY = {
     "sponsor": "Head of Supply Chain",
     "priority": UseCase.Priority.HIGH,
     "risk_tier": UseCase.RiskTier.MEDIUM,
+    "team": "Supply chain analytics",
     "expected_value_per_year": Decimal("1200000"),
     "effort_person_days": 180,
     "task_type": UseCase.TaskType.REGRESSION,
@@ -95,6 +96,7 @@ CHURN = {
     "sponsor": "Director of Retail Banking",
     "priority": UseCase.Priority.CRITICAL,
     "risk_tier": UseCase.RiskTier.HIGH,
+    "team": "Retail analytics",
     "expected_value_per_year": Decimal("850000"),
     "effort_person_days": 120,
     "task_type": UseCase.TaskType.BINARY,
@@ -180,9 +182,12 @@ SMALLER = [
         task_type="binary",
         phase=UseCase.Phase.IDEA,
         risk_tier="high",
+        team="Finance operations",
         expected_value_per_year=Decimal("300000"),
         effort_person_days=90,
         problem_statement="Duplicate and fake supplier invoices are found months later.",
+        days=(30, 300),
+        milestones=[("Sponsor found", 45)],
     ),
     dict(
         slug="call-centre-volume",
@@ -191,11 +196,54 @@ SMALLER = [
         phase=UseCase.Phase.SCOPING,
         note="Workforce planning asks for a forecast a week ahead; scoping it with the team leads.",
         risk_tier="low",
+        priority="low",
+        team="Customer service (UK)",
         expected_value_per_year=Decimal("150000"),
+        expected_value_currency="GBP",
         effort_person_days=40,
         problem_statement="Agents are scheduled a week ahead on last year's volumes.",
+        days=(-20, 110),
+        milestones=[("Team leads agree on the horizon", -5, "done"), ("Data extract", 30)],
+    ),
+    dict(
+        slug="van-maintenance",
+        title="Delivery van maintenance",
+        task_type="binary",
+        phase=UseCase.Phase.DATA,
+        note="Telematics of 300 vans since 2024, joined with the workshop's repair log.",
+        risk_tier="medium",
+        priority="high",
+        team="Fleet",
+        expected_value_per_year=Decimal("420000"),
+        expected_value_currency="USD",
+        effort_person_days=150,
+        problem_statement="Vans break down on their rounds; repairs are planned after the fact.",
+        days=(-60, 180),
+        milestones=[("Telematics joined", -10, "done"), ("First model", 40)],
+    ),
+    dict(
+        slug="price-elasticity",
+        title="Price elasticity per category",
+        task_type="regression",
+        phase=UseCase.Phase.IDEA,
+        risk_tier="medium",
+        team="Pricing",
+        problem_statement="Markdowns are set by rule of thumb at the end of each season.",
     ),
 ]
+
+
+def _milestones(today: datetime.date, spec: list[tuple]) -> list[dict]:
+    """(name, days from today[, "done"]) → the milestones create_use_case takes."""
+    now = timezone.now()
+    return [
+        {
+            "name": name,
+            "due_date": today + datetime.timedelta(days=days),
+            "done_at": now if done else None,
+        }
+        for name, days, *done in spec
+    ]
 
 
 # Each step of a use case's phase, with the note its history keeps.
@@ -261,11 +309,17 @@ class Command(BaseCommand):
         for spec in SMALLER:
             spec = dict(spec)
             phase, note = spec.pop("phase"), spec.pop("note", "")
+            start, target = spec.pop("days", (None, None))
+            if start is not None:
+                spec["start_date"] = today + datetime.timedelta(days=start)
+                spec["target_date"] = today + datetime.timedelta(days=target)
+            spec["milestones"] = _milestones(today, spec.pop("milestones", []))
             if not UseCase.objects.filter(slug=spec["slug"]).exists():
                 with transaction.atomic():
                     created = usecases.create_use_case(by=users["olivia"], **spec)
-                    if phase != UseCase.Phase.IDEA:
-                        phases.change_phase(created, by=users["olivia"], phase=phase, note=note)
+                    if phase != UseCase.Phase.IDEA:  # step by step, each with the note
+                        notes = dict.fromkeys(UseCase.Phase.values, note)
+                        self._walk(created, users["olivia"], notes, phase)
         _demo_reviews.load(users)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in with any of these:"))
         for username, _first, _last, role in ACCOUNTS:
@@ -282,6 +336,14 @@ class Command(BaseCommand):
             ["erik", "dana", "victor"],
             start_date=today - datetime.timedelta(days=200),
             target_date=today + datetime.timedelta(days=60),
+            milestones=_milestones(
+                today,
+                [
+                    ("Holdout agreed", -120, "done"),
+                    ("Pilot in 20 stores", -30, "done"),
+                    ("Roll-out to 120 stores", 50),
+                ],
+            ),
         )
         grocery = self._walk(grocery, olivia, GROCERY_PHASES, UseCase.Phase.POC)
         self._define(
@@ -359,6 +421,9 @@ class Command(BaseCommand):
             ["erik", "eva", "dana", "victor"],
             start_date=today - datetime.timedelta(days=90),
             target_date=today + datetime.timedelta(days=120),
+            milestones=_milestones(
+                today, [("Compliance sign-off", -40, "done"), ("Call list from the model", 75)]
+            ),
         )
         churn = self._walk(churn, olivia, CHURN_PHASES, UseCase.Phase.POC)
         self._define(
