@@ -16,15 +16,19 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py load_demo
-	@echo "Quorum: http://$(HOST):$(PORT)/  (web server and one Celery worker; Ctrl-C stops both)"
+	@echo "Quorum: http://$(HOST):$(PORT)/  (web server and one Celery worker, with beat for the daily digest; Ctrl-C stops both)"
 	DEBUG=1 HOST=$(HOST) PORT=$(PORT) SITE_URL=http://$(HOST):$(PORT) $(BIN)/honcho start -f Procfile.dev
 
 # Tests run on SQLite unless DATABASE_URL is set; SECRET_KEY is a throwaway for the tests.
+# Their files (SQLite, the embedded broker's messages, uploads) go under var/test/, so the
+# tasks the tests enqueue never reach the `make run` worker and its database.
+TEST_ENV = QUORUM_VAR_DIR=$${QUORUM_VAR_DIR:-var/test} SECRET_KEY=$${SECRET_KEY:-tests-only-not-secret}
+
 test: $(BIN)/.installed
-	SECRET_KEY=$${SECRET_KEY:-tests-only-not-secret} $(BIN)/pytest $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 e2e: $(BIN)/.installed
-	SECRET_KEY=tests-only-not-secret $(BIN)/pytest -m e2e $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/pytest -m e2e $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -53,4 +57,4 @@ $(BIN)/.bench-installed: $(BIN)/.installed
 	touch $@
 
 clean:
-	rm -rf var/broker var/test-*.sqlite3* staticfiles test-results
+	rm -rf var/broker var/test var/test-*.sqlite3* staticfiles test-results
