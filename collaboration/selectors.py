@@ -73,11 +73,15 @@ def activity(
     return sentences(activity_events(user, use_case=use_case, since=since)[:limit])
 
 
-def activity_events(user, *, use_case: UseCase | None = None, since=None):
-    """The events an activity feed lists, newest first (a QuerySet, for paging)."""
+def activity_events(user, *, use_case: UseCase | None = None, since=None, everything=False):
+    """The events an activity feed lists, newest first (a QuerySet, for paging): of
+    `use_case`, else of every use case `user` sees when `everything` (a manager's portfolio),
+    else of those they are a member of."""
     events = AuditEvent.objects.order_by("-id")
     if use_case is not None:
         events = events.filter(use_case_id_ref=use_case.pk)
+    elif everything:
+        events = events.filter(use_case_id_ref__in=UseCase.objects.visible_to(user).values("pk"))
     else:
         mine = UseCaseMember.objects.filter(user=user).values("use_case_id")
         visible = UseCase.objects.visible_to(user).filter(pk__in=mine).values("pk")

@@ -22,7 +22,7 @@ from collaboration.services import comments
 from portal.web import GET_POST, HtmxRequest, call_service, page_of, posted
 from usecases.activity import sentences
 from usecases.models import UseCase
-from usecases.permissions import Action, get_use_case_for, page_context
+from usecases.permissions import Action, get_use_case_for, is_admin, is_manager, page_context
 
 FEED_PAGE = 25
 
@@ -137,6 +137,16 @@ def use_case_activity(request: HtmxRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def my_activity(request: HtmxRequest) -> HttpResponse:
-    page = page_of(request, selectors.activity_events(request.user), FEED_PAGE)
-    context = {"page": page, "entries": sentences(page.object_list)}
+    # Managers and admins see every use case: they may follow the whole portfolio.
+    may_see_all = is_manager(request.user) or is_admin(request.user)
+    everything = may_see_all and request.GET.get("scope") == "all"
+    events = selectors.activity_events(request.user, everything=everything)
+    page = page_of(request, events, FEED_PAGE)
+    context = {
+        "page": page,
+        "entries": sentences(page.object_list),
+        "may_see_all": may_see_all,
+        "everything": everything,
+        "query": "scope=all" if everything else "",
+    }
     return render(request, "collaboration/my_activity.html", context)

@@ -155,6 +155,24 @@ def test_my_feed_lists_only_the_use_cases_i_am_a_member_of(client, personas, use
         assert "Nothing has happened on your use cases yet" in html
 
 
+@pytest.mark.parametrize("who", PERSONAS)
+def test_managers_and_admins_may_follow_every_use_case_and_nobody_else(
+    client, personas, use_case, who
+):
+    other = UseCaseFactory(slug="fraud", title="Fraud", owner=personas["outsider"])
+    usecases.update_use_case(use_case, by=personas["owner"], sponsor="Finance")
+    usecases.update_use_case(other, by=personas["outsider"], sponsor="Secret sponsor")
+    response = login(client, personas, who).get(ACTIVITY, {"scope": "all"})
+    if who == "anonymous":
+        assert response.status_code == 302
+        return
+    html = response.content.decode()
+    sees_all = who in ("manager", "admin")
+    assert ("Secret sponsor" in html) is (sees_all or who == "outsider")  # fraud's owner
+    assert ("Finance" in html) is (who != "outsider")
+    assert ("Every use case" in html) is sees_all
+
+
 @pytest.mark.parametrize("url", ["tab", "mine"])
 def test_a_feed_costs_the_same_queries_for_5_or_50_events(
     client, personas, use_case, url, django_assert_num_queries
