@@ -9,7 +9,20 @@ from celery import current_app
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("portal", "tables", "usecases", "registry", "predictions", "reviews", "promotions", "demo")
+APPS = (
+    "portal",
+    "tables",
+    "usecases",
+    "notifications",
+    "registry",
+    "predictions",
+    "reviews",
+    "promotions",
+    "monitoring",
+    "collaboration",
+    "portfolio",
+    "demo",
+)
 DJANGO_PUBLIC = {"_meta", "_default_manager", "_base_manager"}  # underscored, yet public API
 
 
