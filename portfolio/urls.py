@@ -11,4 +11,6 @@ urlpatterns = [
     path("roadmap/timeline/", views.roadmap_timeline, name="roadmap_timeline"),
     path("roadmap/value/", views.roadmap_value, name="roadmap_value"),
     path("roadmap/csv/", views.roadmap_csv, name="roadmap_csv"),
+    # One use case's health, a panel of its page (templates/usecases/detail.html).
+    path("usecases/<slug:slug>/health/", views.health_panel, name="health"),
 ]

@@ -11,6 +11,8 @@ from collections import defaultdict
 
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -19,9 +21,11 @@ from portal.plotting import chart_page
 from portal.web import HtmxRequest, page_of
 from portfolio import charts, selectors
 from portfolio.filters import RoadmapFilter
-from portfolio.health import LONG_IN_PHASE_DAYS, STALE_EVALUATION_DAYS
+from portfolio.health import FAILED, LONG_IN_PHASE_DAYS, STALE_EVALUATION_DAYS
+from promotions.models import PromotionRequest
+from registry.models import Evaluation
 from usecases.models import UseCase
-from usecases.permissions import is_admin, is_manager
+from usecases.permissions import Action, get_use_case_for, is_admin, is_manager, page_context
 
 TABLE_PAGE_SIZE = 50
 
@@ -131,3 +135,97 @@ def roadmap_csv(request: HtmxRequest) -> HttpResponse:
     return csv_response(
         selectors.CSV_HEADER, selectors.csv_rows(rows), filename=f"roadmap-{day}.csv"
     )
+
+
+# One use case's health: the roadmap's row for it, as a panel of its page
+
+# A reason's words (portfolio/health.py) → the link that fixes it: its label and its page in
+# health_links(). Each of health.py's reasons has a test in tests/portfolio/test_health_panel.py.
+REASON_FIXES = (
+    ("gates fail", "See the failing evaluation", "gates"),
+    ("target date", "Change the target date", "plan"),
+    ("overdue", "See the milestones", "milestones"),
+    ("Review acceptance", "See the review results", "acceptance"),
+    ("last evaluation", "See the last evaluation", "evaluation"),
+    ("same phase", "Move to another phase", "phase"),
+)
+
+
+def _first_pk(queryset) -> int | None:
+    return queryset.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
+
+
+def health_links(row: selectors.RoadmapRow, *, allowed: dict[str, bool]) -> dict[str, str]:
+    """Where each figure of `row` is looked into or fixed, among the pages the user may open
+    (`allowed`: page_context's); at most three small queries (evaluations', a request's id)."""
+    use_case, slug = row.use_case, row.use_case.slug
+    links = {
+        "milestones": f"{use_case.get_absolute_url()}#milestones",
+        "promotions": reverse("promotions:use_case", args=[slug]),
+    }
+    if allowed[Action.CHANGE_PHASE]:
+        links["phase"] = reverse("promotions:phase", args=[slug])
+    if allowed[Action.EDIT]:
+        links["plan"] = reverse("usecases:edit", args=[slug])
+        links["milestones"] = f"{links['plan']}#milestones"
+    if row.candidate:
+        links["version"] = reverse("registry:version_detail", args=[slug, row.candidate])
+    evaluations = Evaluation.objects.filter(use_case=use_case)
+    # Failing gates mean that no candidate passes, so the best is the newest evaluation of the
+    # candidate version (portfolio/health.py): the one whose gates the panel shows.
+    failing = row.gates == FAILED and _first_pk(
+        evaluations.current().filter(
+            model_version__version=row.candidate, status=Evaluation.Status.SUCCEEDED
+        )
+    )
+    if failing:
+        links["gates"] = reverse("registry:evaluation_detail", args=[slug, failing])
+    last = row.last_evaluation_at is not None and _first_pk(evaluations)
+    if last:
+        links["evaluation"] = reverse("registry:evaluation_detail", args=[slug, last])
+    if row.acceptance is not None:
+        campaign = use_case.latest_campaign_id
+        links["acceptance"] = reverse("reviews:campaign_detail", args=[slug, campaign])
+    pending = row.pending_promotions == 1 and _first_pk(
+        PromotionRequest.objects.filter(use_case=use_case, status=PromotionRequest.Status.PENDING)
+    )
+    if pending:
+        links["promotions"] = reverse("promotions:detail", args=[slug, pending])
+    return links
+
+
+def reasons_with_fixes(
+    row: selectors.RoadmapRow, links: dict[str, str], *, may_promote: bool
+) -> list[dict]:
+    """The row's health reasons, each with the page where it is fixed when there is one."""
+    found = []
+    for reason in row.health.reasons:
+        fix, url = "", None
+        if reason == row.blocker:  # fixed by promoting a version: a request, or opening one
+            fix = "Promote a version" if may_promote else "See the promotions"
+            url = links["promotions"]
+            if row.pending_promotions:
+                fix = "See the pending promotion" + pluralize(row.pending_promotions)
+        for words, label, name in REASON_FIXES:
+            if url is None and words in reason:
+                fix, url = label, links.get(name)
+        fixed = {"text": reason, "fix": fix if url else "", "url": url}
+        found.append({**fixed, "is_blocker": reason == row.blocker})
+    return found
+
+
+@require_GET
+def health_panel(request: HtmxRequest, slug: str) -> HttpResponse:
+    """A use case's health as the roadmap's table shows it (the same selector, narrowed to
+    this use case): a panel of its page for htmx, a page of its own without JavaScript."""
+    use_case = get_use_case_for(request, slug, Action.VIEW)
+    (row,) = selectors.roadmap_rows(UseCase.objects.filter(pk=use_case.pk))
+    context = page_context(request, use_case, row=row)
+    links = context["links"] = health_links(row, allowed=context["allowed"])
+    fixes = reasons_with_fixes(row, links, may_promote=context["allowed"][Action.PROMOTE])
+    context["reasons"] = [reason for reason in fixes if not reason["is_blocker"]]
+    context["blocker"] = next((reason for reason in fixes if reason["is_blocker"]), None)
+    template = "portfolio/_health.html"
+    if request.htmx:
+        template += "#health-panel"
+    return render(request, template, context)

@@ -16,6 +16,9 @@ pytestmark = pytest.mark.e2e
 
 
 def approve(page, live_server, username: str, url: str) -> None:
+    # Leave the page first: a fragment it still loads (the comments thread) could set the
+    # old session's CSRF cookie after the cookies are cleared, failing the next login.
+    page.goto("about:blank")
     page.context.clear_cookies()
     log_in(page, live_server, username)
     page.goto(url)
