@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "predictions",
     "reviews",
     "promotions",
+    "monitoring",
     "collaboration",
     "portfolio",
     "demo",
