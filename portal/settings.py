@@ -340,6 +340,8 @@ CELERY_TASK_ROUTES = {
     "notifications.send_digest": {"queue": "notifications"},
     "notifications.send_digests": {"queue": "notifications"},
     "promotions.deliver_webhook": {"queue": "webhooks"},
+    "monitoring.run_day": {"queue": "monitoring"},  # one version's day of the log
+    "monitoring.schedule_nightly": {"queue": "monitoring"},
 }
 CELERY_TASK_TIME_LIMIT = 30 * 60
 # Beat (a process of its own in production; `-B` in the local worker): the schedule lives in
@@ -350,6 +352,10 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-daily-digest": {  # DIGEST_HOUR o'clock, TIME_ZONE's clock
         "task": "notifications.send_digests",
         "schedule": crontab(hour=env.int("DIGEST_HOUR", default=7), minute=0),
+    },
+    "monitoring-nightly": {  # 02:00, TIME_ZONE's clock: yesterday (UTC) of each deployed version
+        "task": "monitoring.schedule_nightly",
+        "schedule": crontab(hour=2, minute=0),
     },
 }
 # Deployment webhook (docs/webhooks.md; docs/security.md "Deployment webhook"): each call's

@@ -128,6 +128,58 @@ class QualityTally(models.Model):
         return f"{self.model_version}: {self.rows_violating} of {self.rows_checked} rows violating"
 
 
+class DailyTally(models.Model):
+    """Ingestion's figures per UTC day, for monitoring's live data quality (issue 14), kept by
+    each batch's transaction (services/tally.py) like QualityTally, so a day's rates are read
+    from one row instead of re-checking a day's log.
+
+    Two kinds of row:
+    - with a model version: that version's rows stored for the day of their predicted_at,
+      counted as in QualityTally (`rows_checked`, `rows_violating`, `rule_counts`);
+    - without one: the use case's rows received at ingestion on that UTC day (the day the
+      batch arrived), `rows_received`, and of them `rows_refused`: rows not stored because
+      they were invalid, or because an all-or-nothing batch was refused (all its rows).
+      A refused row may name no valid version, hence one row per use case.
+
+    Rules count as they stood when each batch arrived; a recount (manage.py recount_quality)
+    rebuilds QualityTally, not these days.
+    """
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="+")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    day = models.DateField()
+    rows_checked = models.BigIntegerField(default=0)
+    rows_violating = models.BigIntegerField(default=0)
+    rule_counts = models.JSONField(default=dict, blank=True)
+    rows_received = models.BigIntegerField(default=0)
+    rows_refused = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "day"],
+                condition=Q(model_version__isnull=False),
+                name="predictions_daily_tally_version_day",
+            ),
+            models.UniqueConstraint(
+                fields=["use_case", "day"],
+                condition=Q(model_version__isnull=True),
+                name="predictions_daily_tally_use_case_day",
+            ),
+            models.CheckConstraint(
+                condition=Q(rows_violating__gte=0, rows_violating__lte=F("rows_checked"))
+                & Q(rows_refused__gte=0, rows_refused__lte=F("rows_received")),
+                name="predictions_daily_tally_counts_within_totals",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.model_version or "refusals"
+        return f"{who} · {self.day}: {self.rows_violating}/{self.rows_checked}"
+
+
 class SegmentCount(models.Model):
     """How many predictions a model version logged per segment and UTC day: the exact
     stratum sizes that stratified sampling allocates its items by, read from a few hundred

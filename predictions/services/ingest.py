@@ -33,7 +33,12 @@ The steps live in these modules of predictions/services/; callers use this one:
 - `validate`: each row's checks and the problems list (`Problems`);
 - `quality`: the data-quality rule violations counted on the valid rows;
 - `store`: writing the rows on PostgreSQL or SQLite, outcomes and late outcomes;
-- `tally`: each version's data-quality tally, kept per batch and recounted.
+- `tally`: each version's data-quality tally, kept per batch and recounted, and the same
+  per UTC day with the rows received and refused (monitoring's live data quality).
+
+Outcomes change the KPIs of the days their predictions were made: once a batch of outcomes
+commits, `outcomes_attached` is sent with the (version id, UTC day) pairs it touched, each
+once; monitoring (an app above, which this one never imports) recomputes those past days.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
+from django.dispatch import Signal
 
 from predictions.services import tally
 from predictions.services.parse import (
@@ -69,6 +75,7 @@ from predictions.services.validate import (
     validate_outcomes,
     validate_predictions,
 )
+from tables.report import TableRejected
 from usecases.models import UseCase
 
 if TYPE_CHECKING:
@@ -84,9 +91,14 @@ __all__ = [
     "attach_outcomes",
     "log_predictions",
     "outcome_error",
+    "outcomes_attached",
 ]
 
 logger = logging.getLogger(__name__)
+
+# Sent once a batch of outcomes has committed; kwargs: use_case_id, and days: the sorted
+# (model version id, UTC date of predicted_at) pairs of the predictions it updated.
+outcomes_attached = Signal()
 
 
 class Mode:
@@ -150,7 +162,12 @@ def log_predictions(
     check_size(rows)
     problems = Problems()
     valid = validate_predictions(rows, use_case, versions, problems)
-    refuse_if_needed(len(rows), valid.count, problems, partial)
+    try:
+        refuse_if_needed(len(rows), valid.count, problems, partial)
+    except TableRejected:
+        # Nothing is stored, so every row of the batch counts as refused (own transaction).
+        tally.record_received(use_case, received=len(rows), refused=len(rows))
+        raise
     findings = check_rules(use_case, valid)
     keep = first_of_each(valid.version_ids, valid.request_ids)
     duplicates_in_batch = valid.count - len(keep)
@@ -164,6 +181,8 @@ def log_predictions(
         # `inserted` of them add the same to its tally.
         stored = keep[:inserted] if stored is None else stored
         tally.record_batch(use_case, tally.increments(valid, stored, findings))
+        tally.record_days(use_case, tally.daily_increments(valid, stored, findings))
+        tally.record_received(use_case, received=len(rows), refused=problems.bad_rows)
     result = IngestResult(
         mode=Mode.PARTIAL if partial else Mode.ALL_OR_NOTHING,
         rows=len(rows),
@@ -206,9 +225,16 @@ def attach_outcomes(
     refuse_if_needed(len(rows), len(outcomes) + duplicates, problems, partial)
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            matched, updated = attach_postgresql(use_case, outcomes, times)
+            matched, updated, days = attach_postgresql(use_case, outcomes, times)
         else:
-            matched, updated = attach_sqlite(use_case, outcomes, times)
+            matched, updated, days = attach_sqlite(use_case, outcomes, times)
+        if days:
+            use_case_id, touched = use_case.pk, sorted(days)
+            transaction.on_commit(
+                lambda: outcomes_attached.send(
+                    sender=UseCase, use_case_id=use_case_id, days=touched
+                )
+            )
     unknown = [request_id for request_id in outcomes if request_id not in matched]
     result = OutcomeResult(
         mode=Mode.PARTIAL if partial else Mode.ALL_OR_NOTHING,

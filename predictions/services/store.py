@@ -15,7 +15,7 @@ and one UPDATE … FROM, on SQLite with bulk_update. The caller opens the transa
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import orjson
@@ -288,27 +288,34 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_OUTCOME_STAGING} (
 """
 
 
+def _day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
 def attach_postgresql(
     use_case: UseCase, outcomes: dict[str, object], times: dict[str, datetime]
-) -> tuple[set[str], int]:
+) -> tuple[set[str], int, set[tuple[int, date]]]:
     """Lock the predictions in id order (two batches cannot deadlock), compute each error,
-    COPY (id, outcome, time, error) into staging, and one UPDATE … FROM."""
+    COPY (id, outcome, time, error) into staging, and one UPDATE … FROM: (request ids
+    matched, predictions updated, their (version id, UTC day) pairs)."""
     task = use_case.task_type
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, request_id, prediction, score FROM reviews_prediction "
+            "SELECT id, request_id, prediction, score, model_version_id, predicted_at "
+            "FROM reviews_prediction "
             "WHERE use_case_id = %s AND request_id = ANY(%s) ORDER BY id FOR UPDATE",
             [use_case.pk, list(outcomes)],
         )
         found = cursor.fetchall()
         if not found:
-            return set(), 0
+            return set(), 0, set()
         rows = [
             (pk, _from_jsonb(prediction), score, outcomes[request_id], times[request_id])
-            for pk, request_id, prediction, score in found
+            for pk, request_id, prediction, score, _, _ in found
         ]
         updated = _write_outcomes_postgresql(cursor, task, rows)
-        return {row[1] for row in found}, updated
+        days = {(row[4], _day(row[5])) for row in found}
+        return {row[1] for row in found}, updated, days
 
 
 def _write_outcomes_postgresql(cursor, task: str, rows: list[tuple]) -> int:
@@ -341,24 +348,26 @@ def _from_jsonb(value):
 
 def attach_sqlite(
     use_case: UseCase, outcomes: dict[str, object], times: dict[str, datetime]
-) -> tuple[set[str], int]:
+) -> tuple[set[str], int, set[tuple[int, date]]]:
     """Set the outcomes SQLITE_BATCH request ids at a time: (request ids matched, predictions
-    updated)."""
+    updated, their (version id, UTC day) pairs)."""
     task = use_case.task_type
     request_ids = list(outcomes)
     matched: set[str] = set()
+    days: set[tuple[int, date]] = set()
     updated = 0
     for start in range(0, len(request_ids), SQLITE_BATCH):
         chunk = request_ids[start : start + SQLITE_BATCH]
         predictions = list(
             Prediction.objects.filter(use_case=use_case, request_id__in=chunk).only(
-                "id", "request_id", "prediction", "score"
+                "id", "request_id", "prediction", "score", "model_version_id", "predicted_at"
             )
         )
         _write_outcomes_sqlite(task, predictions, outcomes, times)
         matched.update(prediction.request_id for prediction in predictions)
+        days.update((p.model_version_id, _day(p.predicted_at)) for p in predictions)
         updated += len(predictions)
-    return matched, updated
+    return matched, updated, days
 
 
 def _write_outcomes_sqlite(

@@ -1,4 +1,6 @@
-"""Each model version's data-quality tally (QualityTally): kept by ingestion, recounted.
+"""Each model version's data-quality tally (QualityTally): kept by ingestion, recounted;
+and the same figures per UTC day (DailyTally), with the rows received and refused, which
+monitoring reads (issue 14).
 
 `record_batch` runs in the batch's transaction, after its rows are stored: it adds the rows
 the batch stored (never the re-sent ones) to their versions' tallies. Each version's tally
@@ -25,7 +27,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from predictions.models import Prediction, QualityTally
+from predictions.models import DailyTally, Prediction, QualityTally
 from predictions.services.quality import RuleFindings, check_rules
 from predictions.services.validate import ValidPredictions
 from registry.models import ModelVersion
@@ -53,10 +55,17 @@ class Increment:
 
 def needs_stored_rows(valid: ValidPredictions, keep: list[int], findings: RuleFindings) -> bool:
     """Whether the tally needs to know which of the kept rows were stored: only when they
-    are of several versions or some rule flags one. Otherwise any `inserted` of them add
-    the same (rows only), and the store need not say which."""
+    are of several versions or UTC days, or some rule flags one. Otherwise any `inserted`
+    of them add the same (rows only), and the store need not say which."""
     versions = {valid.version_ids[i] for i in keep}
-    return len(versions) > 1 or findings.any_flag(keep)
+    if len(versions) > 1 or findings.any_flag(keep):
+        return True
+    return len({utc_day(valid.times[i]) for i in keep}) > 1
+
+
+def utc_day(moment: datetime.datetime) -> datetime.date:
+    """The UTC date of a prediction's time (monitoring's day)."""
+    return moment.astimezone(datetime.UTC).date()
 
 
 def increments(
@@ -67,18 +76,41 @@ def increments(
         return {}
     rows = np.asarray(stored)
     version_of = np.asarray(valid.version_ids)[rows]
+    return {
+        version_id: _increment(rows[version_of == version_id], findings)
+        for version_id in np.unique(version_of).tolist()
+    }
+
+
+def daily_increments(
+    valid: ValidPredictions, stored: list[int], findings: RuleFindings
+) -> dict[tuple[int, datetime.date], Increment]:
+    """Per (version id, UTC day of predicted_at), what the stored rows add."""
+    if not stored:
+        return {}
+    rows = np.asarray(stored)
+    codes: dict[tuple[int, datetime.date], int] = {}
+    key_of = np.fromiter(
+        (
+            codes.setdefault((valid.version_ids[i], utc_day(valid.times[i])), len(codes))
+            for i in stored
+        ),
+        dtype=np.int64,
+        count=len(stored),
+    )
+    return {key: _increment(rows[key_of == code], findings) for key, code in codes.items()}
+
+
+def _increment(mine: np.ndarray, findings: RuleFindings) -> Increment:
+    """What these stored rows (indices among the valid rows) add."""
+    increment = Increment(rows=len(mine))
     violating = findings.violating()
-    result = {}
-    for version_id in np.unique(version_of).tolist():
-        mine = rows[version_of == version_id]
-        increment = Increment(rows=len(mine))
-        if violating is not None:
-            increment.violating = int(violating[mine].sum())
-        for rule, flags in findings.flags.items():
-            if count := int(flags[mine].sum()):
-                increment.rules[rule] = count
-        result[version_id] = increment
-    return result
+    if violating is not None:
+        increment.violating = int(violating[mine].sum())
+    for rule, flags in findings.flags.items():
+        if count := int(flags[mine].sum()):
+            increment.rules[rule] = count
+    return increment
 
 
 def record_batch(use_case: UseCase, added: dict[int, Increment]) -> None:
@@ -97,6 +129,58 @@ def record_batch(use_case: UseCase, added: dict[int, Increment]) -> None:
         if increment.rules:
             values["rule_counts"] = dict(Counter(counts) + increment.rules)
         QualityTally.objects.filter(model_version_id=version_id).update(**values)
+
+
+def record_days(use_case: UseCase, added: dict[tuple[int, datetime.date], Increment]) -> None:
+    """Add a batch's stored rows to their (version, UTC day) tallies, in the batch's
+    transaction after record_batch: the rows are created if missing and locked in (version,
+    day) order, the same order in every batch, so concurrent batches cannot deadlock."""
+    added = {key: increment for key, increment in added.items() if increment.rows}
+    if not added:
+        return
+    DailyTally.objects.bulk_create(  # ON CONFLICT DO NOTHING: a concurrent batch may create it
+        [
+            DailyTally(use_case_id=use_case.pk, model_version_id=version_id, day=day)
+            for version_id, day in sorted(added)
+        ],
+        ignore_conflicts=True,
+    )
+    versions = sorted({version_id for version_id, _ in added})
+    days = sorted({day for _, day in added})
+    locked = (
+        DailyTally.objects.select_for_update()
+        .filter(model_version_id__in=versions, day__in=days)
+        .order_by("model_version_id", "day")
+        .values_list("pk", "model_version_id", "day", "rule_counts")
+    )
+    for pk, version_id, day, counts in locked:
+        increment = added.get((version_id, day))
+        if increment is None:
+            continue
+        values = {
+            "rows_checked": F("rows_checked") + increment.rows,
+            "rows_violating": F("rows_violating") + increment.violating,
+        }
+        if increment.rules:
+            values["rule_counts"] = dict(Counter(counts) + increment.rules)
+        DailyTally.objects.filter(pk=pk).update(**values)
+
+
+def record_received(use_case: UseCase, *, received: int, refused: int) -> None:
+    """Add a batch's rows to the use case's rows received today (UTC), and those not stored
+    for being invalid (or in a refused batch) to its rows refused. The last write of a
+    batch's transaction: the use case's row is held only until the commit."""
+    if not received:
+        return
+    today = utc_day(timezone.now())
+    DailyTally.objects.bulk_create(
+        [DailyTally(use_case_id=use_case.pk, model_version=None, day=today)],
+        ignore_conflicts=True,
+    )
+    DailyTally.objects.filter(use_case_id=use_case.pk, model_version=None, day=today).update(
+        rows_received=F("rows_received") + received,
+        rows_refused=F("rows_refused") + min(refused, received),
+    )
 
 
 def _locked_rule_counts(use_case: UseCase, version_id: int) -> dict[str, int]:

@@ -1,0 +1,170 @@
+"""Monitoring figures, one run per deployed model version and UTC day (issue 14).
+
+A `DailyRun` is the unit of work and of idempotency: the nightly job (services/jobs.py)
+claims it with a conditional UPDATE, computes the day, and writes all of the day's results
+(`DailyKPI`, `DailyDrift`, `DailyQuality`) in one transaction that first deletes the run's
+previous ones, so a re-run replaces the day and a killed run leaves the previous day whole.
+Weeks are computed from days; no model holds them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from registry.models import ModelVersion
+from usecases.models import KPI, DataQualityRule
+
+PREDICTION_FEATURE = "(prediction)"  # DailyDrift.feature of the prediction itself
+
+
+class DailyRun(models.Model):
+    """One model version's monitoring of one UTC day of its logged predictions."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="daily_runs"
+    )
+    day = models.DateField()  # predicted_at's date in UTC
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The claim's token: every write of a run checks it, so a run that lost its claim (its
+    # heartbeat went stale and another worker took over) writes nothing.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Asked for again (late outcomes, a backfill) at this time: a run claimed before it
+    # ends queued again rather than succeeded, so the request is not lost (services/jobs.py).
+    requested_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    n_predictions = models.BigIntegerField(default=0)
+    n_with_outcome = models.BigIntegerField(default=0)
+    # Live data quality: the version's rows of the day the rules were counted on, and those
+    # breaking at least one error rule (predictions.DailyTally, counted at ingestion) ...
+    rows_checked = models.BigIntegerField(default=0)
+    rows_violating = models.BigIntegerField(default=0)
+    # ... and the use case's rows received and refused at ingestion that UTC day (all
+    # versions: a refused row may name no valid version).
+    rows_received = models.BigIntegerField(default=0)
+    rows_refused = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["model_version", "day"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "day"], name="monitoring_run_once_per_version_day"
+            ),
+            models.CheckConstraint(
+                condition=Q(rows_violating__lte=F("rows_checked"))
+                & Q(rows_refused__lte=F("rows_received"))
+                & Q(n_with_outcome__lte=F("n_predictions")),
+                name="monitoring_run_counts_within_totals",
+            ),
+        ]
+
+    TERMINAL = (Status.SUCCEEDED, Status.FAILED)
+
+    def __str__(self) -> str:
+        return f"{self.model_version} · {self.day} · {self.status}"
+
+    @property
+    def violation_rate(self) -> float | None:
+        return self.rows_violating / self.rows_checked if self.rows_checked else None
+
+    @property
+    def refused_rate(self) -> float | None:
+        return self.rows_refused / self.rows_received if self.rows_received else None
+
+
+class DailyKPI(models.Model):
+    """A KPI of the use case on one day's predictions with outcomes, as evaluations compute it
+    (registry.metrics.evaluate: value and 95 % interval); value None when undefined."""
+
+    run = models.ForeignKey(DailyRun, on_delete=models.CASCADE, related_name="kpis")
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="daily_values")
+    value = models.FloatField(null=True, blank=True)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+    n = models.BigIntegerField(default=0)  # rows the KPI was computed on
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "kpi"], name="monitoring_kpi_once_per_run"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} · {self.kpi_id}: {self.value}"
+
+
+class DailyDrift(models.Model):
+    """One feature's (or the prediction's) drift on the run's day against the reference
+    (monitoring.drift.FeatureDrift)."""
+
+    class Kind(models.TextChoices):
+        NUMERIC = "numeric", "Numeric"
+        CATEGORICAL = "categorical", "Categorical"
+
+    run = models.ForeignKey(DailyRun, on_delete=models.CASCADE, related_name="drifts")
+    feature = models.CharField(max_length=200)  # PREDICTION_FEATURE for the prediction
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    psi = models.FloatField(null=True, blank=True)
+    ks_statistic = models.FloatField(null=True, blank=True)
+    ks_p_value = models.FloatField(null=True, blank=True)
+    chi2_statistic = models.FloatField(null=True, blank=True)
+    chi2_p_value = models.FloatField(null=True, blank=True)
+    missing_share = models.FloatField(null=True, blank=True)  # live
+    missing_share_reference = models.FloatField(null=True, blank=True)
+    unseen_share = models.FloatField(null=True, blank=True)
+    n_reference = models.BigIntegerField(default=0)
+    n_live = models.BigIntegerField(default=0)
+    # The drill-down's two histograms: {"labels": [...], "reference_counts": [...],
+    # "live_counts": [...]} (FeatureDrift.to_dict()'s parts).
+    histograms = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "feature"], name="monitoring_drift_once_per_run_feature"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} · {self.feature}: PSI {self.psi}"
+
+
+class DailyQuality(models.Model):
+    """One data-quality rule on the version's rows of the run's day, counted at ingestion:
+    the rows it was checked on and those breaking it (for max_null_rate, the empty ones)."""
+
+    run = models.ForeignKey(DailyRun, on_delete=models.CASCADE, related_name="quality")
+    # SET_NULL: the day's figure stays after the rule is deleted, with its text.
+    rule = models.ForeignKey(
+        DataQualityRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    rule_text = models.CharField(max_length=300)
+    rows_checked = models.BigIntegerField(default=0)
+    rows_violating = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "rule"], name="monitoring_quality_once_per_rule"
+            ),
+            models.CheckConstraint(
+                condition=Q(rows_violating__lte=F("rows_checked")),
+                name="monitoring_quality_violating_within_checked",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} · {self.rule_text}: {self.rows_violating}/{self.rows_checked}"
+
+    @property
+    def violation_rate(self) -> float | None:
+        return self.rows_violating / self.rows_checked if self.rows_checked else None
