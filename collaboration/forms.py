@@ -24,3 +24,9 @@ class EditForm(Form):
     body = forms.CharField(
         label="Comment", max_length=MAX_BODY, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class MentionQuery(Form):
+    """The @prefix typed so far; a CharField refuses a NUL (which PostgreSQL cannot compare)."""
+
+    q = forms.CharField(required=False, max_length=150)

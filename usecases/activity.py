@@ -2,10 +2,12 @@
 2.0.0 to production", "Erik edited the KPI “MAE” (target 3 → 4)".
 
 The activity feeds, the History tab and the audit page all speak this language. Names, not
-codes: people by their full name, phases, stages and roles by their labels, what changed from
-the event's before/after in words (no raw JSON). `sentences()` costs one query (the people
-named) whatever the number of events. A verb without its own wording reads as its phrase in
-audit_labels.VERBS followed by what it concerns.
+codes: people by their full name, every coded value by the label its app registered
+(usecases.audit_labels.register(), from each app's AppConfig.ready()), dates and times as the
+pages show them, in the site's time zone, what changed from the event's before/after in
+words (no raw JSON), internal references (the ids of other rows) left out. `sentences()`
+costs one query (the people named) whatever the number of events. A verb without its own
+wording reads as its phrase in audit_labels.VERBS followed by what it concerns.
 """
 
 from __future__ import annotations
@@ -18,52 +20,83 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
+from django.utils import formats, timezone
+from knox.models import AuthToken
 
 from portal.formatting import value_text
-from usecases.audit_labels import verb_label
+from usecases import audit_labels
+from usecases.audit_labels import field_label, is_hidden, is_person, value_label, verb_label
 from usecases.catalogue import Metric
-from usecases.models import KPI, AuditEvent, DataQualityRule, Role, UseCase
+from usecases.models import (
+    KPI,
+    AuditEvent,
+    DataQualityRule,
+    Role,
+    UseCase,
+    UseCaseMember,
+    ValueModel,
+)
 
 SYSTEM = "Quorum"  # who did what no person did (a worker finishing an evaluation)
 LONG = 60  # characters: a longer value is named ("edited the problem statement"), not quoted
+# Fields a sentence leaves to the History tab's table: free text (a note, a reason) and what
+# the sentence says already ("(a rollback)").
+QUIET = {"note", "reason", "rollback"}
+# Moments as the pages show them (templates' |date filters), in the site's time zone.
+DATE_FORMAT, DATETIME_FORMAT = "j M Y", "j M Y, H:i"
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 
-# Field names in words, where the name alone does not read well.
-FIELD_WORDS = {
-    "is_gating": "gating",
-    "gate_mode": "gate mode",
-    "gate_threshold": "gate threshold",
-    "traffic_percent": "traffic",
-    "expected_value_per_year": "expected yearly value",
-    "effort_person_days": "effort (person-days)",
-    "value_true_positive": "value of a true positive",
-    "value_true_negative": "value of a true negative",
-    "cost_false_positive": "cost of a false positive",
-    "cost_false_negative": "cost of a false negative",
-    "cost_per_unit_under": "cost per unit under",
-    "cost_per_unit_over": "cost per unit over",
-    "params": "parameters",
-}
-# Coded values in words, per field.
-CHOICES = {
-    "phase": dict(UseCase.Phase.choices),
-    "priority": dict(UseCase.Priority.choices),
-    "risk_tier": dict(UseCase.RiskTier.choices),
-    "role": dict(Role.choices),
-    "metric": dict(Metric.choices),
-    "direction": dict(KPI.Direction.choices),
-    "gate_mode": dict(KPI.GateMode.choices),
-    "kind": dict(DataQualityRule.Kind.choices),
-    "severity": dict(DataQualityRule.Severity.choices),
-}
-STAGES = {
-    "registered": "registered",
-    "shadow": "shadow",
-    "canary": "canary",
-    "production": "production",
-    "archived": "archived",
-}
-# What a change of these fields says (a count of uploaded rows is not "changed").
-HIDDEN = {"note", "supersedes", "request", "rollback", "reason", "stage_changes", "thread"}
+# usecases' own fields (the apps above register theirs from their AppConfig.ready()).
+audit_labels.register(
+    UseCase,
+    labels={
+        "expected_value_per_year": "expected yearly value",
+        "expected_value_currency": "currency of the value",
+        "effort_person_days": "effort (person-days)",
+        "phase_changed_at": "in this phase since",
+        "skip_justification": "justification of the skip",
+        "due_date": "due",
+        "done_at": "done",
+    },
+    choices={
+        "phase": UseCase.Phase,
+        "priority": UseCase.Priority,
+        "risk_tier": UseCase.RiskTier,
+        "task_type": UseCase.TaskType,
+    },
+    people={"owner"},
+)
+audit_labels.register(
+    KPI,
+    labels={"is_gating": "gating", "gate_mode": "gate mode", "gate_threshold": "gate threshold"},
+    choices={"metric": Metric, "direction": KPI.Direction, "gate_mode": KPI.GateMode},
+)
+audit_labels.register(
+    DataQualityRule,
+    labels={"field": "column", "params": "parameters"},
+    choices={"kind": DataQualityRule.Kind, "severity": DataQualityRule.Severity},
+)
+audit_labels.register(
+    ValueModel,
+    labels={
+        "value_true_positive": "value of a true positive",
+        "value_true_negative": "value of a true negative",
+        "cost_false_positive": "cost of a false positive",
+        "cost_false_negative": "cost of a false negative",
+    },
+)
+audit_labels.register(
+    UseCaseMember,
+    labels={"user": "member", "notify_error": "welcome e-mail error"},
+    choices={"role": Role},
+    people={"user"},
+)
+audit_labels.register(
+    AuthToken,
+    labels={"user": "account", "token_key": "token", "expiry": "expires"},
+    people={"user"},
+)
 
 
 @dataclass
@@ -104,13 +137,18 @@ def sentences(events: Iterable[AuditEvent]) -> list[Entry]:
 
 
 def _people(events: list[AuditEvent]) -> dict:
-    """{("id", pk) or ("name", username): full name} for the actors and members named."""
+    """{("id", pk) or ("name", username): full name} for the actors and the people the
+    events' fields name (those registered as people: a member, an owner)."""
     ids = {event.actor_id for event in events if event.actor_id}
     usernames = {event.actor_name for event in events if event.actor_name}
     for event in events:
         for values in (event.before, event.after):
-            if isinstance(values, dict) and isinstance(values.get("user"), str):
-                usernames.add(values["user"])
+            if isinstance(values, dict):
+                usernames.update(
+                    value
+                    for name, value in values.items()
+                    if isinstance(value, str) and value and is_person(event.target_type, name)
+                )
     if not ids and not usernames:
         return {}
     user_model = get_user_model()
@@ -153,72 +191,119 @@ def _promotion(event: AuditEvent) -> str:
     if stage is None:
         match = re.search(r"→ (.+)$", event.target_repr)
         stage = match.group(1) if match else ""
-    stage = STAGES.get(stage, str(stage).lower())
+    stage = _stage(stage) if stage else ""
     return f"the promotion of version {version}" + (f" to {stage}" if stage else "")
 
 
-def _value(name: str, value) -> str | None:
-    """A stored value in words; None for nothing (the template shows a dash)."""
+def _stage(code) -> str:
+    """A version's stage in a sentence: "shadow" (the registry's label, lower case)."""
+    label = value_label("modelversion", "stage", str(code))
+    return (label or str(code)).lower()
+
+
+def _moment(text: str) -> str | None:
+    """An ISO date or datetime as the pages show it (local time); None if `text` is not."""
+    try:
+        if ISO_DATE.fullmatch(text):
+            return formats.date_format(datetime.date.fromisoformat(text), DATE_FORMAT)
+        if ISO_DATETIME.fullmatch(text):
+            moment = datetime.datetime.fromisoformat(text)
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment, datetime.UTC)
+            return formats.date_format(timezone.localtime(moment), DATETIME_FORMAT)
+    except ValueError:
+        return None
+    return None
+
+
+def _value(target: str, name: str, value) -> str | None:
+    """A stored value of the field `name` in words; None for nothing (a dash on the page)."""
     if value is None or value == "" or value == [] or value == {}:
         return None
-    if name in CHOICES and isinstance(value, str):
-        return CHOICES[name].get(value, value)
-    if name == "stage" and isinstance(value, str):
-        return STAGES.get(value, value)
+    if isinstance(value, str):
+        return value_label(target, name, value) or _moment(value) or value
     if name == "traffic_percent" and isinstance(value, int | float):
         return f"{value:g} %"
     if isinstance(value, float):
         return f"{int(value):,}" if value.is_integer() else f"{value:.6g}"
     if isinstance(value, dict):
-        return ", ".join(f"{_words(k)} {_value(k, v) or '—'}" for k, v in value.items())
+        return _record(target, name, value)
     if isinstance(value, list):
-        return ", ".join(_value(name, v) or "—" for v in value)
+        separator = "; " if any(isinstance(item, dict) for item in value) else ", "
+        return separator.join(_value(target, name, item) or "—" for item in value)
     return value_text(value, decimals=None)
 
 
-def _words(name: str) -> str:
-    return FIELD_WORDS.get(name, name.replace("_", " "))
+def _record(target: str, name: str, values: dict) -> str:
+    """A dict in words: "Pilot (due 30 Jun 2026)" when it has a name (a milestone, a
+    feature), else "key: value, …"; its keys and values read through the field's choices
+    (a promotion's gates: "Experts' acceptance rate: Passed")."""
+    parts = {
+        value_label(target, name, str(key)) or field_label(target, str(key)): _value(
+            target, name, item
+        )
+        for key, item in values.items()
+    }
+    title = values.get("name") if isinstance(values.get("name"), str) else None
+    if title is not None:
+        parts.pop(field_label(target, "name"), None)
+        rest = ", ".join(f"{key} {item}" for key, item in parts.items() if item)
+        return f"{title} ({rest})" if rest else title
+    return ", ".join(f"{key}: {item or '—'}" for key, item in parts.items())
 
 
 def changes_in_words(event: AuditEvent, names: dict | None = None) -> list:
     """(field, before, after) in words for each field that differs (creations: what was
-    set; deletions: what was there); a rule's parameters read as the rule does."""
+    set; deletions: what was there); a rule's parameters read as the rule does; people by
+    name (with `names` from _people()); internal references left out."""
+    return [(label, old, new) for _, label, old, new in _changes(event, names)]
+
+
+def _changes(
+    event: AuditEvent, names: dict | None
+) -> list[tuple[str, str, str | None, str | None]]:
+    """changes_in_words(), each row led by the field's own name."""
     before = event.before if isinstance(event.before, dict) else {}
     after = event.after if isinstance(event.after, dict) else {}
+    target = event.target_type
     rows = []
     for key in sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
-        if old == new or (event.target_type == "comment" and key in ("thread", "reply")):
+        if old == new or is_hidden(target, key):
             continue
         if key == "params" and event.verb.startswith("rule."):
-            old = _rule_summary(before) if key in before else None
-            new = _rule_summary(after) if key in after else None
-            rows.append(("rule", old, new))
+            old = _rule_summary(before, after) if key in before else None
+            new = _rule_summary(after, before) if key in after else None
+            rows.append((key, "rule", old, new))
             continue
-        if key == "user" and names is not None:
+        if is_person(target, key) and names is not None:
             old = _person(names, old) if old else None
             new = _person(names, new) if new else None
-            rows.append(("member", old, new))
+            rows.append((key, field_label(target, key), old, new))
             continue
-        old_text, new_text = _value(key, old), _value(key, new)
+        old_text, new_text = _value(target, key, old), _value(target, key, new)
         if old_text or new_text:
-            rows.append((_words(key), old_text, new_text))
+            rows.append((key, field_label(target, key), old_text, new_text))
     return rows
 
 
-def _rule_summary(values: dict) -> str:
-    rule = DataQualityRule(kind=values.get("kind", ""), params=values.get("params") or {})
+def _rule_summary(values: dict, other: dict | None = None) -> str:
+    """The rule as it reads ("between 0 and 9"); its parameters in words when the event does
+    not say its kind (an edit of the parameters alone)."""
+    kind = values.get("kind") or (other or {}).get("kind") or ""
+    rule = DataQualityRule(kind=kind, params=values.get("params") or {})
     try:
-        return rule.summary
+        summary = rule.summary if kind else ""
     except (TypeError, ValueError, AttributeError):
-        return _value("params", values.get("params")) or "—"
+        summary = ""
+    return summary or _value("dataqualityrule", "params", values.get("params")) or "—"
 
 
-def _short_changes(event: AuditEvent, limit: int = 3) -> str:
+def _short_changes(event: AuditEvent, names: dict | None = None, limit: int = 3) -> str:
     """ "(target 3 → 4, gate threshold 5 → 6)"; long values by name only; "" if none."""
     parts = []
-    for name, old, new in changes_in_words(event):
-        if name in HIDDEN:
+    for key, name, old, new in _changes(event, names):
+        if key in QUIET:
             continue
         if old and new and len(old) <= LONG and len(new) <= LONG:
             parts.append(f"{name} {old} → {new}")
@@ -248,7 +333,7 @@ def _generic(event: AuditEvent, names: dict) -> str:
     what = "" if event.target_type == "usecase" else f" {_quoted(event.target_repr)}"
     if not event.target_repr:
         what = ""
-    return f"{verb_label(event.verb)}{what}{_short_changes(event)}"
+    return f"{verb_label(event.verb)}{what}{_short_changes(event, names)}"
 
 
 def _use_case_title(event: AuditEvent) -> str:
@@ -256,8 +341,8 @@ def _use_case_title(event: AuditEvent) -> str:
 
 
 def _phase_changed(event: AuditEvent, names: dict) -> str:
-    old = _value("phase", (event.before or {}).get("phase")) or "?"
-    new = _value("phase", (event.after or {}).get("phase")) or "?"
+    old = _value("usecase", "phase", (event.before or {}).get("phase")) or "?"
+    new = _value("usecase", "phase", (event.after or {}).get("phase")) or "?"
     skipped = " (skipping a step, with a justification)" if _field(event, "skipped") else ""
     return f"changed the phase from {old} to {new}{skipped}"
 
@@ -267,14 +352,14 @@ def _member(event: AuditEvent, names: dict, what: str) -> str:
     if user is None:  # the welcome e-mail's event names the member in its target's text
         user = event.target_repr.partition(" (")[0]
     person = _person(names, user)
-    role = _value("role", _field(event, "role")) or ""
+    role = _value("usecasemember", "role", _field(event, "role")) or ""
     if what == "added":
         return f"added {person} as {role.lower() or 'a member'}"
     if what == "removed":
         return f"removed {person}" + (f" ({role.lower()})" if role else "")
     if what == "role":
-        old = _value("role", (event.before or {}).get("role")) or "?"
-        new = _value("role", (event.after or {}).get("role")) or "?"
+        old = _value("usecasemember", "role", (event.before or {}).get("role")) or "?"
+        new = _value("usecasemember", "role", (event.after or {}).get("role")) or "?"
         return f"changed {person}’s role from {old.lower()} to {new.lower()}"
     return f"sent {person} the welcome e-mail again"
 
@@ -285,7 +370,7 @@ def _named(kind: str, key: str = "name") -> Callable[[str], Wording]:
     def with_verb(verb: str) -> Wording:
         def wording(event: AuditEvent, names: dict) -> str:
             name = _field(event, key) or event.target_repr.split(" (")[0]
-            changes = _short_changes(event) if verb == "edited" else ""
+            changes = _short_changes(event, names) if verb == "edited" else ""
             return f"{verb} the {kind} {_quoted(name)}{changes}"
 
         return wording
@@ -300,7 +385,8 @@ def _rule(verb: str) -> Wording:
     def wording(event: AuditEvent, names: dict) -> str:
         column = _field(event, "field") or event.target_repr.split(":")[0]
         if verb == "edited":
-            return f"edited the data-quality rule on {_quoted(column)}{_short_changes(event)}"
+            changes = _short_changes(event, names)
+            return f"edited the data-quality rule on {_quoted(column)}{changes}"
         values = event.after if verb == "added" else event.before
         summary = _rule_summary(values or {})
         return f"{verb} the data-quality rule {_quoted(column)}: {summary}"
@@ -312,9 +398,9 @@ def _version(event: AuditEvent, names: dict) -> str:
     if event.verb == "version.registered":
         return f"registered version {_version_of(event)}"
     if event.verb == "version.updated":
-        return f"edited version {_version_of(event)}{_short_changes(event)}"
-    old = _value("stage", (event.before or {}).get("stage")) or "?"
-    new = _value("stage", (event.after or {}).get("stage")) or "?"
+        return f"edited version {_version_of(event)}{_short_changes(event, names)}"
+    old = _stage((event.before or {}).get("stage") or "?")
+    new = _stage((event.after or {}).get("stage") or "?")
     traffic = _field(event, "traffic_percent")
     share = f" ({traffic} % of traffic)" if new == "canary" and traffic else ""
     why = " (a rollback)" if (event.after or {}).get("rollback") else ""
@@ -376,14 +462,14 @@ def _comment(event: AuditEvent, names: dict) -> str:
 
 WORDING: dict[str, Wording] = {
     "usecase.created": lambda e, n: f"created the use case {_use_case_title(e)}",
-    "usecase.updated": lambda e, n: f"edited the definition{_short_changes(e)}",
+    "usecase.updated": lambda e, n: f"edited the definition{_short_changes(e, n)}",
     "usecase.phase_changed": _phase_changed,
     "usecase.deleted": lambda e, n: f"deleted the use case {_use_case_title(e)}",
     "kpi.created": _kpi("added"),
     "kpi.updated": _kpi("edited"),
     "kpi.deleted": _kpi("removed"),
     "value_model.created": lambda e, n: "set the value model",
-    "value_model.updated": lambda e, n: f"edited the value model{_short_changes(e)}",
+    "value_model.updated": lambda e, n: f"edited the value model{_short_changes(e, n)}",
     "rule.created": _rule("added"),
     "rule.updated": _rule("edited"),
     "rule.deleted": _rule("removed"),
@@ -412,7 +498,7 @@ WORDING: dict[str, Wording] = {
     "promotion.gates_overridden": _promotion_event,
     "promotion.executed": _promotion_event,
     "promotion.refused": _promotion_event,
-    "promotion_policy.changed": lambda e, n: f"changed the promotion policy{_short_changes(e)}",
+    "promotion_policy.changed": lambda e, n: f"changed the promotion policy{_short_changes(e, n)}",
     "deployment.rolled_back": lambda e, n: (
         f"rolled production back from version {(e.before or {}).get('production') or '?'} "
         f"to version {(e.after or {}).get('production') or '?'}"

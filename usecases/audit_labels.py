@@ -1,12 +1,20 @@
-"""Audit verbs in words: what the history tab and the audit page say each event did.
+"""Audit verbs and fields in words: what the history tab and the audit page say each event
+did, and what it changed.
 
 A verb is "<kind>.<what happened>" (audit.record(verb=…) in every app's services). A verb
 missing here still shows, as it is stored; tests/usecases/test_audit_pages.py checks that
 every verb the code records has its phrase. Whole sentences, with names and what changed,
 are usecases/activity.py's.
+
+The fields an event's before/after hold belong to the app that records it, which this module
+cannot import (usecases is below them): each app registers its fields with register(), from
+its AppConfig.ready() (usecases' own, in usecases/activity.py). A field nobody registered reads
+as its name with spaces, its value as stored.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
 
 # Past tense, read after the actor's name: "maria approved a promotion".
 VERBS = {
@@ -99,3 +107,65 @@ def kind_choices() -> list[tuple[str, list[tuple[str, str]]]]:
 def verb_kind(verb: str) -> str:
     """The kind of a verb: its part before the dot ("promotion" for promotion.approved)."""
     return verb.partition(".")[0]
+
+
+# Registered fields, by (target type, field name): the target type is AuditEvent.target_type
+# (the model's name, "reviewcampaign"); "" stands for any target.
+_LABELS: dict[tuple[str, str], str] = {}
+_CHOICES: dict[tuple[str, str], dict[str, str]] = {}
+_PEOPLE: set[tuple[str, str]] = set()
+_HIDDEN: set[tuple[str, str]] = set()
+
+Choices = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def register(
+    target="",
+    *,
+    labels: Mapping[str, str] | None = None,
+    choices: Mapping[str, Choices] | None = None,
+    people: Iterable[str] = (),
+    hidden: Iterable[str] = (),
+) -> None:
+    """Words for the fields the events of `target` (a model, or its name) hold:
+    `labels` names fields ("traffic_percent": "traffic"); `choices` gives each coded field
+    its values' labels (a TextChoices class, pairs or a dict; for a dict value, its keys and
+    values both); `people` are fields holding a username (shown as the person's name);
+    `hidden` are internal references (ids of other rows) that no page shows."""
+    key = target if isinstance(target, str) else target._meta.model_name
+    for name, label in (labels or {}).items():
+        _LABELS[key, name] = label
+    for name, values in (choices or {}).items():
+        values = getattr(values, "choices", values)
+        pairs = values.items() if isinstance(values, Mapping) else values
+        _CHOICES.setdefault((key, name), {}).update((str(c), str(v)) for c, v in pairs)
+    _PEOPLE.update((key, name) for name in people)
+    _HIDDEN.update((key, name) for name in hidden)
+
+
+def _registered(table, target: str, name: str):
+    found = table.get((target, name))
+    return found if found is not None else table.get(("", name))
+
+
+def field_label(target: str, name: str) -> str:
+    """ "traffic" for traffic_percent; an unregistered field's name with spaces."""
+    return _registered(_LABELS, target, name) or name.replace("_", " ")
+
+
+def value_label(target: str, name: str, code: str) -> str | None:
+    """The label of a coded value of the field, or None if it has none."""
+    return (_registered(_CHOICES, target, name) or {}).get(code)
+
+
+def is_person(target: str, name: str) -> bool:
+    return (target, name) in _PEOPLE or ("", name) in _PEOPLE
+
+
+def is_hidden(target: str, name: str) -> bool:
+    return (target, name) in _HIDDEN or ("", name) in _HIDDEN
+
+
+def coded_values() -> dict[tuple[str, str], dict[str, str]]:
+    """Every registered field's {code: label} (for tests: no page shows a code)."""
+    return {key: dict(values) for key, values in _CHOICES.items()}

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from collaboration import targets
-from collaboration.mentions import names_in
+from collaboration.markdown import names_in
 from collaboration.models import MAX_BODY, Comment
 from notifications.models import Notification
 from notifications.services.notify import notify
@@ -162,21 +162,20 @@ def edit_comment(comment: Comment, *, by, body: str) -> Comment:
     if body == comment.body:
         return comment
     use_case = comment.use_case
-    found = targets.find(use_case, comment.target_kind, comment.target_id)
+    found = targets.of_comment(comment)
     mentioned = _members_named(use_case, names_in(body))
     comment.body = body
     comment.mentioned = [user.get_username() for user in mentioned]
     comment.edited_at = timezone.now()
     comment.save(update_fields=["body", "mentioned", "edited_at"])
-    label = found.label if found else comment.target_key
     audit.record(
         actor=by,
         verb="comment.edited",
         target=comment,
         use_case=use_case,
-        after={"on": label, "thread": comment.target_key},
+        after={"on": found.label, "thread": comment.target_key},
     )
-    if found is not None:  # newly mentioned members hear of it; the others were told already
+    if not found.gone:  # newly mentioned members hear of it; the others were told already
         _notify(comment, found, by=by, mentioned=mentioned, new=False)
     return comment
 
@@ -190,7 +189,7 @@ def delete_comment(comment: Comment, *, by) -> Comment:
         raise CommentForbidden("Only its author or the use case's owner may delete a comment.")
     if comment.is_deleted:
         return comment
-    found = targets.find(use_case, comment.target_kind, comment.target_id)
+    found = targets.of_comment(comment)
     comment.body, comment.mentioned = "", []
     comment.deleted_at, comment.deleted_by = timezone.now(), by
     comment.save(update_fields=["body", "mentioned", "deleted_at", "deleted_by"])
@@ -199,9 +198,20 @@ def delete_comment(comment: Comment, *, by) -> Comment:
         verb="comment.deleted",
         target=comment,
         use_case=use_case,
-        after={"on": found.label if found else comment.target_key, "thread": comment.target_key},
+        after={"on": found.label, "thread": comment.target_key},
     )
     return comment
+
+
+EXCERPT_LENGTH = 120  # characters of the comment quoted in its notification
+
+
+def _excerpt(body: str) -> str:
+    """The comment's first words on one line, as the notification quotes them."""
+    text = " ".join(body.split())
+    if len(text) <= EXCERPT_LENGTH:
+        return text
+    return text[: EXCERPT_LENGTH - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _notify(comment: Comment, found: targets.Found, *, by, mentioned: list, new: bool) -> None:
@@ -209,8 +219,16 @@ def _notify(comment: Comment, found: targets.Found, *, by, mentioned: list, new:
     participants ("comment"); never the author, nobody twice. The key
     makes a second call for the same comment and person a no-op."""
     use_case = comment.use_case
-    url = f"{found.url}#comment-{comment.pk}"
+    # A review item's page shows its thread only when asked: its own thread page instead.
+    page = found.url
+    if found.kind == Comment.Target.REVIEW_ITEM:
+        page = targets.thread_url(use_case, found)
+    url = f"{page}#comment-{comment.pk}"
     author = by.get_full_name() or by.get_username()
+    where = f"“{use_case.title}”"
+    if found.kind != Comment.Target.USE_CASE:
+        where = f"{found.label} of {where}"
+    excerpt = _excerpt(comment.body)
     told = {by.pk}
     for user in mentioned:
         if user.pk in told:
@@ -219,7 +237,7 @@ def _notify(comment: Comment, found: targets.Found, *, by, mentioned: list, new:
         notify(
             user,
             kind=Notification.Kind.MENTION,
-            text=f"{author} mentioned you on {found.label} of “{use_case.title}”.",
+            text=f"{author} mentioned you on {where}: “{excerpt}”",
             url=url,
             use_case=use_case,
             key=f"comment:{comment.pk}",
@@ -242,7 +260,7 @@ def _notify(comment: Comment, found: targets.Found, *, by, mentioned: list, new:
         notify(
             user,
             kind=Notification.Kind.COMMENT,
-            text=f"{author} commented on {found.label} of “{use_case.title}”.",
+            text=f"{author} commented on {where}: “{excerpt}”",
             url=url,
             use_case=use_case,
             key=f"comment:{comment.pk}",

@@ -11,7 +11,7 @@ from collaboration.models import MAX_BODY, Comment
 from collaboration.services import comments
 from notifications.models import Notification
 from portal.errors import DomainError, InvalidInput
-from tests.collaboration.conftest import post
+from tests.collaboration.conftest import post, thread_url
 from tests.factories import UseCaseFactory
 from usecases.models import AuditEvent
 
@@ -130,6 +130,18 @@ def test_a_mentioned_member_is_notified_and_the_mention_is_kept(use_case, person
     assert notified(personas["viewer"], "mention")
 
 
+def test_a_notification_says_where_and_quotes_the_comments_first_words(use_case, personas):
+    long = "@erik " + " ".join(["the weekend peaks are off"] * 10)
+    post(use_case, personas["owner"], "@erik can you check\nthe **weekend** peaks?")
+    post(use_case, personas["owner"], long)
+    short, cut = notified(personas["expert"], "mention")[::-1]
+    assert (
+        short.text
+        == "Olivia mentioned you on “Demand forecast”: “@erik can you check the **weekend** peaks?”"
+    )
+    assert cut.text.endswith("…”") and len(cut.text) < len(long)
+
+
 def test_mentioning_a_non_member_or_an_unknown_name_notifies_nobody(use_case, personas):
     comment = post(use_case, personas["owner"], "@oscar and @nobody and @maria look")
     assert comment.mentioned == []
@@ -165,3 +177,50 @@ def test_an_edit_notifies_only_the_newly_mentioned(use_case, personas):
     comments.edit_comment(comment, by=personas["owner"], body="@erik and @dana look")
     assert len(notified(personas["expert"], "mention")) == 1
     assert len(notified(personas["data_scientist"], "mention")) == 1
+
+
+def test_a_name_that_does_not_render_as_a_mention_notifies_nobody(use_case, personas):
+    comment = post(
+        use_case,
+        personas["owner"],
+        "See `@erik` and [the page](https://x.example/@erik), https://x.example/@erik",
+    )
+    assert comment.mentioned == []
+    assert notified(personas["expert"]) == []
+
+
+# Targets deleted since (a dataset's deletion takes its evaluations)
+
+
+@pytest.fixture
+def orphan(use_case, personas):
+    """A comment by the viewer on an evaluation whose dataset has been deleted since."""
+    from registry.services import registering
+    from tests.factories import finished_evaluation
+
+    schema, use_case.feature_schema = use_case.feature_schema, []  # a file of id and label
+    evaluation = finished_evaluation(use_case, personas["data_scientist"], {}, version="9.0.0")
+    use_case.feature_schema = schema
+    comment = post(use_case, personas["viewer"], "About this run", f"evaluation:{evaluation.pk}")
+    registering.delete_dataset(evaluation.dataset, by=personas["owner"])
+    assert Comment.objects.filter(pk=comment.pk).exists()
+    return comment
+
+
+def test_a_comment_on_a_deleted_target_is_still_edited_and_deleted_in_words(orphan, personas):
+    comments.edit_comment(orphan, by=personas["viewer"], body="About that run")
+    comments.delete_comment(orphan, by=personas["owner"])
+    events = AuditEvent.objects.filter(target_type="comment").order_by("id")
+    ons = [event.after["on"] for event in events]
+    assert ons[1:] == ["an evaluation that was deleted"] * 2
+    assert all("evaluation:" not in on for on in ons)
+
+
+# Where a notification of a comment on a review item leads
+
+
+def test_a_review_items_notification_leads_to_its_thread_page(use_case, personas, targets):
+    comment = post(use_case, personas["owner"], "@erik is this right?", targets["review_item"])
+    (mention,) = notified(personas["expert"], "mention")
+    thread = thread_url(use_case, targets["review_item"])
+    assert mention.url == f"{thread}#comment-{comment.pk}"  # not the item browser's page 1

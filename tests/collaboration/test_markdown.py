@@ -111,3 +111,27 @@ def test_the_canaries_stay_text_in_a_rendered_thread(client, use_case, personas)
     body = html.content.decode()
     assert html.status_code == 200
     assert dangerous(body.split('class="comments"', 1)[1]) == []
+
+
+def test_no_title_or_other_attribute_survives_on_any_tag():
+    html = render('[site](https://example.org "Click") and *x*')
+    assert "title" not in html and 'href="https://example.org"' in html
+
+
+@pytest.mark.parametrize(
+    ("source", "names"),
+    [
+        ("@erik and @dana, @erik again", ["erik", "dana"]),
+        ("not `@erik` in code", []),
+        ("```\n@erik in a block\n```", []),
+        ("a link [to @erik](https://x.example/@erik)", []),
+        ("an address https://x.example/@erik, typed out", []),
+        ("an autolink <https://x.example/@erik>", []),
+        ("mail erik@example.org", []),
+    ],
+)
+def test_names_are_taken_where_the_renderer_marks_mentions(source, names):
+    from collaboration.markdown import names_in
+
+    assert names_in(source) == names
+    assert ('class="mention"' in render(source, ["erik", "dana"])) is bool(names)

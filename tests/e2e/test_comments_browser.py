@@ -54,4 +54,4 @@ def test_a_comment_with_a_mention_posted_through_the_autocomplete(
     assert page.errors == [] and page.external_requests == []
 
     mention = Notification.objects.get(recipient=personas["expert"], kind="mention")
-    assert "Olivia mentioned you on the use case" in mention.text
+    assert "Olivia mentioned you on “Demand forecast”: “Could you check" in mention.text

@@ -6,6 +6,7 @@ import csv
 import datetime
 import io
 import json
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -421,3 +422,232 @@ def test_the_verb_finder_sees_each_way_a_verb_is_given():
 def test_the_nav_links_the_audit_trail_for_managers_and_admins(client, personas, who, shown):
     html = login(client, personas, who).get(reverse("home")).content.decode()
     assert (f'href="{reverse("usecases:audit")}"' in html) is shown
+
+
+# Every app's real events in words: no code, no ISO date in the sentences and change tables
+
+SNAKE_CASE = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")  # "lowest_confidence"
+DOTTED = re.compile(r"\b[a-z]+(?:_[a-z]+)*\.[a-z]+(?:_[a-z]+)*\b")  # "stages.changed"
+ISO = re.compile(r"\d{4}-\d{2}-\d{2}")  # "2026-06-30", "2026-06-30T10:00:00+00:00"
+TYPED = re.compile(r"https?://\S+|\b[\w-]+\.csv\b")  # URLs and file names: as people typed them
+
+
+@pytest.fixture
+def every_event(personas, use_case):
+    """Each verb recorded once or more by the services of every app, as people use them."""
+    from collaboration.services import comments
+    from promotions.models import WebhookDelivery
+    from promotions.services import execution, phases, webhooks
+    from promotions.services import requests as promotion_requests
+    from promotions.services import settings as promotion_settings
+    from registry.services import evaluations, reference, registering
+    from reviews.services import campaigns
+    from tests.factories import dataset_csv, log_predictions, make_version, predictions_csv
+    from tests.promotions import evidence
+    from usecases.models import UseCaseMember
+    from usecases.services import definitions, notifications, tokens
+
+    owner, expert = personas["owner"], personas["expert"]
+    scientist, manager = personas["data_scientist"], personas["manager"]
+    # usecases: a use case created with milestones, edited (a new owner), deleted.
+    churn = usecases.create_use_case(
+        by=owner,
+        title="Churn",
+        task_type="binary",
+        slug="churn",
+        start_date=datetime.date(2026, 1, 5),
+        target_date=datetime.date(2026, 9, 30),
+        milestones=[{"name": "Pilot", "due_date": datetime.date(2026, 6, 30)}],
+    )
+    done = [{"name": "Pilot", "due_date": datetime.date(2026, 6, 30), "done_at": timezone.now()}]
+    usecases.update_use_case(
+        churn, by=owner, owner=personas["viewer"], task_type="multiclass", milestones=done
+    )
+    usecases.delete_use_case(churn, by=owner)
+    phases.change_phase(use_case, by=owner, phase="scoping", note="Framed")
+    kpi = definitions.create_kpi(
+        use_case, by=expert, name="MAE", metric="mae", target=3, gate_threshold=5
+    )
+    definitions.update_kpi(kpi, by=expert, target=4, gate_mode="bound")
+    definitions.delete_kpi(kpi, by=expert)
+    definitions.save_value_model(use_case, by=owner, cost_per_unit_under=2, cost_per_unit_over=1)
+    definitions.save_value_model(use_case, by=owner, cost_per_unit_under=3)
+    rule = definitions.create_rule(
+        use_case, by=expert, field="price", kind="range", params={"min": 0, "max": 9}
+    )
+    definitions.update_rule(rule, by=expert, params={"min": 1, "max": 9}, severity="warning")
+    definitions.delete_rule(rule, by=expert)
+    member = usecases.add_member(use_case, by=owner, user=manager, role="viewer")
+    member = usecases.change_member_role(member, by=owner, role="data_scientist")
+    UseCaseMember.objects.filter(pk=member.pk).update(
+        notify_failed_at=timezone.now(), notify_error="SMTP down"
+    )
+    member.refresh_from_db()
+    notifications.resend_welcome(member, by=owner)
+    usecases.remove_member(member, by=owner)
+    token, _ = tokens.create_token(scientist, expiry_days=30)
+    tokens.revoke_token(scientist, token.token_key)
+    tokens.create_token(scientist, expiry_days=30)
+    tokens.revoke_all_tokens(scientist, reason="password changed")
+    # registry: a version, a dataset, predictions (twice), an evaluation run (twice).
+    version = registering.register_version(use_case, by=scientist, version="1.0.0")
+    registering.update_version(version, by=scientist, description="First", tags={"team": "a"})
+    dataset = registering.upload_dataset(
+        use_case, by=scientist, name="holdout", source=io.BytesIO(dataset_csv(6)), filename="h.csv"
+    )
+    for _ in range(2):
+        registering.upload_predictions(
+            version,
+            by=scientist,
+            dataset=dataset,
+            source=io.BytesIO(predictions_csv([f"r{n}" for n in range(1, 7)])),
+            filename="p.csv",
+        )
+    reference.mark_reference(dataset, by=owner)
+    evaluation = evaluations.start_evaluation(version, by=scientist, dataset=dataset)
+    evaluations.run_evaluation(evaluation.pk)
+    evaluations.start_evaluation(version, by=scientist, dataset=dataset)  # supersedes it
+    spare = registering.upload_dataset(
+        use_case, by=scientist, name="spare", source=io.BytesIO(dataset_csv(6)), filename="s.csv"
+    )
+    registering.delete_dataset(spare, by=owner)
+    # reviews: a blind pairwise campaign of the least confident predictions, closed.
+    a, b = make_version(use_case, "3.0.0", scientist), make_version(use_case, "3.1.0", scientist)
+    log_predictions(a, 40)
+    log_predictions(b, 40)
+    campaign = campaigns.create_campaign(
+        use_case,
+        by=owner,
+        name="Pairs",
+        model_version=b,
+        other_version=a,
+        mode="pairwise",
+        strategy="lowest_confidence",
+        sample_size=5,
+    )
+    campaigns.close_campaign(campaign, by=owner)
+    # promotions: to production twice, a rollback, a rejection, a withdrawal, an override, a
+    # refusal at execution, the policy and a webhook sent again.
+    promotion_settings.save_policy(
+        use_case, by=owner, webhook_url="https://hooks.example.com/q", webhook_secret="s" * 20
+    )
+    for name in ("4.0.0", "5.0.0"):
+        ready = evidence.ready_version(use_case, personas, name, stage="canary")
+        request = promotion_requests.open_request(
+            use_case, by=scientist, version=ready, target_stage="production", rationale="Better."
+        )
+        promotion_requests.approve(request, by=expert)
+    execution.rollback(use_case, by=owner, reason="Errors in stores")
+    other = evidence.ready_version(use_case, personas, "6.0.0")
+    for verb in ("reject", "withdraw"):
+        request = promotion_requests.open_request(
+            use_case, by=scientist, version=other, target_stage="shadow", rationale="Try."
+        )
+        if verb == "reject":
+            promotion_requests.reject(request, by=expert, comment="Not now")
+        else:
+            promotion_requests.withdraw(request, by=scientist)
+    bold = make_version(use_case, "7.0.0", scientist)
+    request = promotion_requests.open_request(
+        use_case, by=scientist, version=bold, target_stage="shadow", rationale="Bold."
+    )
+    promotion_requests.override(request, by=manager, justification="Shadow serves no one.")
+    late = evidence.ready_version(use_case, personas, "8.0.0", stage="canary")
+    request = promotion_requests.open_request(
+        use_case, by=scientist, version=late, target_stage="production", rationale="Later."
+    )
+    promotion_settings.save_policy(
+        use_case, by=owner, acceptance_bound="wilson", acceptance_threshold=0.99
+    )
+    promotion_requests.approve(request, by=expert)  # the review gate now fails: refused
+    delivery = WebhookDelivery.objects.create(
+        use_case=use_case,
+        event=webhooks.EVENT_STAGES_CHANGED,
+        body="{}",
+        url="https://hooks.example.com/q",
+        status=WebhookDelivery.Status.FAILED,
+    )
+    webhooks.resend(delivery, by=owner)
+    # collaboration: a comment, a reply, an edit, a deletion.
+    comment = comments.post_comment(
+        use_case, by=expert, target=f"use_case:{use_case.pk}", body="Hi @olivia"
+    )
+    comments.post_comment(
+        use_case, by=owner, target=f"use_case:{use_case.pk}", body="Yes", parent=comment
+    )
+    comments.edit_comment(comment, by=expert, body="Hello @olivia")
+    comments.delete_comment(comment, by=expert)
+    return list(AuditEvent.objects.order_by("id"))
+
+
+def shows_a_code(text: str) -> bool:
+    shown = TYPED.sub("", text)
+    return any(pattern.search(shown) for pattern in (SNAKE_CASE, DOTTED, ISO))
+
+
+def test_every_apps_events_read_without_codes_or_iso_dates(every_event):
+    from usecases.activity import sentences
+    from usecases.audit_labels import coded_values
+
+    assert {event.verb for event in every_event} == set(VERBS)  # real events, every verb
+    codes = {code for values in coded_values().values() for code, label in values.items()}
+    labels = {label for values in coded_values().values() for label in values.values()}
+    entries = sentences(every_event)
+    for entry in entries:
+        assert not shows_a_code(entry.text), (entry.event.verb, entry.text)
+        for row in entry.changes:
+            assert not any(shows_a_code(cell) for cell in row if cell), (entry.event.verb, row)
+            # A coded value shows as its label ("Closed", not "closed").
+            assert not (set(row[1:]) & codes) - labels, (entry.event.verb, row)
+    rows = {(entry.event.verb, *row) for entry in entries for row in entry.changes}
+    for row in (
+        ("usecase.updated", "owner", "Olivia", "Victor"),  # people by name, every user field
+        ("usecase.updated", "task type", "Binary classification", "Multiclass classification"),
+        ("usecase.created", "target date", None, "30 Sep 2026"),
+        ("review_campaign.created", "strategy", None, "Lowest confidence"),
+        ("review_campaign.created", "mode", None, "Blind pairwise (two versions, A or B)"),
+        ("review_campaign.closed", "status", "Open", "Closed"),
+        ("webhook.resent", "event", None, "stage changes"),
+    ):
+        assert row in rows
+    hidden = {"request", "stage changes", "supersedes", "of", "thread"}  # ids of other rows
+    assert not [row for row in rows if row[1] in hidden]
+    texts = {entry.event.verb: entry.text for entry in entries}
+    assert "owner Olivia → Victor" in texts["usecase.updated"]
+    assert "Point estimate → Lower bound of the Wilson" in texts["promotion_policy.changed"]
+
+
+def test_every_apps_events_read_without_codes_on_the_pages(client, personas, use_case, every_event):
+    """The audit page and the History tab, page by page, as people read them: the text
+    between tags (a <time datetime=…> attribute is no text), the filters' menus set aside."""
+    client = login(client, personas, "admin")
+    mine = [event for event in every_event if event.use_case_id_ref == use_case.pk]
+    for url, events, marker in ((AUDIT, every_event, ROW), (history_url(use_case), mine, ITEM)):
+        shown = 0
+        for number in range(1, (len(events) + 24) // 25 + 1):
+            page = html(client.get(url, {"page": number}))
+            shown += page.count(marker)
+            main = page.split("<main", 1)[1].split("</main>", 1)[0]
+            main = re.sub(r"<select\b.*?</select>", " ", main, flags=re.S)
+            text = re.sub(r"<[^>]+>", " ", main)
+            assert not [line for line in text.splitlines() if shows_a_code(line)], url
+        assert shown == len(events)
+
+
+def test_moments_in_the_changes_read_as_the_pages_show_them_in_the_sites_time_zone(
+    personas, use_case, settings
+):
+    from usecases.activity import sentences
+
+    settings.TIME_ZONE = "Europe/Paris"  # UTC+1 in March
+    event = record(
+        "usecase.updated",
+        use_case=use_case,
+        by=personas["owner"],
+        before={"target_date": "2026-03-31", "phase_changed_at": None},
+        after={"target_date": "2026-04-30", "phase_changed_at": "2026-03-10T23:30:00+00:00"},
+    )
+    assert sentences([event])[0].changes == [
+        ("in this phase since", None, "11 Mar 2026, 00:30"),
+        ("target date", "31 Mar 2026", "30 Apr 2026"),
+    ]
