@@ -9,11 +9,12 @@ Weeks are computed from days; no model holds them.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
 from registry.models import ModelVersion
-from usecases.models import KPI, DataQualityRule
+from usecases.models import KPI, DataQualityRule, UseCase
 
 PREDICTION_FEATURE = "(prediction)"  # DailyDrift.feature of the prediction itself
 
@@ -168,3 +169,101 @@ class DailyQuality(models.Model):
     @property
     def violation_rate(self) -> float | None:
         return self.rows_violating / self.rows_checked if self.rows_checked else None
+
+
+class MonitoringPolicy(models.Model):
+    """A use case's alert thresholds (services/alerts.py), created with these defaults on
+    first use. PSI leads; p-values alert only when turned on, as docs/monitoring.md advises
+    (with millions of rows they find shifts too small to matter)."""
+
+    use_case = models.OneToOneField(
+        UseCase, on_delete=models.CASCADE, related_name="monitoring_policy"
+    )
+    psi_threshold = models.FloatField(default=0.2)
+    is_p_value_alerting = models.BooleanField(default=False)
+    p_value_level = models.FloatField(default=0.01)
+    max_violation_rate = models.FloatField(default=0.05)  # share of rows, 0–1
+    silence_hours = models.PositiveIntegerField(default=24)
+    is_kpi_alerting = models.BooleanField(default=True)  # gating KPIs under their gate
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(psi_threshold__gt=0)
+                & Q(p_value_level__gt=0, p_value_level__lt=1)
+                & Q(max_violation_rate__gte=0, max_violation_rate__lte=1)
+                & Q(silence_hours__gte=1),
+                name="monitoring_policy_thresholds_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"monitoring policy of {self.use_case}"
+
+
+class Alert(models.Model):
+    """A threshold of the use case's policy crossed by a deployed version. At most one alert
+    per (version, kind, subject) is open or acknowledged (the constraint), so the next run
+    updates it rather than opening another; it closes by itself when the value recovers."""
+
+    class Kind(models.TextChoices):
+        KPI_BELOW_GATE = "kpi_below_gate", "KPI below its gate"
+        DRIFT = "drift", "Drift"
+        QUALITY = "quality", "Data quality"
+        SILENCE = "silence", "No predictions"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"  # by a member
+        CLOSED = "closed", "Closed"  # by itself: the value recovered
+
+    ACTIVE = (Status.OPEN, Status.ACKNOWLEDGED)
+
+    use_case = models.ForeignKey(UseCase, on_delete=models.CASCADE, related_name="alerts")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The KPI's id, the feature's name or the rule's id, as text; "" for silence.
+    subject = models.CharField(max_length=200, blank=True)
+    subject_label = models.CharField(max_length=300, blank=True)  # for people: a KPI's name…
+    value = models.FloatField(null=True, blank=True)  # the latest day's (silence: hours)
+    threshold = models.FloatField(null=True, blank=True)
+    day = models.DateField()  # the first UTC day seen crossing
+    last_seen_day = models.DateField()  # the latest UTC day seen crossing
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "kind", "subject"],
+                condition=Q(status__in=["open", "acknowledged"]),
+                name="monitoring_one_active_alert_per_subject",
+            ),
+            models.CheckConstraint(
+                condition=Q(day__lte=F("last_seen_day")), name="monitoring_alert_days_ordered"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["use_case", "status"], name="monitoring_alert_status"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.subject_label or self.subject
+        return f"{self.get_kind_display()}{f' · {label}' if label else ''} · {self.model_version}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE

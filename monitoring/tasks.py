@@ -34,8 +34,10 @@ def run_day_task(self, version_id: int, day: str) -> None:  # queue: CELERY_TASK
 
 @shared_task(name="monitoring.schedule_nightly", acks_late=True)
 def schedule_nightly_task() -> None:  # queue: CELERY_TASK_ROUTES; beat at 02:00
-    """Queue yesterday for every deployed version; a second run queues the same days, which
-    the claims run once more at most (a re-run replaces the day)."""
-    from monitoring.services import jobs
+    """Queue yesterday for every deployed version (a second run queues the same days, which
+    the claims run once more at most: a re-run replaces the day), then open a silence alert
+    for a deployed version that logged nothing for its policy's hours (once per alert)."""
+    from monitoring.services import alerts, jobs
 
     jobs.schedule_nightly()
+    alerts.check_silence()

@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("notifications.api.urls")),
     path("", include("collaboration.api.urls")),
     path("", include("portfolio.api.urls")),
+    path("", include("monitoring.api.urls")),
 ]
 api_urls = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -49,6 +50,7 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("", include("collaboration.urls")),
     path("", include("portfolio.urls")),
+    path("", include("monitoring.urls")),
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
 ]

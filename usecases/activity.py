@@ -507,6 +507,10 @@ WORDING: dict[str, Wording] = {
     "comment.posted": _comment,
     "comment.edited": _comment,
     "comment.deleted": _comment,
+    "alert.opened": lambda e, n: f"opened the alert “{e.target_repr}”",
+    "alert.closed": lambda e, n: f"closed the alert “{e.target_repr}”: the value recovered",
+    "alert.acknowledged": lambda e, n: f"acknowledged the alert “{e.target_repr}”",
+    "alert.resolved": lambda e, n: f"resolved the alert “{e.target_repr}”",
 }
 
 # Where an event's entry links: URL names by target type (reversed by name, as templates

@@ -62,6 +62,11 @@ VERBS = {
     "comment.posted": "posted a comment",
     "comment.edited": "edited a comment",
     "comment.deleted": "deleted a comment",
+    # Monitoring: opened and closed by the nightly job (no actor), handled by a member.
+    "alert.opened": "opened a monitoring alert",
+    "alert.closed": "closed a monitoring alert",
+    "alert.acknowledged": "acknowledged a monitoring alert",
+    "alert.resolved": "resolved a monitoring alert",
 }
 
 # The kinds of event, for the audit filters; a kind is a verb's part before the dot.
@@ -82,6 +87,7 @@ KINDS = {
     "deployment": "Deployment",
     "webhook": "Webhook",
     "comment": "Comment",
+    "alert": "Monitoring alert",
 }
 
 

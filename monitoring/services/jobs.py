@@ -32,6 +32,7 @@ from django.utils import timezone
 from monitoring import tasks
 from monitoring.drift import FeatureDrift
 from monitoring.models import DailyDrift, DailyKPI, DailyQuality, DailyRun
+from monitoring.services import alerts
 from monitoring.services import kpis as kpi_service
 from monitoring.services import quality as quality_service
 from portal.errors import DomainError
@@ -230,6 +231,8 @@ def store_day(
         rows_received=quality.rows_received,
         rows_refused=min(quality.rows_refused, quality.rows_received),
     )
+    # The day's alerts, from the figures just stored and in the same transaction.
+    alerts.evaluate_alerts(run)
     if DailyRun.objects.filter(pk=run.pk, status=Status.QUEUED).exists():
         tasks.run_day_task.delay_on_commit(run.model_version_id, run.day.isoformat())
     logger.info(

@@ -78,6 +78,20 @@ ENDPOINTS = [
     ("member-patch", "patch", f"{UC}/members/{{member}}/", {"role": "expert"}, OWNERS, 200),
     ("member-delete", "delete", f"{UC}/members/{{member}}/", None, OWNERS, 204),
     ("audit-event-list", "get", f"{UC}/audit-events/", None, READERS, 200),
+    # Monitoring (tests/monitoring/test_api.py has the alerts' verbs): reads for every member;
+    # queuing runs for those who manage models, checked before the body (no version: 400).
+    ("monitoring-day-list", "get", f"{UC}/monitoring/days/", None, READERS, 200),
+    ("monitoring-drift-list", "get", f"{UC}/monitoring/drift/", None, READERS, 200),
+    ("monitoring-alert-list", "get", f"{UC}/monitoring/alerts/", None, READERS, 200),
+    ("monitoring-run-list", "get", f"{UC}/monitoring/runs/", None, READERS, 200),
+    (
+        "monitoring-run-create",
+        "post",
+        f"{UC}/monitoring/runs/",
+        {"version": "9.9.9", "days": ["2026-01-01"]},
+        {"data_scientist", "owner", "admin"},
+        400,
+    ),
 ]
 
 

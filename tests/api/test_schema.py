@@ -15,6 +15,14 @@ PATHS = {
     f"{V1}/{{slug}}/": {"get", "patch", "delete"},
     f"{V1}/{{slug}}/phase": {"post"},
     f"{V1}/{{use_case_slug}}/kpis/": {"get", "post"},
+    # Monitoring: daily figures, drift, alerts and the job's runs (monitoring/api/views.py).
+    f"{V1}/{{use_case_slug}}/monitoring/days/": {"get"},
+    f"{V1}/{{use_case_slug}}/monitoring/drift/": {"get"},
+    f"{V1}/{{use_case_slug}}/monitoring/alerts/": {"get"},
+    f"{V1}/{{use_case_slug}}/monitoring/alerts/{{id}}/": {"get"},
+    f"{V1}/{{use_case_slug}}/monitoring/alerts/{{id}}/acknowledge": {"post"},
+    f"{V1}/{{use_case_slug}}/monitoring/alerts/{{id}}/resolve": {"post"},
+    f"{V1}/{{use_case_slug}}/monitoring/runs/": {"get", "post"},
     # Comment threads and the activity feed (collaboration/api/views.py).
     f"{V1}/{{use_case_slug}}/comments/": {"get", "post"},
     f"{V1}/{{use_case_slug}}/comments/{{id}}/": {"get", "patch", "delete"},

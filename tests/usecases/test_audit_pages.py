@@ -377,6 +377,7 @@ APPS = (
     "predictions",
     "reviews",
     "promotions",
+    "monitoring",
     "notifications",
     "collaboration",
     "portfolio",
@@ -577,6 +578,26 @@ def every_event(personas, use_case):
     )
     comments.edit_comment(comment, by=expert, body="Hello @olivia")
     comments.delete_comment(comment, by=expert)
+    # monitoring: the nightly job opens and closes alerts (no actor); members handle them.
+    from monitoring.models import Alert
+    from monitoring.services import alerts
+
+    today = datetime.date(2026, 11, 30)
+    for kind, subject in (("drift", "plan"), ("quality", "age")):
+        alert = Alert.objects.create(
+            use_case=use_case,
+            model_version=version,
+            kind=kind,
+            subject=subject,
+            value=0.31,
+            threshold=0.2,
+            day=today,
+            last_seen_day=today,
+        )
+        audit.record(actor=None, verb="alert.opened", target=alert, use_case=use_case)
+    alerts.acknowledge_alert(alert, by=expert, note="Looking")
+    alerts.resolve_alert(alert, by=owner, note="Fixed upstream")
+    audit.record(actor=None, verb="alert.closed", target=alert, use_case=use_case)
     return list(AuditEvent.objects.order_by("id"))
 
 

@@ -1,0 +1,1 @@
+"""REST API of monitoring (issue 14, item 8)."""

@@ -1,0 +1,229 @@
+"""Monitoring's representations and inputs. Serializers validate; services write."""
+
+from __future__ import annotations
+
+import datetime
+
+from rest_framework import serializers
+
+from monitoring.models import Alert, DailyDrift, DailyKPI, DailyQuality, DailyRun
+from monitoring.services.alerts import NOTE_LENGTH
+from monitoring.services.jobs import MAX_DAYS_PER_REQUEST, utc_today
+from portal.text import multi_line
+from registry.api.serializers import UseCaseVersion
+
+# Inputs ------------------------------------------------------------------------------------
+
+
+class RangeFilter(serializers.Serializer):
+    """Query parameters shared by the lists: a version and an inclusive range of UTC days."""
+
+    version = UseCaseVersion(required=False, help_text="Only this version (its name).")
+    start = serializers.DateField(required=False, help_text="From this UTC day (inclusive).")
+    end = serializers.DateField(required=False, help_text="Up to this UTC day (inclusive).")
+
+    def validate(self, attrs):
+        if "start" in attrs and "end" in attrs and attrs["start"] > attrs["end"]:
+            raise serializers.ValidationError({"end": "The end comes before the start."})
+        return attrs
+
+
+class DriftFilter(RangeFilter):
+    feature = serializers.CharField(
+        required=False, max_length=200, help_text="Only this feature ((prediction): the score)."
+    )
+
+
+class AlertFilter(serializers.Serializer):
+    version = UseCaseVersion(required=False, help_text="Only this version (its name).")
+    status = serializers.ChoiceField(choices=Alert.Status.choices, required=False)
+    kind = serializers.ChoiceField(choices=Alert.Kind.choices, required=False)
+
+
+class RunFilter(RangeFilter):
+    status = serializers.ChoiceField(choices=DailyRun.Status.choices, required=False)
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=NOTE_LENGTH,
+        validators=[multi_line],
+        help_text="Kept on the alert with your name.",
+    )
+
+
+class RunInput(serializers.Serializer):
+    version = UseCaseVersion(help_text="The version to monitor (its name).")
+    days = serializers.ListField(
+        child=serializers.DateField(),
+        required=False,
+        max_length=MAX_DAYS_PER_REQUEST,
+        help_text="These UTC days; or give start and end.",
+    )
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+
+    def validate(self, attrs):
+        days, start, end = attrs.get("days"), attrs.get("start"), attrs.get("end")
+        if days is not None and (start or end):
+            raise serializers.ValidationError({"days": "Give days, or start and end, not both."})
+        if days is None:
+            if start is None or end is None:
+                missing = "start" if start is None else "end"
+                raise serializers.ValidationError({missing: "Give days, or both start and end."})
+            if start > end:
+                raise serializers.ValidationError({"end": "The end comes before the start."})
+            count = (end - start).days + 1
+            if count > MAX_DAYS_PER_REQUEST:
+                raise serializers.ValidationError(
+                    {"end": f"At most {MAX_DAYS_PER_REQUEST} days at a time."}
+                )
+            days = [start + datetime.timedelta(days=i) for i in range(count)]
+        if not days:
+            raise serializers.ValidationError({"days": "Give at least one day."})
+        if max(days) > utc_today():
+            field = "days" if "days" in attrs else "end"
+            raise serializers.ValidationError(
+                {field: "A day in the future has no predictions yet."}
+            )
+        return {"version": attrs["version"], "days": sorted(set(days))}
+
+
+# Representations ---------------------------------------------------------------------------
+
+
+class DayKPISerializer(serializers.ModelSerializer):
+    kpi = serializers.IntegerField(source="kpi_id")
+    name = serializers.CharField(source="kpi.name")
+    metric = serializers.CharField(source="kpi.metric")
+    gate_threshold = serializers.FloatField(source="kpi.gate_threshold")
+
+    class Meta:
+        model = DailyKPI
+        fields = ["kpi", "name", "metric", "value", "low", "high", "n", "gate_threshold"]
+
+
+class DayQualitySerializer(serializers.ModelSerializer):
+    rule = serializers.IntegerField(source="rule_id", allow_null=True)
+    violation_rate = serializers.FloatField(allow_null=True)
+
+    class Meta:
+        model = DailyQuality
+        fields = ["rule", "rule_text", "rows_checked", "rows_violating", "violation_rate"]
+
+
+class DaySerializer(serializers.ModelSerializer):
+    version = serializers.CharField(source="model_version.version")
+    kpis = DayKPISerializer(many=True, help_text="Each KPI with its 95 % interval.")
+    quality = DayQualitySerializer(many=True)
+    violation_rate = serializers.FloatField(allow_null=True)
+    refused_rate = serializers.FloatField(allow_null=True)
+
+    class Meta:
+        model = DailyRun
+        fields = [
+            "version",
+            "day",
+            "n_predictions",
+            "n_with_outcome",
+            "kpis",
+            "rows_checked",
+            "rows_violating",
+            "violation_rate",
+            "rows_received",
+            "rows_refused",
+            "refused_rate",
+            "quality",
+            "finished_at",
+        ]
+
+
+class DriftSerializer(serializers.ModelSerializer):
+    version = serializers.CharField(source="run.model_version.version")
+    day = serializers.DateField(source="run.day")
+
+    class Meta:
+        model = DailyDrift
+        fields = [
+            "version",
+            "day",
+            "feature",
+            "kind",
+            "psi",
+            "ks_statistic",
+            "ks_p_value",
+            "chi2_statistic",
+            "chi2_p_value",
+            "missing_share",
+            "missing_share_reference",
+            "unseen_share",
+            "n_reference",
+            "n_live",
+            "histograms",
+        ]
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    version = serializers.CharField(source="model_version.version")
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by.username", allow_null=True, default=None
+    )
+    resolved_by = serializers.CharField(
+        source="resolved_by.username", allow_null=True, default=None
+    )
+    kind = serializers.CharField(help_text="kpi_below_gate, drift, quality or silence.")
+    status = serializers.CharField(help_text="open, acknowledged, resolved or closed.")
+    subject = serializers.CharField(
+        help_text="The KPI's id, the feature's name or the rule's id; empty for silence."
+    )
+    value = serializers.FloatField(allow_null=True, help_text="The latest day's (silence: hours).")
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "version",
+            "kind",
+            "subject",
+            "subject_label",
+            "value",
+            "threshold",
+            "day",
+            "last_seen_day",
+            "status",
+            "opened_at",
+            "acknowledged_by",
+            "acknowledged_at",
+            "resolved_by",
+            "resolved_at",
+            "closed_at",
+            "note",
+        ]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    version = serializers.CharField(source="model_version.version")
+    status = serializers.CharField(help_text="queued, running, succeeded or failed.")
+
+    class Meta:
+        model = DailyRun
+        fields = [
+            "id",
+            "version",
+            "day",
+            "status",
+            "attempts",
+            "started_at",
+            "finished_at",
+            "error",
+            "n_predictions",
+            "n_with_outcome",
+        ]
+
+
+class RunsQueued(serializers.Serializer):
+    queued = serializers.IntegerField(help_text="How many days were queued.")
+    runs = RunSerializer(many=True)

@@ -1,0 +1,250 @@
+"""/api/v1/usecases/{use_case_slug}/monitoring/: days/ (daily figures), drift/, alerts/
+(with {id}/acknowledge and {id}/resolve) and runs/ (list; POST queues the job).
+
+Reads need VIEW. Acknowledging and resolving an alert: the owner, experts, data scientists,
+managers and admins, not viewers (`may_handle_alerts`). Queuing runs: MANAGE_MODELS (owner,
+data scientists, admins), who run evaluations too. Querysets start from `self.use_case`,
+which UseCaseRole fetched through `visible_to()`: outsiders get 404.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch, QuerySet
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from monitoring.api import serializers as s
+from monitoring.models import Alert, DailyDrift, DailyKPI, DailyRun
+from monitoring.services import alerts, jobs
+from portal.api import CONFLICT_ERRORS, READ_ERRORS, WRITE_ERRORS, errors
+from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase, can
+
+LIST_ERRORS = errors(400, 401, 404)  # a bad filter is a 400 naming the parameter
+
+
+def may_handle_alerts(user, use_case) -> bool:
+    """Acknowledge or resolve the use case's alerts: whoever works on its models or its
+    definition (owner, experts, data scientists: MANAGE_REVIEWS) and managers (ROLLBACK).
+    TODO(issue 14): an Action.HANDLE_ALERTS in usecases/permissions.py, to replace this."""
+    return can(user, Action.MANAGE_REVIEWS, use_case) or can(user, Action.ROLLBACK, use_case)
+
+
+def _params(*names: str) -> list[OpenApiParameter]:
+    described = {
+        "version": (str, "Only this version (its name)."),
+        "start": (str, "From this UTC day, YYYY-MM-DD (inclusive)."),
+        "end": (str, "Up to this UTC day, YYYY-MM-DD (inclusive)."),
+        "feature": (str, "Only this feature; (prediction) is the score."),
+        "status": (str, "Only alerts or runs in this status."),
+        "kind": (str, "Only alerts of this kind."),
+    }
+    return [
+        OpenApiParameter(
+            name, described[name][0], OpenApiParameter.QUERY, description=described[name][1]
+        )
+        for name in names
+    ]
+
+
+class _Filtered(NestedUnderUseCase, GenericViewSet):
+    filter_serializer: type = s.RangeFilter
+
+    def filters(self) -> dict:
+        data = self.filter_serializer(
+            data=self.request.query_params, context={"use_case": self.use_case}
+        )
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+    def in_range(self, rows: QuerySet, *, prefix: str = "") -> QuerySet:
+        found = self.filters()
+        if "version" in found:
+            rows = rows.filter(**{f"{prefix}model_version": found["version"]})
+        if "start" in found:
+            rows = rows.filter(**{f"{prefix}day__gte": found["start"]})
+        if "end" in found:
+            rows = rows.filter(**{f"{prefix}day__lte": found["end"]})
+        return rows
+
+
+@extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
+class DayViewSet(_Filtered, ListModelMixin):
+    """The use case's daily figures, per version and day, oldest first."""
+
+    serializer_class = s.DaySerializer
+
+    def get_queryset(self) -> QuerySet:
+        if self.is_schema_generation():
+            return DailyRun.objects.none()
+        # Days with stored figures: a re-run queued keeps the previous ones until it ends.
+        runs = (
+            DailyRun.objects.filter(
+                model_version__use_case=self.use_case, finished_at__isnull=False
+            )
+            .exclude(status=DailyRun.Status.FAILED)
+            .select_related("model_version")
+            .prefetch_related(
+                Prefetch("kpis", DailyKPI.objects.select_related("kpi").order_by("kpi_id")),
+                "quality",
+            )
+            .order_by("day", "model_version_id")
+        )
+        return self.in_range(runs)
+
+    @extend_schema(
+        parameters=_params("version", "start", "end"),
+        responses={200: s.DaySerializer(many=True), **LIST_ERRORS},
+        description="Each version's monitored days: KPIs with their 95 % intervals on the "
+        "predictions with outcomes, live data quality per rule, rows refused at ingestion.",
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+@extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
+class DriftViewSet(_Filtered, ListModelMixin):
+    """Drift per version, day and feature, oldest first."""
+
+    serializer_class = s.DriftSerializer
+    filter_serializer = s.DriftFilter
+
+    def get_queryset(self) -> QuerySet:
+        if self.is_schema_generation():
+            return DailyDrift.objects.none()
+        rows = DailyDrift.objects.filter(run__model_version__use_case=self.use_case)
+        rows = self.in_range(rows, prefix="run__")
+        feature = self.filters().get("feature")
+        if feature:
+            rows = rows.filter(feature=feature)
+        return rows.select_related("run__model_version").order_by(
+            "run__day", "run__model_version_id", "feature"
+        )
+
+    @extend_schema(
+        parameters=_params("version", "feature", "start", "end"),
+        responses={200: s.DriftSerializer(many=True), **LIST_ERRORS},
+        description="PSI, KS or chi-square with p-values, missing and unseen shares, and "
+        "both histograms, of every feature and of the prediction against the reference.",
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+
+@extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
+class AlertViewSet(_Filtered, ListModelMixin, RetrieveModelMixin):
+    """The use case's alerts, newest first."""
+
+    serializer_class = s.AlertSerializer
+    filter_serializer = s.AlertFilter
+    lookup_value_regex = r"[0-9]+"
+    not_found = "No such alert on this use case."
+    write_action = Action.VIEW  # who may act: may_handle_alerts(), checked in the actions
+
+    def get_queryset(self) -> QuerySet:
+        if self.is_schema_generation():
+            return Alert.objects.none()
+        return Alert.objects.filter(use_case=self.use_case).select_related(
+            "model_version", "acknowledged_by", "resolved_by"
+        )
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.action != "list":
+            return queryset
+        found = self.filters()
+        if "version" in found:
+            queryset = queryset.filter(model_version=found["version"])
+        for name in ("status", "kind"):
+            if name in found:
+                queryset = queryset.filter(**{name: found[name]})
+        return queryset
+
+    def _act(self, service) -> Response:
+        alert = self.get_object()
+        if not may_handle_alerts(self.request.user, self.use_case):
+            raise PermissionDenied("You may not act on this use case's alerts.")
+        data = s.NoteInput(data=self.request.data)
+        data.is_valid(raise_exception=True)
+        service(alert, by=self.request.user, **data.validated_data)
+        return Response(s.AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
+
+    @extend_schema(
+        parameters=_params("version", "status", "kind"),
+        responses={200: s.AlertSerializer(many=True), **LIST_ERRORS},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.AlertSerializer, **READ_ERRORS})
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.NoteInput,
+        responses={200: s.AlertSerializer, **CONFLICT_ERRORS},
+        description="Owner, experts, data scientists, managers and admins: say an open alert "
+        "is being looked at. It still closes by itself when the value recovers. 409 unless "
+        "open.",
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, use_case_slug=None, pk=None):
+        return self._act(alerts.acknowledge_alert)
+
+    @extend_schema(
+        request=s.NoteInput,
+        responses={200: s.AlertSerializer, **CONFLICT_ERRORS},
+        description="As acknowledge: mark an open or acknowledged alert resolved. If the value "
+        "still crosses on a later day, that day opens a new alert. 409 if it is resolved or "
+        "closed already.",
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, use_case_slug=None, pk=None):
+        return self._act(alerts.resolve_alert)
+
+
+@extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
+class RunViewSet(_Filtered, ListModelMixin):
+    """The monitoring job's runs, one per version and UTC day, newest day first."""
+
+    serializer_class = s.RunSerializer
+    filter_serializer = s.RunFilter
+    write_actions = {"create": Action.MANAGE_MODELS}
+
+    def get_queryset(self) -> QuerySet:
+        if self.is_schema_generation():
+            return DailyRun.objects.none()
+        runs = DailyRun.objects.filter(model_version__use_case=self.use_case)
+        return runs.select_related("model_version").order_by("-day", "model_version_id")
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        queryset = self.in_range(queryset)
+        wanted = self.filters().get("status")
+        return queryset.filter(status=wanted) if wanted else queryset
+
+    @extend_schema(
+        parameters=_params("version", "status", "start", "end"),
+        responses={200: s.RunSerializer(many=True), **LIST_ERRORS},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=s.RunInput,
+        responses={202: s.RunsQueued, **WRITE_ERRORS},
+        description="Owner, data scientists, admins: queue the job for a version's days "
+        f"(`days`, or `start` and `end`; at most {jobs.MAX_DAYS_PER_REQUEST}). A finished day "
+        "is computed again and replaced; a running one runs again once it ends. 400 for a "
+        "day in the future or a version of another use case.",
+    )
+    def create(self, request, use_case_slug=None):
+        data = s.RunInput(data=request.data, context={"use_case": self.use_case})
+        data.is_valid(raise_exception=True)
+        version, days = data.validated_data["version"], data.validated_data["days"]
+        queued = jobs.request_days(version, days)
+        runs = DailyRun.objects.filter(model_version=version, day__in=days)
+        body = {"queued": queued, "runs": runs.select_related("model_version").order_by("day")}
+        return Response(s.RunsQueued(body).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,186 @@
+"""Reads of the Monitoring tab: the versions it can show, and one version's daily figures over
+a period. A fixed number of queries whatever the number of days or features: every list is
+one query over the period (the drift rows without their histograms)."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.apps import apps
+from django.db.models import Exists, F, OuterRef, Q
+
+from monitoring.drift import PSI_SIGNIFICANT
+from monitoring.models import DailyDrift, DailyKPI, DailyQuality, DailyRun
+from monitoring.services.jobs import utc_today
+from registry.models import ModelVersion
+from usecases.models import UseCase
+
+Stage = ModelVersion.Stage
+DEPLOYED_ORDER = (Stage.PRODUCTION, Stage.CANARY, Stage.SHADOW)  # the picker's order
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime.date
+    end: datetime.date
+
+    @property
+    def days(self) -> list[datetime.date]:
+        count = (self.end - self.start).days + 1
+        return [self.start + datetime.timedelta(days=i) for i in range(count)]
+
+
+def period_from(start: str | None, end: str | None) -> Period:
+    """The period of the query string: DEFAULT_DAYS days up to `end`, by default up to
+    yesterday (UTC), the last day the nightly job computed; dates that do not parse are
+    ignored, reversed ones swapped, the span capped at MAX_DAYS."""
+    last = _date(end) or utc_today() - datetime.timedelta(days=1)
+    first = _date(start) or last - datetime.timedelta(days=DEFAULT_DAYS - 1)
+    first, last = min(first, last), max(first, last)
+    first = max(first, last - datetime.timedelta(days=MAX_DAYS - 1))
+    return Period(first, last)
+
+
+def _date(text: str | None) -> datetime.date | None:
+    try:
+        return datetime.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def monitored_versions(use_case: UseCase) -> list[ModelVersion]:
+    """Deployed versions first (production, canary, shadow), then the others with runs,
+    newest first: the version picker's choices."""
+    has_runs = Exists(DailyRun.objects.filter(model_version=OuterRef("pk")))
+    versions = list(
+        ModelVersion.objects.filter(use_case=use_case)
+        .filter(Q(stage__in=DEPLOYED_ORDER) | Q(has_runs))
+        .only("pk", "use_case_id", "version", "stage", "created_at")
+        .order_by("-created_at", "-pk")
+    )
+    rank = {stage: i for i, stage in enumerate(DEPLOYED_ORDER)}
+    return sorted(versions, key=lambda v: rank.get(v.stage, len(rank)))
+
+
+@dataclass
+class Monitoring:
+    """One version's figures over a period, as plain rows for the page and its charts."""
+
+    period: Period
+    runs: list[DailyRun] = field(default_factory=list)
+    kpis: list = field(default_factory=list)  # the use case's KPIs
+    kpi_rows: list[dict] = field(default_factory=list)  # day, kpi_id, value, low, high, n
+    drift_rows: list[dict] = field(default_factory=list)  # day, feature, psi, p-values…
+    quality_rows: list[dict] = field(default_factory=list)  # day, rule_id, rule_text, counts
+
+
+def monitoring(use_case: UseCase, version: ModelVersion, period: Period) -> Monitoring:
+    """Five queries: the runs, the KPIs, and the day's KPI values, drift and rule figures."""
+    runs = DailyRun.objects.filter(
+        model_version=version, day__gte=period.start, day__lte=period.end
+    )
+    of_runs = {"run__in": runs.values("pk")}
+    return Monitoring(
+        period=period,
+        runs=list(runs.order_by("-day")),
+        kpis=list(use_case.kpis.order_by("name")),
+        kpi_rows=list(
+            DailyKPI.objects.filter(**of_runs)
+            .order_by("run__day")
+            .values("kpi_id", "value", "low", "high", "n", day=F("run__day"))
+        ),
+        drift_rows=list(
+            DailyDrift.objects.filter(**of_runs)
+            .order_by("feature", "run__day")
+            .values(
+                "feature",
+                "kind",
+                "psi",
+                "ks_p_value",
+                "chi2_p_value",
+                "missing_share",
+                "unseen_share",
+                day=F("run__day"),
+            )
+        ),
+        quality_rows=list(
+            DailyQuality.objects.filter(**of_runs)
+            .order_by("rule_text", "run__day")
+            .values("rule_id", "rule_text", "rows_checked", "rows_violating", day=F("run__day"))
+        ),
+    )
+
+
+def feature_drift(version: ModelVersion, feature: str, period: Period) -> list[dict]:
+    """The feature's drift per day of the period (no histograms), oldest first."""
+    return list(
+        DailyDrift.objects.filter(
+            run__model_version=version,
+            run__day__gte=period.start,
+            run__day__lte=period.end,
+            feature=feature,
+        )
+        .order_by("run__day")
+        .values(
+            "pk",
+            "kind",
+            "psi",
+            "ks_statistic",
+            "ks_p_value",
+            "chi2_statistic",
+            "chi2_p_value",
+            "missing_share",
+            "missing_share_reference",
+            "unseen_share",
+            "n_reference",
+            "n_live",
+            day=F("run__day"),
+        )
+    )
+
+
+def drift_histograms(pk: int) -> dict:
+    return DailyDrift.objects.filter(pk=pk).values_list("histograms", flat=True).first() or {}
+
+
+def alert_model():
+    """The Alert model once the alerts part of issue 14 has added it, else None: the tab's
+    Alerts section stays a placeholder without it (no import of a model that may be absent)."""
+    try:
+        return apps.get_model("monitoring", "Alert")
+    except LookupError:
+        return None
+
+
+MAX_ALERTS = 50
+
+
+def version_alerts(version: ModelVersion, period: Period) -> list | None:
+    """The version's open and acknowledged alerts, and the others seen in the period, most
+    recent first (one query); None while there is no Alert model."""
+    alert = alert_model()
+    if alert is None:
+        return None
+    active = Q(status__in=alert.ACTIVE)
+    seen = Q(last_seen_day__gte=period.start, day__lte=period.end)
+    alerts = alert.objects.filter(active | seen, model_version=version)
+    return list(alerts.order_by("-last_seen_day", "-pk")[:MAX_ALERTS])
+
+
+def feature_rows(drift_rows: list[dict]) -> list[dict]:
+    """Per feature (the prediction first): its latest day with a figure, that day's PSI and
+    the period's highest, for the list of drill-down links under the heat map."""
+    features: dict[str, dict] = {}
+    for row in drift_rows:  # ordered by feature, then day
+        entry = features.setdefault(row["feature"], {"feature": row["feature"], "worst": None})
+        entry["day"], entry["psi"] = row["day"], row["psi"]
+        if row["psi"] is not None and (entry["worst"] is None or row["psi"] > entry["worst"]):
+            entry["worst"] = row["psi"]
+    for entry in features.values():
+        entry["drifted"] = entry["worst"] is not None and entry["worst"] > PSI_SIGNIFICANT
+    return sorted(
+        features.values(), key=lambda e: (not e["feature"].startswith("("), e["feature"].lower())
+    )

@@ -1,0 +1,370 @@
+"""Alerts (issue 14, item 6): a deployed version crossing one of its use case's thresholds.
+
+`evaluate_alerts(run)` runs inside store_day's transaction, so a day's figures and its
+alerts are stored together. For each subject (a gating KPI, a feature, a rule, the flow of
+predictions) the day either crosses the threshold, recovers, or says nothing (no value):
+
+- crossing, with an active (open or acknowledged) alert: the alert is updated (its day
+  range widened, its value the latest day's); otherwise a new alert opens, unless a
+  finished one already covers the day (a re-run of an old day opens nothing again). The
+  partial unique constraint keeps one active alert per (version, kind, subject): a
+  concurrent run of another day that opened it first is absorbed in a savepoint.
+- recovering on a day after the alert's last crossing day: an active alert closes by itself
+  (closed_at); a resolved one is done already. An earlier day recovering (a backfill run out
+  of order) changes nothing.
+
+So re-running a day gives the same alerts, and a run never duplicates one. A new alert's
+people (owner, experts, data scientists) are told once, after commit, through notify()
+with the key `alert:<id>` that the notification centre keeps unique.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Value
+from django.db.models.functions import Greatest, Least
+from django.urls import reverse
+from django.utils import timezone
+
+from monitoring.models import (
+    PREDICTION_FEATURE,
+    Alert,
+    DailyDrift,
+    DailyKPI,
+    DailyQuality,
+    DailyRun,
+    MonitoringPolicy,
+)
+from notifications.models import Notification
+from notifications.services.notify import notify
+from portal.errors import DomainError
+from predictions.models import Prediction
+from registry.models import ModelVersion
+from usecases.models import KPI, Role, UseCase
+from usecases.services import audit
+
+logger = logging.getLogger(__name__)
+
+Kind, Status = Alert.Kind, Alert.Status
+NOTIFIED_ROLES = (Role.OWNER, Role.EXPERT, Role.DATA_SCIENTIST)
+NOTE_LENGTH = 5000
+
+
+class AlertError(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One subject on one day: crossing its threshold or not (value None: nothing known)."""
+
+    kind: str
+    subject: str
+    label: str
+    value: float | None
+    threshold: float | None
+    is_crossing: bool
+
+
+def policy_for(use_case: UseCase) -> MonitoringPolicy:
+    """The use case's monitoring policy, created with the defaults on first use."""
+    policy, _ = MonitoringPolicy.objects.get_or_create(use_case=use_case)
+    return policy
+
+
+# --- Readings -------------------------------------------------------------------------------
+
+
+def kpi_crosses(kpi: KPI, figure: DailyKPI) -> bool | None:
+    """Whether the day's KPI is worse than its gate, read as the gate reads it (the point
+    value, or the interval's worse end in bound mode); None when undefined."""
+    higher = kpi.direction == KPI.Direction.HIGHER
+    value = figure.value
+    if kpi.gate_mode == KPI.GateMode.CONFIDENCE_BOUND:
+        bound = figure.low if higher else figure.high
+        value = bound if bound is not None else value
+    if value is None:
+        return None
+    return value < kpi.gate_threshold if higher else value > kpi.gate_threshold
+
+
+def _kpi_readings(run: DailyRun, policy: MonitoringPolicy) -> list[Reading]:
+    if not policy.is_kpi_alerting:
+        return []
+    readings = []
+    for figure in DailyKPI.objects.filter(run=run, kpi__is_gating=True).select_related("kpi"):
+        kpi, crossing = figure.kpi, kpi_crosses(figure.kpi, figure)
+        known = crossing is not None  # an undefined KPI neither crosses nor recovers
+        readings.append(
+            Reading(
+                Kind.KPI_BELOW_GATE,
+                str(kpi.pk),
+                kpi.name,
+                figure.value if known else None,
+                kpi.gate_threshold,
+                bool(crossing),
+            )
+        )
+    return readings
+
+
+def _drift_readings(run: DailyRun, policy: MonitoringPolicy) -> list[Reading]:
+    readings = []
+    for drift in DailyDrift.objects.filter(run=run):
+        p_value = drift.ks_p_value if drift.kind == DailyDrift.Kind.NUMERIC else drift.chi2_p_value
+        psi_over = drift.psi is not None and drift.psi > policy.psi_threshold
+        p_under = (
+            policy.is_p_value_alerting and p_value is not None and p_value < policy.p_value_level
+        )
+        label = "the prediction" if drift.feature == PREDICTION_FEATURE else drift.feature
+        if drift.psi is None and p_value is None:
+            readings.append(Reading(Kind.DRIFT, drift.feature, label, None, None, False))
+        elif p_under and not psi_over:
+            readings.append(
+                Reading(Kind.DRIFT, drift.feature, label, p_value, policy.p_value_level, True)
+            )
+        else:
+            readings.append(
+                Reading(Kind.DRIFT, drift.feature, label, drift.psi, policy.psi_threshold, psi_over)
+            )
+    return readings
+
+
+def _quality_readings(run: DailyRun, policy: MonitoringPolicy) -> list[Reading]:
+    readings = []
+    for figure in DailyQuality.objects.filter(run=run, rule__isnull=False):
+        rate = figure.violation_rate
+        readings.append(
+            Reading(
+                Kind.QUALITY,
+                str(figure.rule_id),
+                figure.rule_text,
+                rate,
+                policy.max_violation_rate,
+                rate is not None and rate > policy.max_violation_rate,
+            )
+        )
+    return readings
+
+
+def silence_reading(
+    version: ModelVersion, policy: MonitoringPolicy, *, at: datetime.datetime
+) -> Reading:
+    """Hours from the version's last prediction logged up to `at` (or, with none, from its
+    deployment) to `at`; crossing from the policy's silence_hours."""
+    last = Prediction.objects.filter(model_version=version, predicted_at__lte=at).aggregate(
+        last=Max("predicted_at")
+    )["last"]
+    since = last or version.stage_changed_at or version.created_at
+    hours = max((at - since).total_seconds() / 3600, 0.0)
+    return Reading(
+        Kind.SILENCE,
+        "",
+        "predictions",
+        round(hours, 2),
+        float(policy.silence_hours),
+        hours >= policy.silence_hours,
+    )
+
+
+# --- Evaluation -----------------------------------------------------------------------------
+
+
+def evaluate_alerts(run: DailyRun) -> list[Alert]:
+    """Open, update or close the version's alerts from the run's stored day (see the module
+    docstring); must run inside the transaction that stored it. The alerts opened."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("evaluate_alerts() must run inside the run's transaction")
+    run = DailyRun.objects.select_related("model_version__use_case").get(pk=run.pk)
+    version = run.model_version
+    policy = policy_for(version.use_case)
+    end_of_day = datetime.datetime.combine(
+        run.day + datetime.timedelta(days=1), datetime.time(), tzinfo=datetime.UTC
+    )
+    readings = [
+        *_kpi_readings(run, policy),
+        *_drift_readings(run, policy),
+        *_quality_readings(run, policy),
+        silence_reading(version, policy, at=min(end_of_day, timezone.now())),
+    ]
+    return apply_readings(version, run.day, readings)
+
+
+def check_silence(now: datetime.datetime | None = None) -> int:
+    """The nightly check: a deployed version with nothing logged for its policy's
+    silence_hours gets a silence alert (and one logging again has it closed). How many
+    were opened."""
+    from monitoring.services.jobs import DEPLOYED  # jobs calls this module: import late
+
+    now = now or timezone.now()
+    day = now.astimezone(datetime.UTC).date()
+    opened = 0
+    versions = ModelVersion.objects.filter(stage__in=DEPLOYED).select_related("use_case")
+    for version in versions.order_by("pk"):
+        with transaction.atomic():
+            policy = policy_for(version.use_case)
+            opened += len(apply_readings(version, day, [silence_reading(version, policy, at=now)]))
+    return opened
+
+
+def apply_readings(
+    version: ModelVersion, day: datetime.date, readings: list[Reading]
+) -> list[Alert]:
+    """Apply one day's readings of a version to its alerts; the alerts opened."""
+    opened = []
+    active = {
+        (alert.kind, alert.subject): alert
+        for alert in Alert.objects.filter(model_version=version, status__in=Alert.ACTIVE)
+    }
+    for reading in readings:
+        alert = active.get((reading.kind, reading.subject))
+        if reading.is_crossing:
+            if alert is not None:
+                _seen_again(alert, day, reading)
+            else:
+                new = _open(version, day, reading)
+                if new is not None:
+                    opened.append(new)
+        elif reading.value is not None and alert is not None:
+            _close(alert, day, reading)
+    return opened
+
+
+def _seen_again(alert: Alert, day: datetime.date, reading: Reading) -> None:
+    # In SQL, not from the row as read: runs of other days may update the alert at once.
+    rows = Alert.objects.filter(pk=alert.pk)
+    rows.filter(last_seen_day__lte=day).update(value=reading.value, threshold=reading.threshold)
+    rows.update(
+        day=Least(F("day"), Value(day)), last_seen_day=Greatest(F("last_seen_day"), Value(day))
+    )
+
+
+def _open(version: ModelVersion, day: datetime.date, reading: Reading) -> Alert | None:
+    finished = Alert.objects.filter(
+        model_version=version,
+        kind=reading.kind,
+        subject=reading.subject,
+        day__lte=day,
+        last_seen_day__gte=day,
+    )
+    if finished.exists():  # this day already raised an alert that has ended since
+        return None
+    try:
+        with transaction.atomic():  # a concurrent run of another day may have opened it
+            alert = Alert.objects.create(
+                use_case_id=version.use_case_id,
+                model_version=version,
+                kind=reading.kind,
+                subject=reading.subject,
+                subject_label=reading.label[:300],
+                value=reading.value,
+                threshold=reading.threshold,
+                day=day,
+                last_seen_day=day,
+            )
+    except IntegrityError:
+        active = Alert.objects.filter(
+            model_version=version,
+            kind=reading.kind,
+            subject=reading.subject,
+            status__in=Alert.ACTIVE,
+        ).first()
+        if active is not None:
+            _seen_again(active, day, reading)
+        return None
+    audit.record(actor=None, verb="alert.opened", target=alert, use_case=version.use_case)
+    logger.info(
+        "alert %s opened: version %s, %s %r", alert.pk, version.pk, alert.kind, alert.subject
+    )
+    transaction.on_commit(lambda: notify_opened(alert.pk))
+    return alert
+
+
+def _close(alert: Alert, day: datetime.date, reading: Reading) -> None:
+    """Closed by a day after its last crossing one (an earlier day, run late, says nothing)."""
+    closed = Alert.objects.filter(
+        pk=alert.pk, status__in=Alert.ACTIVE, last_seen_day__lt=day
+    ).update(status=Status.CLOSED, closed_at=timezone.now(), value=reading.value)
+    if closed:
+        alert.status = Status.CLOSED
+        audit.record(actor=None, verb="alert.closed", target=alert, use_case=alert.use_case)
+        logger.info("alert %s closed: the value recovered", alert.pk)
+
+
+def notify_opened(alert_id: int) -> int:
+    """Tell the use case's owner, experts and data scientists of a new alert; the key makes
+    a second call tell no one again. How many were told."""
+    alert = (
+        Alert.objects.select_related("use_case__owner", "model_version").filter(pk=alert_id).first()
+    )
+    if alert is None:
+        return 0
+    use_case = alert.use_case
+    people = {use_case.owner_id: use_case.owner} if use_case.owner_id else {}
+    for member in use_case.members.filter(role__in=NOTIFIED_ROLES).select_related("user"):
+        people.setdefault(member.user_id, member.user)
+    text = f"Alert on {use_case.title}, version {alert.model_version.version}: {alert}"
+    url = reverse("monitoring:tab", kwargs={"slug": use_case.slug})
+    told = 0
+    for user in people.values():
+        key = f"alert:{alert.pk}"
+        if notify(
+            user, kind=Notification.Kind.ALERT, text=text, url=url, use_case=use_case, key=key
+        ):
+            told += 1
+    return told
+
+
+# --- People acting on an alert --------------------------------------------------------------
+
+
+def _locked(alert: Alert) -> Alert:
+    UseCase.objects.select_for_update().get(pk=alert.use_case_id)  # use case first
+    return Alert.objects.select_for_update().get(pk=alert.pk)
+
+
+def _noted(alert: Alert, by, note: str) -> str:
+    if not note:
+        return alert.note
+    line = f"{by.get_username()}: {note}"
+    return f"{alert.note}\n{line}" if alert.note else line
+
+
+@transaction.atomic
+def acknowledge_alert(alert: Alert, *, by, note: str = "") -> Alert:
+    """An open alert becomes acknowledged by `by` (it stays until it recovers or is
+    resolved); anything else is a conflict."""
+    alert = _locked(alert)
+    if alert.status != Status.OPEN:
+        raise AlertError(
+            f"This alert is {alert.get_status_display().lower()}; only an open one can be "
+            "acknowledged.",
+            code="conflict",
+        )
+    alert.status = Status.ACKNOWLEDGED
+    alert.acknowledged_by, alert.acknowledged_at = by, timezone.now()
+    alert.note = _noted(alert, by, note)
+    alert.save(update_fields=["status", "acknowledged_by", "acknowledged_at", "note"])
+    audit.record(actor=by, verb="alert.acknowledged", target=alert, use_case=alert.use_case)
+    return alert
+
+
+@transaction.atomic
+def resolve_alert(alert: Alert, *, by, note: str = "") -> Alert:
+    """An open or acknowledged alert becomes resolved by `by`; if the value still crosses
+    on a later day, that day opens a new alert."""
+    alert = _locked(alert)
+    if alert.status not in Alert.ACTIVE:
+        raise AlertError(
+            f"This alert is {alert.get_status_display().lower()} already.", code="conflict"
+        )
+    alert.status = Status.RESOLVED
+    alert.resolved_by, alert.resolved_at = by, timezone.now()
+    alert.note = _noted(alert, by, note)
+    alert.save(update_fields=["status", "resolved_by", "resolved_at", "note"])
+    audit.record(actor=by, verb="alert.resolved", target=alert, use_case=alert.use_case)
+    return alert
