@@ -23,9 +23,10 @@ LABELLED_POINTS = 30
 
 
 def timeline_figure(bars: list[dict], *, today: datetime.date) -> dict:
-    """bars: {"title", "phase", "phase_label", "start", "target", "milestones": [{"name",
-    "due", "done"}]}, top to bottom; every bar has both dates."""
-    titles = [plain(bar["title"]) for bar in bars]
+    """bars: {"label", "phase", "phase_label", "start", "target", "milestones": [{"name",
+    "due", "done"}]}, top to bottom; every bar has both dates. The labels are the rows' keys
+    on the axis: each must be unique (two bars of one label would be drawn as one row)."""
+    titles = [plain(bar["label"]) for bar in bars]
     traces = []
     for phase, color in PHASE_COLORS.items():
         mine = [bar for bar in bars if bar["phase"] == phase]
@@ -35,7 +36,7 @@ def timeline_figure(bars: list[dict], *, today: datetime.date) -> dict:
             go.Bar(
                 name=plain(mine[0]["phase_label"]),
                 orientation="h",
-                y=[plain(bar["title"]) for bar in mine],
+                y=[plain(bar["label"]) for bar in mine],
                 base=[bar["start"].isoformat() for bar in mine],
                 # plotly's date axes measure a horizontal bar's length in milliseconds
                 x=[((bar["target"] - bar["start"]).days + 1) * DAY_MS for bar in mine],
@@ -53,7 +54,7 @@ def timeline_figure(bars: list[dict], *, today: datetime.date) -> dict:
                 name="Milestone done" if done else "Milestone to come",
                 mode="markers",
                 x=[m["due"].isoformat() for _, m in points],
-                y=[plain(bar["title"]) for bar, _ in points],
+                y=[plain(bar["label"]) for bar, _ in points],
                 text=[plain(m["name"]) for _, m in points],
                 marker={
                     "symbol": "diamond" if done else "diamond-open",

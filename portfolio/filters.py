@@ -1,6 +1,7 @@
 """The roadmap's filters (GET, so they stay in the URL): owner, team, phase and risk in SQL;
 health after it is computed (portfolio/health.py). Invalid values are form errors and
-filter nothing out."""
+filter nothing out. They narrow the lists, not the portfolio's maturity and health counts,
+which are of every use case the user sees (portfolio/views.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.db.models import QuerySet
 
 from portfolio.health import HEALTH_CHOICES
 from usecases.models import UseCase
+
+SQL_FILTERS = ("owner", "team", "phase", "risk")
 
 
 class RoadmapFilterForm(forms.Form):
@@ -51,11 +54,18 @@ class RoadmapFilter(django_filters.FilterSet):
         self.filters["team"].extra["choices"] = [(t, t) for t in teams]
 
     def keep_all(self, use_cases: QuerySet, name: str, value: str) -> QuerySet:
-        return use_cases  # health is known only once computed: roadmap_rows(health=…)
+        return use_cases  # health is known only once computed: selectors.narrow(health=…)
 
     def use_cases(self) -> QuerySet:
         """The use cases matching the SQL filters; all of them while the form is invalid."""
         return self.qs if self.is_valid() else self.queryset
+
+    def matching_ids(self) -> set[int] | None:
+        """The ids of the use cases the SQL filters keep, in one query; None when no SQL
+        filter is set or the form is invalid (nothing is filtered out)."""
+        if not self.is_valid() or not any(self.form.cleaned_data.get(n) for n in SQL_FILTERS):
+            return None
+        return set(self.qs.values_list("pk", flat=True))
 
     @property
     def wanted_health(self) -> str:

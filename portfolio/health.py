@@ -5,21 +5,24 @@ The rule, stated once (the roadmap's legend repeats it):
 
 - **Blocked**: something stops the next step. Its next phase lacks the evidence the
   promotion rules ask for (promotions.services.phases: Pilot needs a version in shadow or
-  canary, Production one in production), or its best candidate's gates fail.
+  canary, Production one in production), or its best candidate's evaluation gate fails.
 - **At risk**: the plan or the evidence is slipping. Its target date has passed before
-  Production, a milestone is overdue, the latest review campaign's acceptance is under the
-  use case's threshold, its last evaluation is older than STALE_EVALUATION_DAYS (from the
-  proof of concept on), it has been in the same phase for more than LONG_IN_PHASE_DAYS, or
-  monitoring has open alerts.
+  Production, a milestone is overdue, its best candidate's review gate fails (acceptance
+  under the use case's threshold), its last succeeded evaluation finished more than
+  STALE_EVALUATION_DAYS ago (from the proof of concept on), it has been in the same phase
+  for more than LONG_IN_PHASE_DAYS, or monitoring has open alerts.
 - **Healthy**: none of the above.
 - Retired use cases have no health (they are listed as "Retired").
 
-The best candidate is the version whose gates the next promotion would rest on: among the
-use case's versions not archived, the one whose latest succeeded, non-superseded evaluation
-passes its gates, else the one evaluated last. Its gates are read from that evaluation's
-stored results (registry Evaluation.gates), as promotions/services/gates.py reads them:
-Failed when a gating KPI fails, Incomplete when there is no gating KPI, one is not measured,
-or a KPI was edited after the evaluation started; Passed otherwise.
+The best candidate is the version the next promotion would rest on: among the use case's
+versions not archived that have a succeeded current evaluation (on any dataset), the one
+whose evaluation gate passes, else the one evaluated last (the newest such evaluation
+first). Its gates are the promotion's own (promotions.services.gates: evaluation_gates and
+review_gates, measured in bulk), so the roadmap and a promotion request never disagree.
+
+Days are calendar days in the portal's time zone (settings.TIME_ZONE): a use case whose
+phase changed yesterday evening has been 1 day in it this morning; "today" is
+timezone.localdate(), as the milestones' due dates are read.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-PASSED, FAILED, INCOMPLETE = "passed", "failed", "incomplete"
+from django.utils import timezone
+
+from promotions.services.gates import FAILED, INCOMPLETE, PASSED, format_rate
+
 GATE_LABELS = {PASSED: "Passed", FAILED: "Failed", INCOMPLETE: "Incomplete"}
 
 HEALTHY, AT_RISK, BLOCKED, RETIRED = "healthy", "at_risk", "blocked", "retired"
@@ -44,27 +50,43 @@ LONG_IN_PHASE_DAYS = 180
 # Phases from which a use case is expected to be evaluated regularly.
 EVALUATED_PHASES = ("poc", "pilot", "production")
 
+# What a reason is about: the health panel links each kind to where it is fixed
+# (portfolio/views.py REASON_FIXES).
+NEXT_PHASE = "next_phase"
+EVALUATION_GATE = "evaluation_gate"
+TARGET_DATE = "target_date"
+MILESTONES = "milestones"
+REVIEW_GATE = "review_gate"
+STALE_EVALUATION = "stale_evaluation"
+LONG_IN_PHASE = "long_in_phase"
+ALERTS = "alerts"
+REASON_KINDS = (
+    NEXT_PHASE,
+    EVALUATION_GATE,
+    TARGET_DATE,
+    MILESTONES,
+    REVIEW_GATE,
+    STALE_EVALUATION,
+    LONG_IN_PHASE,
+    ALERTS,
+)
 
-def gate_status(gates: list[dict], *, evaluated_at, kpis_changed_at) -> str:
-    """A stored evaluation's gate result: passed, failed or incomplete (see the module)."""
-    gating = [g for g in gates or [] if g.get("is_gating")]
-    if not gating:
-        return INCOMPLETE
-    if any(g.get("passed") is False for g in gating):
-        return FAILED
-    if any(g.get("passed") is None for g in gating):
-        return INCOMPLETE
-    if kpis_changed_at is not None and kpis_changed_at > evaluated_at:
-        return INCOMPLETE
-    return PASSED
+
+def days_between(moment: datetime.datetime, today: datetime.date) -> int:
+    """Calendar days from `moment` to `today` in the portal's time zone (0 on the same day,
+    never negative)."""
+    return max((today - timezone.localdate(moment)).days, 0)
 
 
 @dataclass
 class Acceptance:
-    """The latest single-prediction review campaign's acceptance, against the threshold."""
+    """The best candidate's review gate (promotions.services.gates.review_gate): its latest
+    closed single-prediction campaign's acceptance against the policy's threshold."""
 
     campaign: str
-    is_open: bool
+    campaign_id: int
+    status: str  # the gate's: passed, failed, incomplete (no correct or incorrect verdict)
+    summary: str  # the gate's words
     correct: int
     incorrect: int
     threshold: float
@@ -82,62 +104,85 @@ class Acceptance:
 
     @property
     def is_below(self) -> bool:
-        return self.figure is not None and self.figure < self.threshold
+        return self.status == FAILED
+
+    @property
+    def figure_text(self) -> str:
+        """The figure as the gate writes it, never reading as the threshold when it differs."""
+        return "" if self.figure is None else format_rate(self.figure, against=self.threshold)
+
+    @property
+    def threshold_text(self) -> str:
+        return format_rate(self.threshold)
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str  # one of REASON_KINDS
+    text: str
 
 
 @dataclass
 class Health:
     status: str
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
 
     @property
     def label(self) -> str:
         return HEALTH_LABELS[self.status]
+
+    @property
+    def texts(self) -> list[str]:
+        return [reason.text for reason in self.reasons]
 
 
 def health(
     *,
     phase: str,
     blocker: str | None,
-    gates: str | None,
+    candidate: str = "",
+    gate: str | None,
+    gate_summary: str = "",
     acceptance: Acceptance | None,
     last_evaluation_at: datetime.datetime | None,
     days_in_phase: int,
     target_date: datetime.date | None,
     overdue_milestones: int,
     open_alerts: int | None,
-    now: datetime.datetime,
+    today: datetime.date,
 ) -> Health:
-    """The use case's health and the reasons for it, by the module's rule."""
+    """The use case's health and the reasons for it, by the module's rule. `gate` is the
+    best candidate's (`candidate`, a version's name) evaluation gate status, `today` the
+    local date (timezone.localdate())."""
     if phase == "retired":
         return Health(RETIRED)
     blocked = []
     if blocker:
-        blocked.append(blocker)
-    if gates == FAILED:
-        blocked.append("The best candidate's gates fail.")
+        blocked.append(Reason(NEXT_PHASE, blocker))
+    if gate == FAILED:
+        text = f"Version {candidate}'s evaluation gate fails: {gate_summary}".strip()
+        blocked.append(Reason(EVALUATION_GATE, text))
     if blocked:
         return Health(BLOCKED, blocked)
     risks = []
-    if target_date is not None and phase != "production" and target_date < now.date():
-        risks.append(f"The target date ({target_date:%d %b %Y}) has passed.")
+    if target_date is not None and phase != "production" and target_date < today:
+        risks.append(Reason(TARGET_DATE, f"The target date ({target_date:%d %b %Y}) has passed."))
     if overdue_milestones:
-        risks.append(
-            f"{overdue_milestones} milestone{'s' if overdue_milestones > 1 else ''} overdue."
-        )
+        plural = "s" if overdue_milestones > 1 else ""
+        risks.append(Reason(MILESTONES, f"{overdue_milestones} milestone{plural} overdue."))
     if acceptance is not None and acceptance.is_below:
-        risks.append(
-            f"Review acceptance {acceptance.figure:.0%} is under the threshold "
-            f"{acceptance.threshold:.0%}."
-        )
+        text = f"Version {candidate}'s review gate fails: {acceptance.summary}"
+        risks.append(Reason(REVIEW_GATE, text))
     if phase in EVALUATED_PHASES and last_evaluation_at is not None:
-        age = (now - last_evaluation_at).days
+        age = days_between(last_evaluation_at, today)
         if age > STALE_EVALUATION_DAYS:
-            risks.append(f"The last evaluation is {age} days old.")
+            text = f"The last succeeded evaluation finished {age} days ago."
+            risks.append(Reason(STALE_EVALUATION, text))
     if days_in_phase > LONG_IN_PHASE_DAYS:
-        risks.append(f"In the same phase for {days_in_phase} days.")
+        risks.append(Reason(LONG_IN_PHASE, f"In the same phase for {days_in_phase} days."))
     if open_alerts:
-        risks.append(f"{open_alerts} open alert{'s' if open_alerts > 1 else ''}.")
+        plural = "s" if open_alerts > 1 else ""
+        risks.append(Reason(ALERTS, f"{open_alerts} open alert{plural}."))
     return Health(AT_RISK, risks) if risks else Health(HEALTHY)
 
 

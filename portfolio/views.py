@@ -2,12 +2,14 @@
 
 Each shows the use cases the user sees (UseCase.objects.visible_to: Managers and Admins all
 of them, everyone else those they are a member of), narrowed by the filters in the URL, with
-the portfolio's maturity on top; each runs a fixed number of queries (portfolio/selectors.py).
+the portfolio's maturity and health counts on top, of every use case the user sees whatever
+the filters (as the home page's summary); each runs a fixed number of queries
+(portfolio/selectors.py).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -20,10 +22,10 @@ from portal.exports import csv_response
 from portal.plotting import chart_page
 from portal.web import HtmxRequest, page_of
 from portfolio import charts, selectors
+from portfolio import health as rules
 from portfolio.filters import RoadmapFilter
-from portfolio.health import FAILED, LONG_IN_PHASE_DAYS, STALE_EVALUATION_DAYS
+from portfolio.health import LONG_IN_PHASE_DAYS, STALE_EVALUATION_DAYS
 from promotions.models import PromotionRequest
-from registry.models import Evaluation
 from usecases.models import UseCase
 from usecases.permissions import Action, get_use_case_for, is_admin, is_manager, page_context
 
@@ -32,15 +34,17 @@ TABLE_PAGE_SIZE = 50
 
 def _roadmap(request: HtmxRequest, tab: str, **context) -> dict:
     """The filters, the filtered rows and what every tab shows above its own content."""
-    filters = RoadmapFilter(request.GET or None, queryset=UseCase.objects.visible_to(request.user))
-    rows = selectors.roadmap_rows(filters.use_cases(), health=filters.wanted_health)
+    visible = UseCase.objects.visible_to(request.user)
+    filters = RoadmapFilter(request.GET or None, queryset=visible)
+    every = selectors.roadmap_rows(visible)
+    rows = selectors.narrow(every, ids=filters.matching_ids(), health=filters.wanted_health)
     query = request.GET.copy()
     query.pop("page", None)
     return {
         "tab": tab,
         "filters": filters,
         "rows": rows,
-        "maturity": selectors.maturity(rows),
+        "maturity": selectors.maturity(every),
         "query": query.urlencode(),
         "sees_all": is_manager(request.user) or is_admin(request.user),
         "stale_days": STALE_EVALUATION_DAYS,
@@ -70,9 +74,13 @@ def roadmap_timeline(request: HtmxRequest) -> HttpResponse:
     rows, today = context["rows"], timezone.localdate()
     milestones = selectors.milestones_of(rows)
     dated = [r for r in rows if r.use_case.start_date and r.use_case.target_date]
+    # A bar per use case: two with the same title are told apart by their slugs.
+    titles = Counter(r.use_case.title for r in dated)
     bars = [
         {
-            "title": r.use_case.title,
+            "label": r.use_case.title
+            if titles[r.use_case.title] == 1
+            else f"{r.use_case.title} ({r.use_case.slug})",
             "phase": r.use_case.phase,
             "phase_label": r.use_case.get_phase_display(),
             "start": r.use_case.start_date,
@@ -139,29 +147,28 @@ def roadmap_csv(request: HtmxRequest) -> HttpResponse:
 
 # One use case's health: the roadmap's row for it, as a panel of its page
 
-# A reason's words (portfolio/health.py) → the link that fixes it: its label and its page in
-# health_links(). Each of health.py's reasons has a test in tests/portfolio/test_health_panel.py.
-REASON_FIXES = (
-    ("gates fail", "See the failing evaluation", "gates"),
-    ("target date", "Change the target date", "plan"),
-    ("overdue", "See the milestones", "milestones"),
-    ("Review acceptance", "See the review results", "acceptance"),
-    ("last evaluation", "See the last evaluation", "evaluation"),
-    ("same phase", "Move to another phase", "phase"),
-)
-
-
-def _first_pk(queryset) -> int | None:
-    return queryset.order_by("-created_at", "-pk").values_list("pk", flat=True).first()
+# A reason's kind (portfolio/health.py) → the link that fixes it: its label and its page in
+# health_links(). The blocker (NEXT_PHASE) is fixed by promoting, below; open alerts are read
+# on the Monitoring tab. tests/portfolio/test_health_panel.py checks every kind.
+REASON_FIXES = {
+    rules.EVALUATION_GATE: ("See the failing evaluation", "gates"),
+    rules.TARGET_DATE: ("Change the target date", "plan"),
+    rules.MILESTONES: ("See the milestones", "milestones"),
+    rules.REVIEW_GATE: ("See the review results", "acceptance"),
+    rules.STALE_EVALUATION: ("See the last evaluation", "evaluation"),
+    rules.LONG_IN_PHASE: ("Move to another phase", "phase"),
+    rules.ALERTS: ("See the alerts", "alerts"),
+}
 
 
 def health_links(row: selectors.RoadmapRow, *, allowed: dict[str, bool]) -> dict[str, str]:
     """Where each figure of `row` is looked into or fixed, among the pages the user may open
-    (`allowed`: page_context's); at most three small queries (evaluations', a request's id)."""
+    (`allowed`: page_context's); at most one small query (a pending request's id)."""
     use_case, slug = row.use_case, row.use_case.slug
     links = {
         "milestones": f"{use_case.get_absolute_url()}#milestones",
         "promotions": reverse("promotions:use_case", args=[slug]),
+        "alerts": reverse("monitoring:tab", args=[slug]),
     }
     if allowed[Action.CHANGE_PHASE]:
         links["phase"] = reverse("promotions:phase", args=[slug])
@@ -170,24 +177,20 @@ def health_links(row: selectors.RoadmapRow, *, allowed: dict[str, bool]) -> dict
         links["milestones"] = f"{links['plan']}#milestones"
     if row.candidate:
         links["version"] = reverse("registry:version_detail", args=[slug, row.candidate])
-    evaluations = Evaluation.objects.filter(use_case=use_case)
-    # Failing gates mean that no candidate passes, so the best is the newest evaluation of the
-    # candidate version (portfolio/health.py): the one whose gates the panel shows.
-    failing = row.gates == FAILED and _first_pk(
-        evaluations.current().filter(
-            model_version__version=row.candidate, status=Evaluation.Status.SUCCEEDED
+    if row.gate is not None and row.gate.evaluation is not None:  # the evaluation it rests on
+        links["gates"] = reverse("registry:evaluation_detail", args=[slug, row.gate.evaluation.pk])
+    if row.last_evaluation_id is not None:
+        links["evaluation"] = reverse(
+            "registry:evaluation_detail", args=[slug, row.last_evaluation_id]
         )
-    )
-    if failing:
-        links["gates"] = reverse("registry:evaluation_detail", args=[slug, failing])
-    last = row.last_evaluation_at is not None and _first_pk(evaluations)
-    if last:
-        links["evaluation"] = reverse("registry:evaluation_detail", args=[slug, last])
     if row.acceptance is not None:
-        campaign = use_case.latest_campaign_id
-        links["acceptance"] = reverse("reviews:campaign_detail", args=[slug, campaign])
-    pending = row.pending_promotions == 1 and _first_pk(
+        links["acceptance"] = reverse(
+            "reviews:campaign_detail", args=[slug, row.acceptance.campaign_id]
+        )
+    pending = row.pending_promotions == 1 and (
         PromotionRequest.objects.filter(use_case=use_case, status=PromotionRequest.Status.PENDING)
+        .values_list("pk", flat=True)
+        .first()
     )
     if pending:
         links["promotions"] = reverse("promotions:detail", args=[slug, pending])
@@ -200,17 +203,23 @@ def reasons_with_fixes(
     """The row's health reasons, each with the page where it is fixed when there is one."""
     found = []
     for reason in row.health.reasons:
-        fix, url = "", None
-        if reason == row.blocker:  # fixed by promoting a version: a request, or opening one
+        if reason.kind == rules.NEXT_PHASE:  # fixed by promoting a version: a request, or one
             fix = "Promote a version" if may_promote else "See the promotions"
-            url = links["promotions"]
             if row.pending_promotions:
                 fix = "See the pending promotion" + pluralize(row.pending_promotions)
-        for words, label, name in REASON_FIXES:
-            if url is None and words in reason:
-                fix, url = label, links.get(name)
-        fixed = {"text": reason, "fix": fix if url else "", "url": url}
-        found.append({**fixed, "is_blocker": reason == row.blocker})
+            url = links["promotions"]
+        else:
+            fix, name = REASON_FIXES.get(reason.kind, ("", ""))
+            url = links.get(name)
+        found.append(
+            {
+                "kind": reason.kind,
+                "text": reason.text,
+                "fix": fix if url else "",
+                "url": url,
+                "is_blocker": reason.kind == rules.NEXT_PHASE,
+            }
+        )
     return found
 
 

@@ -92,6 +92,11 @@ MilestoneFormSet = forms.formset_factory(MilestoneForm, extra=2, max_num=50, abs
 MILESTONES = "milestones"  # the formset's prefix
 
 
+def _done_at(milestones: list[dict], index: int):
+    """When the milestone shown in row `index` was done (None: not done, or a new row)."""
+    return milestones[index]["done_at"] if index < len(milestones) else None
+
+
 class UseCaseForm(Form):
     title = forms.CharField(max_length=200, validators=[single_line])
     problem_statement = forms.CharField(
@@ -227,24 +232,40 @@ class UseCaseForm(Form):
         return code or self.initial.get("expected_value_currency") or "EUR"  # blank: as it was
 
     def _posted_milestones(self) -> list[dict] | None:
-        """The milestones as posted (blank rows dropped); a milestone kept done keeps when
-        it was done, one newly ticked is done now. None: rows not posted, or invalid."""
+        """The milestones as posted (blank rows dropped), each due within the plan's start
+        and target dates (validation.milestone_date_problem). A row that was done keeps when
+        it was done (row by row: two milestones of one name keep their own), one newly
+        ticked is done now. None: rows not posted, or invalid."""
         rows = self.milestone_rows
         if not rows.is_bound:
             return None
         if not rows.is_valid():
             self.add_error(None, "Check the milestones: each needs a name and a due date.")
             return None
-        done_before = {m["name"]: m["done_at"] for m in self.initial.get("milestones", [])}
+        start, target = self.cleaned_data.get("start_date"), self.cleaned_data.get("target_date")
+        wrong = False
+        for row in rows.forms:
+            due = row.cleaned_data.get("due_date")
+            problem = due and validation.milestone_date_problem(
+                due, start_date=start, target_date=target
+            )
+            if problem and row.cleaned_data.get("name"):
+                row.add_error("due_date", problem)
+                wrong = True
+        if wrong:
+            self.add_error(None, "Check the milestones' due dates: each says what is wrong.")
+            return None
+        # The rows shown first are the milestones as they were, in the same order.
+        before = self.initial.get("milestones", [])[: rows.initial_form_count()]
         now = timezone.now()
         return [
             {
-                "name": row["name"],
-                "due_date": row["due_date"],
-                "done_at": (done_before.get(row["name"]) or now) if row["done"] else None,
+                "name": row.cleaned_data["name"],
+                "due_date": row.cleaned_data["due_date"],
+                "done_at": (_done_at(before, index) or now) if row.cleaned_data["done"] else None,
             }
-            for row in rows.cleaned_data
-            if row.get("name")
+            for index, row in enumerate(rows.forms)
+            if row.cleaned_data.get("name")
         ]
 
     def clean_owner(self):

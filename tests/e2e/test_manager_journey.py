@@ -89,8 +89,15 @@ def test_a_manager_finds_a_blocked_use_case_and_asks_its_expert_who_is_told(
     assert health.locator("[data-figure=health]").inner_text() == "Blocked"
     assert BLOCKER in health.locator("[data-figure=blocker]").inner_text()
     assert "See the promotions →" in health.locator("[data-figure=blocker]").inner_text()
-    assert "The best candidate's gates fail." in health.locator(".health-reasons").inner_text()
-    assert health.locator("[data-figure=gates]").inner_text() == "Failed version 1.0.0"
+    assert (
+        "Version 1.0.0's evaluation gate fails: 1 of 1 gating KPIs fail: Forecast error."
+        in health.locator(".health-reasons").inner_text()
+    )
+    assert health.locator("[data-figure=gates]").inner_text().split() == [
+        "Failed",
+        "version",
+        "1.0.0",
+    ]
     fix = health.get_by_role("link", name="See the failing evaluation →")
     assert re.search(r"/usecases/demand-forecast/evaluations/\d+/$", fix.get_attribute("href"))
     health.scroll_into_view_if_needed()

@@ -49,6 +49,29 @@ def portfolio(personas) -> None:
             )
 
 
+def table_fits_or_scrolls_in_its_card(page) -> None:
+    """The page itself never scrolls sideways: at 1280 px the table fits its card; narrower,
+    it scrolls inside the card, its last column ("Blocks the next phase") can be brought
+    into the card and the use case's column stays at the card's left edge."""
+    wrap = page.locator(".roadmap-table-card .table-wrap")
+    sizes = "el => [el.scrollWidth, el.clientWidth, document.documentElement.scrollWidth]"
+    inner, outer, page_width = wrap.evaluate(sizes)
+    assert page_width <= 1280 and inner <= outer  # it fits: nothing cut off at 1280 px
+    page.set_viewport_size({"width": 1000, "height": 900})
+    inner, outer, page_width = wrap.evaluate(sizes)
+    assert page_width <= 1000 and inner > outer  # it scrolls inside its card
+    wrap.evaluate("el => { el.scrollLeft = el.scrollWidth }")
+    box = wrap.bounding_box()
+    last = page.locator(".roadmap-table thead th").last
+    assert last.inner_text().lower().replace("\n", " ") == "blocks the next phase"
+    end = last.bounding_box()
+    assert box["x"] <= end["x"] and end["x"] + end["width"] <= box["x"] + box["width"] + 1
+    first = page.locator(".roadmap-table tbody td").first.bounding_box()
+    assert abs(first["x"] - box["x"]) <= 1  # sticky: still at the left edge
+    shot(page, "roadmap-table-scrolled")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_a_manager_reads_the_roadmap_its_table_timeline_and_value_chart(
     page, live_server, personas
 ):
@@ -72,6 +95,7 @@ def test_a_manager_reads_the_roadmap_its_table_timeline_and_value_chart(
 
     page.goto(f"{live_server.url}/roadmap/table/")
     shot(page, "roadmap-table")
+    table_fits_or_scrolls_in_its_card(page)
 
     page.goto(f"{live_server.url}/roadmap/timeline/")
     page.wait_for_selector(".chart-timeline .main-svg")

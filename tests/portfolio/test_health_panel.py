@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portfolio import health as rules
-from portfolio.views import REASON_FIXES
+from portfolio import selectors
+from portfolio.views import REASON_FIXES, reasons_with_fixes
 from promotions.models import PromotionPolicy, PromotionRequest
 from registry.models import Evaluation
 from tests.conftest import PERSONAS, login
@@ -132,7 +133,7 @@ def test_the_panel_shows_the_figures_the_roadmap_table_shows(client, personas):
         assert figure(shown, "last-evaluation") == row[6]
         assert figure(shown, "acceptance") == row[7]
         assert figure(shown, "pending") == row[8]
-        assert figure(shown, "alerts") == row[9] == "—"
+        assert figure(shown, "alerts") == row[9] == "0"
         assert row[1].endswith(f" {figure(shown, 'days-in-phase')}")
         blocker = figure(shown, "blocker")
         assert blocker == row[10] or blocker.startswith(f"{row[10]} ")  # then a link to fix it
@@ -145,11 +146,14 @@ def test_the_panel_says_what_the_roadmap_says_of_each_case(client, personas):
     passing, failing = (panel(client, use_case, **HTMX) for use_case in made)
     assert figure(passing, "health") == "Blocked"
     assert figure(passing, "gates") == "Passed version 1.0.0"
-    assert figure(passing, "acceptance") == "67 % < 90 % 3 verdicts"
+    assert figure(passing, "acceptance") == "66.7% < 90.0% 3 verdicts in “Check of 1.0.0”"
     assert reasons_of(passing) == []  # blocked: health.py lists what blocks, not the risks
     assert figure(failing, "gates") == "Failed version 1.0.0"
-    assert figure(failing, "acceptance") == "67 % < 80 % 3 verdicts"  # the default threshold
-    assert reasons_of(failing) == ["The best candidate's gates fail."]
+    # the default threshold
+    assert figure(failing, "acceptance") == "66.7% < 80.0% 3 verdicts in “Check of 1.0.0”"
+    assert reasons_of(failing) == [
+        "Version 1.0.0's evaluation gate fails: 1 of 1 gating KPIs fail: Forecast error."
+    ]
     assert figure(failing, "pending") == "1"
     assert figure(failing, "blocker").startswith(
         "Moving to Pilot needs a version in shadow or canary; version 1.0.0 is only registered."
@@ -216,7 +220,7 @@ def test_every_risk_links_to_its_page_for_the_owner(client, personas, use_case):
     gating_kpi(use_case)
     version = at_stage(make_version(use_case, "1.0.0", ds), "production")
     stale = evaluation(version, reference(use_case, ds), ds)
-    Evaluation.objects.filter(pk=stale.pk).update(created_at=long_ago)
+    Evaluation.objects.filter(pk=stale.pk).update(created_at=long_ago, finished_at=long_ago)
     campaign = closed_campaign(
         version, personas["owner"], personas["expert"], correct=1, incorrect=4
     )
@@ -261,27 +265,51 @@ def test_only_the_phase_page_s_users_get_the_link_to_it(client, personas, use_ca
         assert "In the same phase for 365 days." in " ".join(reasons_of(shown))
 
 
-def test_each_health_reason_has_a_fix_or_is_known_to_have_none():
-    """The words REASON_FIXES looks for are in health.py's reasons (a reworded reason fails
-    here rather than losing its link); alerts have no page until monitoring exists."""
-    now = timezone.now()
+def test_each_health_reason_has_a_kind_and_each_kind_a_fix_or_none_known():
+    """health.py gives every reason a kind, and the panel links by the kind, not the words
+    (a reworded reason keeps its link); the blocker is fixed by promoting
+    (test_the_blocker_links_…)."""
+    today = timezone.localdate()
+    acceptance = rules.Acceptance(
+        "Check",
+        1,
+        "failed",
+        "Acceptance 10.0% < 90.0% on 10 verdicts in “Check”.",
+        *(1, 9, 0.9, False),
+        rate=0.1,
+    )
     figures = {
         "phase": "pilot",
         "blocker": None,
-        "gates": None,
-        "acceptance": rules.Acceptance("c", False, 1, 9, 0.9, False, rate=0.1),
-        "last_evaluation_at": now - datetime.timedelta(days=40),
+        "gate": None,
+        "acceptance": acceptance,
+        "last_evaluation_at": timezone.now() - datetime.timedelta(days=40),
         "days_in_phase": 400,
         "target_date": D(2020, 1, 1),
         "overdue_milestones": 1,
         "open_alerts": 2,
-        "now": now,
+        "today": today,
     }
-    reasons = (
-        rules.health(**figures).reasons + rules.health(**figures | {"gates": "failed"}).reasons
-    )
-    unfixed = [r for r in reasons if not any(words in r for words, _, _ in REASON_FIXES)]
-    assert unfixed == ["2 open alerts."]
+    blocked = figures | {"blocker": "Moving to Production needs…", "gate": "failed"}
+    reasons = rules.health(**figures).reasons + rules.health(**blocked).reasons
+    assert sorted(reason.kind for reason in reasons) == sorted(rules.REASON_KINDS)
+    unfixed = {kind for kind in rules.REASON_KINDS if kind not in REASON_FIXES}
+    assert unfixed == {rules.NEXT_PHASE}
+
+
+def test_a_reason_is_linked_by_its_kind_whatever_its_words(personas, use_case):
+    """A reason reworded to another reason's words keeps its own link."""
+    row = selectors.roadmap_rows(UseCase.objects.filter(pk=use_case.pk))[0]
+    row.health.reasons = [
+        rules.Reason(rules.TARGET_DATE, "The milestones and the last evaluation are overdue."),
+        rules.Reason(rules.ALERTS, "Change the target date: same phase, gates fail."),
+    ]
+    links = {"plan": "/plan/", "milestones": "/milestones/", "evaluation": "/evaluation/"}
+    fixes = reasons_with_fixes(row, links | {"promotions": "/p/"}, may_promote=True)
+    assert [(fix["fix"], fix["url"]) for fix in fixes] == [
+        ("Change the target date", "/plan/"),
+        ("", None),
+    ]
 
 
 # Queries
@@ -320,4 +348,6 @@ def test_the_panel_costs_the_same_queries_for_3_or_30_versions(client, personas,
     few = queries(client, url)
     grow(use_case, personas, 2, 27)
     assert queries(client, url) == few
-    assert few <= 12  # the session, the user, the groups, the role, the rows, two links
+    # the session, the user, the groups, the role, the row (seven: portfolio/selectors.py,
+    # open alerts included) and the pending request's link
+    assert few <= 13

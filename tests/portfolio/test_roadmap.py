@@ -135,7 +135,11 @@ def test_each_roadmap_page_costs_the_same_queries_for_5_or_50_use_cases(client, 
     few = queries(client, url)
     stocked(personas, 45, start=5)
     assert queries(client, url) == few
-    assert few <= 16  # the session, the user, the groups, the top bar's counts, the rows
+    # the session, the user, the groups, the top bar's counts, the filters' choices, and the
+    # rows: the use cases, their current evaluations, two more for the evaluation gates and
+    # one for the review gates (promotions.services.gates), the versions' stages, the open
+    # alerts; the timeline's milestones
+    assert few <= 18
 
 
 # Health, figure by figure
@@ -148,7 +152,8 @@ def test_a_failing_gate_shows_failed_and_blocks(client, personas, use_case):
     text = content(login(client, personas, "manager").get(reverse("portfolio:roadmap_table")))
     row = row_of(text, "Demand forecast")
     assert "Failed" in row and "version 2.0.0" in row
-    assert "Blocked" in row and "The best candidate&#x27;s gates fail." in row
+    assert "Blocked" in row
+    assert "Version 2.0.0&#x27;s evaluation gate fails: 1 of 1 gating KPIs fail: Forecast" in row
 
 
 def test_a_passing_candidate_is_preferred_to_a_newer_failing_one(client, personas, use_case):
@@ -178,15 +183,20 @@ def test_a_kpi_edited_after_the_evaluation_makes_the_gates_incomplete(client, pe
 
 def test_an_acceptance_under_the_threshold_puts_the_use_case_at_risk(client, personas, use_case):
     ds = personas["data_scientist"]
+    gating_kpi(use_case)
     version = make_version(use_case, "1.0.0", ds)
+    evaluation(version, reference(use_case, ds), ds)  # the best candidate: its review gate
     closed_campaign(version, personas["owner"], personas["expert"], correct=3, incorrect=2)
     PromotionPolicy.objects.create(use_case=use_case, acceptance_threshold=0.9)
     row = row_of(
         content(login(client, personas, "manager").get(reverse("portfolio:roadmap_table"))),
         "Demand forecast",
     )
-    assert "60 %</span> &lt; 90 %" in row and "5 verdicts" in row
-    assert "At risk" in row and "Review acceptance 60% is under the threshold 90%." in row
+    assert "60.0%</span> &lt; 90.0%" in row and "5 verdicts in “Check of 1.0.0”" in row
+    assert "At risk" in row
+    assert (
+        "Version 1.0.0&#x27;s review gate fails: Acceptance 60.0% &lt; 90.0% on 5 verdicts" in row
+    )
 
 
 def test_missing_evidence_for_the_next_phase_blocks_and_says_what_to_do(client, personas):
@@ -216,8 +226,20 @@ def test_pending_promotions_days_in_phase_and_alerts_are_shown(client, personas,
     row = next(csv.DictReader(io.StringIO(text)))
     assert row["pending_promotions"] == "1"
     assert row["days_in_phase"] == "12"
-    assert row["open_alerts"] == ""  # no monitoring yet: no figure, not a zero
+    assert row["open_alerts"] == "0"  # monitored: none open
     assert row["health"] == "healthy"
+
+    from monitoring.models import Alert
+
+    day = timezone.now().date()
+    common = {"use_case": use_case, "model_version": version, "day": day, "last_seen_day": day}
+    Alert.objects.create(kind="drift", subject="plan", **common)
+    Alert.objects.create(kind="quality", subject="age", status="acknowledged", **common)
+    Alert.objects.create(kind="drift", subject="age", status="resolved", **common)
+    text = content(login(client, personas, "manager").get(reverse("portfolio:roadmap_csv")))
+    row = next(csv.DictReader(io.StringIO(text)))
+    assert row["open_alerts"] == "2"  # open and acknowledged, not resolved
+    assert row["health"] == "at_risk"
 
 
 def test_an_idea_with_nothing_yet_is_healthy_and_its_gates_read_a_dash(client, personas, use_case):
@@ -229,21 +251,21 @@ def test_an_idea_with_nothing_yet_is_healthy_and_its_gates_read_a_dash(client, p
 
 
 def test_a_passed_target_date_or_an_overdue_milestone_is_a_risk():
-    now = timezone.now()
     figures = {
         "phase": "data",
         "blocker": None,
-        "gates": None,
+        "gate": None,
         "acceptance": None,
         "last_evaluation_at": None,
         "days_in_phase": 3,
         "open_alerts": None,
-        "now": now,
+        "today": timezone.localdate(),
     }
     late = rules.health(**figures, target_date=D(2000, 1, 1), overdue_milestones=0)
-    assert late.status == rules.AT_RISK and "has passed" in late.reasons[0]
+    assert late.status == rules.AT_RISK and "has passed" in late.reasons[0].text
+    assert late.reasons[0].kind == rules.TARGET_DATE
     overdue = rules.health(**figures, target_date=None, overdue_milestones=2)
-    assert overdue.reasons == ["2 milestones overdue."]
+    assert overdue.reasons == [rules.Reason(rules.MILESTONES, "2 milestones overdue.")]
     assert rules.health(**figures, target_date=None, overdue_milestones=0).status == rules.HEALTHY
     retired = rules.health(**figures | {"phase": "retired"}, target_date=None, overdue_milestones=1)
     assert retired.status == rules.RETIRED

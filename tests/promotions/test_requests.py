@@ -4,7 +4,8 @@ tier, execution at the last approval, refusals, overrides and rollback."""
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from portal.errors import InvalidInput
@@ -13,9 +14,13 @@ from promotions.models import Gate, PromotionPolicy, PromotionRequest, StageChan
 from promotions.services import execution, gates, requests
 from promotions.services.errors import NotAllowed, PromotionError
 from registry.models import Evaluation, ModelVersion
+from registry.selectors import definitions_changed
+from reviews.selectors import campaign_results
+from reviews.services import campaigns
 from tests.factories import (
     MemberFactory,
     RuleFactory,
+    UseCaseFactory,
     UserFactory,
     evaluation_dataset,
     make_version,
@@ -468,3 +473,120 @@ def test_moving_the_reference_or_a_kpi_under_a_waiting_request_refuses_it(use_ca
     requests.approve(request, by=personas["expert"])
     request.refresh_from_db()
     assert request.status == Status.REFUSED and "KPI" in request.outcome_note
+
+
+# The gates in bulk (the roadmap measures every candidate as a promotion measures one)
+
+
+def _stocked_versions(personas, n: int, *, start: int = 0) -> list:
+    """`n` use cases, each with a version in another state of the evaluation gate and a
+    closed campaign of some verdicts; their versions."""
+    by, owner, expert = personas["data_scientist"], personas["owner"], personas["expert"]
+    versions = []
+    for i in range(start, start + n):
+        use_case = UseCaseFactory(owner=owner, slug=f"bulk-{i:03}")
+        if i % 7 == 6:  # no dataset at all
+            versions.append(make_version(use_case, "1.0.0", by))
+            continue
+        kpi = evidence.gating_kpi(use_case)
+        dataset = evidence.reference(use_case, by)
+        version = make_version(use_case, "1.0.0", by)
+        match i % 7:
+            case 0:
+                evidence.evaluation(version, dataset, by)
+            case 1:
+                evidence.evaluation(version, dataset, by, passes=False)
+            case 2:
+                evidence.evaluation(version, dataset, by)
+                kpi.save()
+            case 3:
+                evidence.evaluation(version, dataset, by)
+                definitions.save_value_model(
+                    use_case, by=owner, cost_per_unit_under=1, cost_per_unit_over=2
+                )
+            case 4:
+                evidence.evaluation(version, dataset, by, status=Evaluation.Status.FAILED)
+            case 5:
+                other = evaluation_dataset(use_case, by, [1.0, 2.0], name="newer")
+                dataset.is_reference = True
+                dataset.save()
+                evidence.evaluation(version, other, by)
+        if i % 3 == 0:
+            evidence.closed_campaign(version, owner, expert, correct=i % 5, incorrect=2)
+        versions.append(version)
+    return versions
+
+
+def test_the_gates_in_bulk_say_what_each_version_s_gate_says(use_case, personas):
+    versions = _stocked_versions(personas, 14)
+    bulk = gates.evaluation_gates(versions)
+    policy = PromotionPolicy(acceptance_threshold=0.5, acceptance_bound="wilson")
+    reviews = gates.review_gates(versions, {v.use_case_id: policy for v in versions[::2]})
+    statuses = set()
+    for version in versions:
+        one = gates.evaluation_gate(version)
+        assert (bulk[version.pk].status, bulk[version.pk].summary) == (one.status, one.summary)
+        assert bulk[version.pk].evaluation == one.evaluation
+        mine = policy if version in versions[::2] else PromotionPolicy()  # else the defaults
+        one = gates.review_gate(version, mine)
+        assert (reviews[version.pk].status, reviews[version.pk].summary) == (
+            one.status,
+            one.summary,
+        )
+        assert reviews[version.pk].detail == one.detail
+        statuses.add(bulk[version.pk].status)
+    assert statuses == {"passed", "failed", "incomplete"}
+
+
+def test_the_gates_in_bulk_cost_the_same_queries_for_7_or_35_versions(use_case, personas):
+    def cost(versions) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            gates.evaluation_gates(versions)
+            gates.review_gates(versions, {})
+        return len(captured)
+
+    few = _stocked_versions(personas, 7)
+    assert cost(few) == 4  # use cases, evaluations, KPIs; the campaigns
+    assert cost(few + _stocked_versions(personas, 28, start=7)) == 4
+
+
+def test_the_definitions_changed_are_those_the_evaluation_page_names(use_case, personas):
+    """The bulk rule and registry.selectors.definitions_changed name the same changes."""
+    by = personas["data_scientist"]
+    kpi = evidence.gating_kpi(use_case)
+    version = make_version(use_case, "1.0.0", by)
+    evaluation = evidence.evaluation(version, evidence.reference(use_case, by), by)
+    assert gates.evaluation_gate(version).status == "passed" and not definitions_changed(evaluation)
+    kpi.save()
+    definitions.save_value_model(
+        use_case, by=personas["owner"], cost_per_unit_under=1, cost_per_unit_over=2
+    )
+    words = " and ".join(definitions_changed(evaluation))
+    assert words == "the KPIs and the value model"
+    assert gates.evaluation_gate(version).summary == (
+        f"{words[0].upper()}{words[1:]} changed after this evaluation ran: run it again."
+    )
+
+
+def test_the_review_gate_reads_the_latest_closed_campaign_not_an_open_one(use_case, personas):
+    version = evidence.ready_version(use_case, personas)  # closed: 9 of 10
+    campaigns.create_campaign(
+        use_case, by=personas["owner"], name="Open", model_version=version, sample_size=2
+    )
+    gate = gates.review_gate(version, PromotionPolicy(acceptance_threshold=0.9))
+    assert gate.status == "passed" and gate.summary == (
+        "Acceptance 90.0% ≥ 90.0% on 10 verdicts in “Check of 2.0.0”."
+    )
+    # The figures of the campaign's results page.
+    accepted = campaign_results(gate.campaign)["acceptance"]
+    assert [gate.detail[key] for key in ("accepted", "verdicts", "rate", "low", "high")] == [
+        accepted[key] for key in ("successes", "n", "rate", "low", "high")
+    ]
+
+
+def test_a_rate_never_reads_as_the_threshold_it_differs_from(use_case, personas):
+    version = evidence.ready_version(use_case, personas, stage=Stage.SHADOW)
+    evidence.tally(version, rows=10_000, violating=499)  # 4.99 % against 5 %
+    gate = gates.quality_gate(version, PromotionPolicy(use_case=use_case))
+    assert gate.status == "passed"
+    assert gate.summary == "4.99% of 10,000 logged predictions break a rule (< 5.0%)."

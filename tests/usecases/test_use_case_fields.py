@@ -2,6 +2,7 @@
 milestones and when the phase last changed, in the browser form, the API and the audit."""
 
 import datetime
+import re
 
 import pytest
 from django.db import connection
@@ -9,13 +10,14 @@ from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.errors import InvalidInput
 from promotions.services import phases
 from tests.conftest import login
 from tests.usecases.test_services import keywords
 from usecases.api import serializers
 from usecases.forms import UseCaseForm
 from usecases.models import AuditEvent, Milestone, UseCase
-from usecases.services import usecases
+from usecases.services import usecases, validation
 
 D = datetime.date
 
@@ -144,8 +146,10 @@ def test_the_api_reads_and_replaces_the_new_fields(api, use_case):
     ("body", "field"),
     [
         ({"expected_value_currency": "eu"}, "expected_value_currency"),
-        ({"expected_value_currency": "eur"}, "expected_value_currency"),
+        ({"expected_value_currency": "EURO"}, "expected_value_currency"),
         ({"milestones": [{"name": "No date"}]}, "milestones"),
+        ({"milestones": [{"name": "Typo", "due_date": "0001-01-01"}]}, "milestones"),
+        ({"milestones": [{"name": "Far", "due_date": "2101-01-01"}]}, "milestones"),
         ({"milestones": [{"name": "", "due_date": "2027-01-01"}]}, "milestones"),
         ({"team": "x" * 101}, "team"),
     ],
@@ -154,6 +158,111 @@ def test_the_api_refuses_bad_values_with_a_400_on_the_field(api, use_case, body,
     response = api("owner").patch(f"/api/v1/usecases/{use_case.slug}/", body, format="json")
     assert response.status_code == 400
     assert any(e["field"].startswith(field) for e in response.json()["errors"])
+
+
+def test_the_api_takes_a_lowercase_currency_as_the_form_does(api, use_case):
+    client = api("owner")
+    response = client.patch(
+        f"/api/v1/usecases/{use_case.slug}/", {"expected_value_currency": " usd "}, format="json"
+    )
+    assert response.status_code == 200 and response.json()["expected_value_currency"] == "USD"
+    created = client.post(
+        "/api/v1/usecases/",
+        {"title": "New", "task_type": "regression", "expected_value_currency": "chf"},
+        format="json",
+    )
+    assert created.status_code == 201 and created.json()["expected_value_currency"] == "CHF"
+
+
+# Milestones fall due within the plan
+
+
+@pytest.mark.parametrize(
+    ("due", "problem"),
+    [
+        (D(2027, 1, 31), "Due before the start date (01 Feb 2027): move one or the other."),
+        (D(2027, 7, 2), "Due after the target date (01 Jul 2027): move one or the other."),
+        (D(1, 1, 1), "A due date lies between 2000 and 2100."),
+        (D(2101, 1, 1), "A due date lies between 2000 and 2100."),
+    ],
+)
+def test_a_milestone_due_outside_the_plan_is_refused_beside_its_row(
+    client, personas, use_case, due, problem
+):
+    data = edit_data(
+        use_case,
+        start_date="2027-02-01",
+        target_date="2027-07-01",
+        **{"milestones-0-name": "Kick-off", "milestones-0-due_date": due.isoformat()},
+    )
+    response = login(client, personas, "owner").post(
+        reverse("usecases:edit", args=[use_case.slug]), data
+    )
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert problem in text and "Check the milestones&#x27; due dates" in text
+    assert not use_case.milestones.exists()
+    with pytest.raises(InvalidInput, match=re.escape(f"Milestone 1 (“Kick-off”): {problem}")):
+        validation.check_milestones(
+            [{"name": "Kick-off", "due_date": due}],
+            start_date=D(2027, 2, 1),
+            target_date=D(2027, 7, 1),
+        )
+
+
+def test_a_milestone_on_the_start_or_the_target_date_is_within_the_plan(client, personas, use_case):
+    data = edit_data(
+        use_case,
+        start_date="2027-02-01",
+        target_date="2027-07-01",
+        **{
+            "milestones-0-name": "Kick-off",
+            "milestones-0-due_date": "2027-02-01",
+            "milestones-1-name": "Go-live",
+            "milestones-1-due_date": "2027-07-01",
+        },
+    )
+    response = login(client, personas, "owner").post(
+        reverse("usecases:edit", args=[use_case.slug]), data
+    )
+    assert response.status_code == 302
+    assert use_case.milestones.count() == 2
+
+
+def test_the_api_refuses_a_milestone_outside_the_plan(api, use_case):
+    client, url = api("owner"), f"/api/v1/usecases/{use_case.slug}/"
+    client.patch(url, {"start_date": "2027-01-01", "target_date": "2027-06-01"}, format="json")
+    body = {"milestones": [{"name": "Before start", "due_date": "2026-12-01"}]}
+    response = client.patch(url, body, format="json")
+    assert response.status_code == 400
+    assert "Due before the start date (01 Jan 2027)" in response.json()["detail"]
+
+
+def test_two_milestones_of_one_name_keep_their_own_done_time(client, personas, use_case):
+    done = datetime.datetime(2027, 1, 15, 10, 0, tzinfo=datetime.UTC)
+    Milestone.objects.create(use_case=use_case, name="Review", due_date=D(2027, 2, 1), done_at=done)
+    Milestone.objects.create(use_case=use_case, name="Review", due_date=D(2027, 4, 1))
+    data = edit_data(
+        use_case,
+        **{
+            "milestones-TOTAL_FORMS": "4",
+            "milestones-INITIAL_FORMS": "2",
+            "milestones-0-name": "Review",
+            "milestones-0-due_date": "2027-02-01",
+            "milestones-0-done": "on",
+            "milestones-1-name": "Review",
+            "milestones-1-due_date": "2027-04-01",
+            "milestones-1-done": "on",  # ticked now
+        },
+    )
+    before = timezone.now()
+    response = login(client, personas, "owner").post(
+        reverse("usecases:edit", args=[use_case.slug]), data
+    )
+    assert response.status_code == 302
+    first, second = use_case.milestones.order_by("due_date")
+    assert first.done_at == done  # kept, not the other one's "not done"
+    assert second.done_at >= before  # done now, not the other one's time
 
 
 def test_the_api_lists_use_cases_with_their_milestones_in_constant_queries(

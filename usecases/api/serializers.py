@@ -7,6 +7,7 @@ validation) and the writes, so nothing here overrides create() or update().
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from portal.errors import InvalidInput
 from usecases.models import (
     KPI,
     AuditEvent,
@@ -17,6 +18,7 @@ from usecases.models import (
     UseCaseMember,
     ValueModel,
 )
+from usecases.services import validation
 
 User = get_user_model()
 
@@ -100,11 +102,12 @@ class UseCaseUpdateInput(serializers.ModelSerializer):
         allow_null=True,
         help_text=UseCase._meta.get_field("expected_value_per_year").help_text,
     )
-    expected_value_currency = serializers.RegexField(
-        r"^[A-Z]{3}\Z",
+    # "usd" or " eur " is taken as USD or EUR, as the form takes it (validation.check_currency).
+    expected_value_currency = serializers.CharField(
         required=False,
-        help_text=UseCase._meta.get_field("expected_value_currency").help_text,
-        error_messages={"invalid": "Use a three-letter ISO 4217 code such as EUR or USD."},
+        max_length=10,
+        help_text=UseCase._meta.get_field("expected_value_currency").help_text
+        + " Lower case is taken as upper case.",
     )
     milestones = MilestoneSerializer(
         many=True,
@@ -112,6 +115,12 @@ class UseCaseUpdateInput(serializers.ModelSerializer):
         max_length=50,
         help_text="The whole list of milestones: a PATCH that sends it replaces them all.",
     )
+
+    def validate_expected_value_currency(self, code: str) -> str:
+        try:
+            return validation.check_currency(code)
+        except InvalidInput as error:
+            raise serializers.ValidationError(error.message) from None
 
     class Meta:
         model = UseCase

@@ -107,7 +107,9 @@ def create_use_case(
     """Create a use case owned by `owner` (default: `by`), who becomes its owner member."""
     feature_schema = validation.check_feature_schema(feature_schema or [])
     validation.check_dates(start_date, target_date)
-    milestones = validation.check_milestones(milestones or [])
+    milestones = validation.check_milestones(
+        milestones or [], start_date=start_date, target_date=target_date
+    )
     slug = slug or unique_slug(title)
     if slug in RESERVED_SLUGS or UseCase.objects.filter(slug=slug).exists():
         raise InvalidInput(f"The slug “{slug}” is taken; choose another.")
@@ -222,7 +224,11 @@ def update_use_case(
         )
     before, after = apply_changes(fresh, changes)
     if new_milestones is not None:
-        _replace_milestones(fresh, validation.check_milestones(new_milestones), before, after)
+        # Within the dates as they stand after this change.
+        checked = validation.check_milestones(
+            new_milestones, start_date=fresh.start_date, target_date=fresh.target_date
+        )
+        _replace_milestones(fresh, checked, before, after)
     if not after:
         return fresh
     fresh.save()

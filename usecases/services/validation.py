@@ -6,6 +6,7 @@ forms show beside the field and the API returns as a 400 naming the field.
 
 from __future__ import annotations
 
+import datetime
 import re
 from decimal import Decimal
 
@@ -139,9 +140,37 @@ def check_team(team: str) -> str:
     return team
 
 
-def check_milestones(milestones: list[dict]) -> list[dict]:
+# Due dates a plan can have: nothing before 2000 nor after 2100 (a year typed as 0001 or 20277).
+MILESTONE_YEARS = (2000, 2100)
+
+
+def milestone_date_problem(
+    due_date: datetime.date,
+    *,
+    start_date: datetime.date | None = None,
+    target_date: datetime.date | None = None,
+) -> str:
+    """Why a milestone cannot be due on `due_date` ("" when it can): in the years
+    MILESTONE_YEARS, and within the plan, from its start to its target date where set."""
+    first, last = MILESTONE_YEARS
+    if not first <= due_date.year <= last:
+        return f"A due date lies between {first} and {last}."
+    if start_date and due_date < start_date:
+        return f"Due before the start date ({start_date:%d %b %Y}): move one or the other."
+    if target_date and due_date > target_date:
+        return f"Due after the target date ({target_date:%d %b %Y}): move one or the other."
+    return ""
+
+
+def check_milestones(
+    milestones: list[dict],
+    *,
+    start_date: datetime.date | None = None,
+    target_date: datetime.date | None = None,
+) -> list[dict]:
     """Milestones as {"name", "due_date", "done_at"}: a one-line name of at most 120
-    characters and a due date each, at most MAX_MILESTONES; by due date, then name."""
+    characters and a due date each (milestone_date_problem's: in 2000–2100, within the start
+    and target dates given), at most MAX_MILESTONES; by due date, then name."""
     if len(milestones) > MAX_MILESTONES:
         raise InvalidInput(f"List at most {MAX_MILESTONES} milestones.", field="milestones")
     cleaned = []
@@ -152,13 +181,15 @@ def check_milestones(milestones: list[dict]) -> list[dict]:
                 f"Milestone {number}: a name of one line, at most 120 characters.",
                 field="milestones",
             )
-        if not milestone.get("due_date"):
+        due_date = milestone.get("due_date")
+        if not isinstance(due_date, datetime.date):
             raise InvalidInput(
                 f"Milestone {number} (“{name}”) needs a due date.", field="milestones"
             )
-        cleaned.append(
-            {"name": name, "due_date": milestone["due_date"], "done_at": milestone.get("done_at")}
-        )
+        problem = milestone_date_problem(due_date, start_date=start_date, target_date=target_date)
+        if problem:
+            raise InvalidInput(f"Milestone {number} (“{name}”): {problem}", field="milestones")
+        cleaned.append({"name": name, "due_date": due_date, "done_at": milestone.get("done_at")})
     return sorted(cleaned, key=lambda m: (m["due_date"], m["name"]))
 
 
