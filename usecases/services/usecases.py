@@ -224,11 +224,7 @@ def update_use_case(
         )
     before, after = apply_changes(fresh, changes)
     if new_milestones is not None:
-        # Within the dates as they stand after this change.
-        checked = validation.check_milestones(
-            new_milestones, start_date=fresh.start_date, target_date=fresh.target_date
-        )
-        _replace_milestones(fresh, checked, before, after)
+        _replace_milestones(fresh, _within_plan(fresh, new_milestones), before, after)
     if not after:
         return fresh
     fresh.save()
@@ -250,6 +246,13 @@ def _milestones_json(milestones) -> list[dict]:
         {f: audit.to_json_value(m[f] if isinstance(m, dict) else getattr(m, f)) for f in fields}
         for m in milestones
     ]
+
+
+def _within_plan(use_case: UseCase, milestones: list[dict]) -> list[dict]:
+    """The milestones checked against the dates as they stand after the change."""
+    return validation.check_milestones(
+        milestones, start_date=use_case.start_date, target_date=use_case.target_date
+    )
 
 
 def _replace_milestones(use_case: UseCase, milestones: list[dict], before, after) -> None:
