@@ -140,6 +140,12 @@ class UseCaseVersion(serializers.SlugRelatedField):
     def get_queryset(self):
         return self.context["use_case"].versions.all()
 
+    def to_internal_value(self, data):
+        # A NUL names no version, and PostgreSQL refuses it in a query: invalid, not a 500.
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
 
 class DatasetSerializer(serializers.ModelSerializer):
     rows = serializers.IntegerField(source="row_count", read_only=True)
