@@ -171,6 +171,65 @@ class DailyQuality(models.Model):
         return self.rows_violating / self.rows_checked if self.rows_checked else None
 
 
+class DailyComparison(models.Model):
+    """A challenger's day (a shadow or canary version's run) against the production version
+    on the requests both logged (same request id): how often they disagree, before any
+    outcome, and of the paired rows with an outcome, each KPI's difference (DailyDifference)."""
+
+    run = models.OneToOneField(DailyRun, on_delete=models.CASCADE, related_name="comparison")
+    # The production version of the day's comparison (SET_NULL: the figures stay).
+    baseline = models.ForeignKey(
+        ModelVersion, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    baseline_label = models.CharField(max_length=200)  # the baseline's name, kept
+    n_paired = models.BigIntegerField(default=0)  # requests logged by both
+    n_disagree = models.BigIntegerField(default=0)  # of them, different predictions
+    n_with_outcome = models.BigIntegerField(default=0)  # of them, with an outcome
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(n_disagree__lte=F("n_paired"), n_with_outcome__lte=F("n_paired")),
+                name="monitoring_comparison_counts_within_paired",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run} vs {self.baseline_label}: {self.n_disagree}/{self.n_paired}"
+
+    @property
+    def disagreement_rate(self) -> float | None:
+        return self.n_disagree / self.n_paired if self.n_paired else None
+
+
+class DailyDifference(models.Model):
+    """A KPI's paired difference, challenger − production, on the day's paired rows with an
+    outcome (registry.metrics.evaluate with champion=: the same resamples for both, so the
+    95 % interval is a paired bootstrap's); None when undefined."""
+
+    comparison = models.ForeignKey(
+        DailyComparison, on_delete=models.CASCADE, related_name="differences"
+    )
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="daily_differences")
+    challenger = models.FloatField(null=True, blank=True)
+    baseline = models.FloatField(null=True, blank=True)
+    difference = models.FloatField(null=True, blank=True)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+    p_value = models.FloatField(null=True, blank=True)
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "kpi"], name="monitoring_difference_once_per_kpi"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.comparison} · {self.kpi_id}: {self.difference}"
+
+
 class MonitoringPolicy(models.Model):
     """A use case's alert thresholds (services/alerts.py), created with these defaults on
     first use. PSI leads; p-values alert only when turned on, as docs/monitoring.md advises
@@ -183,6 +242,7 @@ class MonitoringPolicy(models.Model):
     is_p_value_alerting = models.BooleanField(default=False)
     p_value_level = models.FloatField(default=0.01)
     max_violation_rate = models.FloatField(default=0.05)  # share of rows, 0–1
+    max_refused_rate = models.FloatField(default=0.05)  # share of received rows refused, 0–1
     silence_hours = models.PositiveIntegerField(default=24)
     is_kpi_alerting = models.BooleanField(default=True)  # gating KPIs under their gate
     updated_at = models.DateTimeField(auto_now=True)
@@ -193,6 +253,7 @@ class MonitoringPolicy(models.Model):
                 condition=Q(psi_threshold__gt=0)
                 & Q(p_value_level__gt=0, p_value_level__lt=1)
                 & Q(max_violation_rate__gte=0, max_violation_rate__lte=1)
+                & Q(max_refused_rate__gte=0, max_refused_rate__lte=1)
                 & Q(silence_hours__gte=1),
                 name="monitoring_policy_thresholds_in_range",
             ),
@@ -211,6 +272,7 @@ class Alert(models.Model):
         KPI_BELOW_GATE = "kpi_below_gate", "KPI below its gate"
         DRIFT = "drift", "Drift"
         QUALITY = "quality", "Data quality"
+        REFUSED = "refused", "Rows refused at ingestion"
         SILENCE = "silence", "No predictions"
 
     class Status(models.TextChoices):
