@@ -313,19 +313,43 @@ def definitions_changed(evaluation: Evaluation) -> list[str]:
     """What of the use case's definitions changed since the evaluation started, in words: "the
     KPIs" (one added, edited or removed), "the value model", "the decision threshold"
     (binary). Empty while its results still mean what they say. Two queries."""
-    use_case, started = evaluation.use_case, evaluation.created_at
-    changed = []
-    measured = {gate.get("kpi") for gate in evaluation.gates or []}
+    use_case = evaluation.use_case
     kpis = list(use_case.kpis.values_list("pk", "updated_at"))
-    if {pk for pk, _ in kpis} != measured or any(at > started for _, at in kpis):
+    return changed_since(
+        evaluation.created_at,
+        measured={gate.get("kpi") for gate in evaluation.gates or []},
+        kpi_ids={pk for pk, _ in kpis},
+        kpis_saved_at=max((at for _, at in kpis), default=None),
+        value_model_at=ValueModel.objects.filter(use_case=use_case)
+        .values_list("updated_at", flat=True)
+        .first(),
+        binary=use_case.task_type == UseCase.TaskType.BINARY,
+        threshold=evaluation.threshold,
+        decision_threshold=use_case.decision_threshold,
+    )
+
+
+def changed_since(
+    started,
+    *,
+    measured: set,
+    kpi_ids: set,
+    kpis_saved_at,
+    value_model_at,
+    binary: bool,
+    threshold: float | None,
+    decision_threshold: float | None,
+) -> list[str]:
+    """The rule of definitions_changed on plain values, for callers that read them in bulk
+    (promotions/services/gates.py): the KPIs measured are not the KPIs now, or one was saved
+    after the evaluation started; the value model was saved after it; a binary evaluation's
+    threshold is not the use case's."""
+    changed = []
+    if kpi_ids != measured or (kpis_saved_at is not None and kpis_saved_at > started):
         changed.append("the KPIs")
-    if ValueModel.objects.filter(use_case=use_case, updated_at__gt=started).exists():
+    if value_model_at is not None and value_model_at > started:
         changed.append("the value model")
-    if (
-        use_case.task_type == UseCase.TaskType.BINARY
-        and evaluation.threshold is not None
-        and evaluation.threshold != use_case.decision_threshold
-    ):
+    if binary and threshold is not None and threshold != decision_threshold:
         changed.append("the decision threshold")
     return changed
 

@@ -30,6 +30,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from predictions.selectors import violation_rate
 from promotions.models import Gate, PromotionPolicy
 from registry.models import Evaluation, EvaluationDataset, ModelVersion, PredictionSet
+from registry.selectors import changed_since
 from reviews.models import Review, ReviewCampaign
 from reviews.selectors import proportion
 from usecases.models import KPI, UseCase, ValueModel
@@ -243,22 +244,17 @@ def _evaluation_gate(use_case: dict, run: dict | None, *, kpis: list[tuple]) -> 
 
 
 def _changed(use_case: dict, evaluation: dict, kpis: list[tuple]) -> list[str]:
-    """What of the use case's definitions changed since the evaluation started, in the words
-    of registry.selectors.definitions_changed (the same rule, from rows read in bulk)."""
-    started, changed = evaluation["created_at"], []
-    measured = {gate.get("kpi") for gate in evaluation["gates"] or []}
-    saved_at = use_case["kpis_saved_at"]  # one added or edited since: saved after it started
-    if {pk for pk, _ in kpis} != measured or (saved_at is not None and saved_at > started):
-        changed.append("the KPIs")
-    if use_case["value_model_at"] is not None and use_case["value_model_at"] > started:
-        changed.append("the value model")
-    if (
-        use_case["task_type"] == UseCase.TaskType.BINARY
-        and evaluation["threshold"] is not None
-        and evaluation["threshold"] != use_case["decision_threshold"]
-    ):
-        changed.append("the decision threshold")
-    return changed
+    """registry.selectors.definitions_changed's rule on the rows read in bulk."""
+    return changed_since(
+        evaluation["created_at"],
+        measured={gate.get("kpi") for gate in evaluation["gates"] or []},
+        kpi_ids={pk for pk, _ in kpis},
+        kpis_saved_at=use_case["kpis_saved_at"],  # the latest KPI saved
+        value_model_at=use_case["value_model_at"],
+        binary=use_case["task_type"] == UseCase.TaskType.BINARY,
+        threshold=evaluation["threshold"],
+        decision_threshold=use_case["decision_threshold"],
+    )
 
 
 def _kpi_detail(gate: dict) -> dict:
