@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -184,6 +185,23 @@ def health(
         plural = "s" if open_alerts > 1 else ""
         risks.append(Reason(ALERTS, f"{open_alerts} open alert{plural}."))
     return Health(AT_RISK, risks) if risks else Health(HEALTHY)
+
+
+PIPELINE = ("idea", "scoping", "data", "poc", "pilot")
+
+
+def value_by_currency(items) -> dict[str, dict[str, Decimal]]:
+    """Expected yearly values summed per currency, never across currencies, as
+    {currency: {"production": sum, "pipeline": sum}} with only the kinds some value was
+    seen for. `items`: (phase, currency, value or None), one per use case or per group."""
+    sums: dict[str, dict[str, Decimal]] = {}
+    for phase, currency, value in items:
+        kind = "production" if phase == "production" else "pipeline" if phase in PIPELINE else None
+        if kind is None or value is None:
+            continue
+        money = sums.setdefault(currency or "", {})
+        money[kind] = money.get(kind, Decimal(0)) + value
+    return sums
 
 
 def maturity_stage(in_production: int) -> str:

@@ -18,8 +18,7 @@ from decimal import Decimal
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
-from portfolio.health import maturity_stage
-from portfolio.selectors import PIPELINE
+from portfolio.health import maturity_stage, value_by_currency
 from promotions import selectors as promotions
 from promotions.models import Decision
 from promotions.services import policy
@@ -200,23 +199,19 @@ def portfolio_summary(user) -> Portfolio:
         .order_by()
     )
     counts: dict[str, int] = defaultdict(int)
-    values: dict[str, dict] = {}
     for row in rows:
         counts[row["phase"]] += row["n"]
-        kind = (
-            "production"
-            if row["phase"] == Phase.PRODUCTION
-            else "pipeline"
-            if row["phase"] in PIPELINE
-            else None
-        )
-        if kind is None or row["value"] is None:
-            continue
-        currency = row["expected_value_currency"] or ""
-        money = values.setdefault(
-            currency, {"currency": currency, "production": Decimal(0), "pipeline": Decimal(0)}
-        )
-        money[kind] += row["value"]
+    sums = value_by_currency(
+        (row["phase"], row["expected_value_currency"], row["value"]) for row in rows
+    )
+    values = [
+        {
+            "currency": currency,
+            "production": money.get("production", Decimal(0)),
+            "pipeline": money.get("pipeline", Decimal(0)),
+        }
+        for currency, money in sums.items()
+    ]
     phases = [(value, label, counts.get(value, 0)) for value, label in Phase.choices]
     in_production = counts.get(Phase.PRODUCTION, 0)
     return Portfolio(
@@ -224,7 +219,7 @@ def portfolio_summary(user) -> Portfolio:
         total=sum(counts.values()),
         in_production=in_production,
         stage=maturity_stage(in_production),
-        values=sorted(values.values(), key=lambda sums: -(sums["production"] + sums["pipeline"])),
+        values=sorted(values, key=lambda money: -(money["production"] + money["pipeline"])),
     )
 
 

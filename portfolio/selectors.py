@@ -30,7 +30,6 @@ from usecases.models import Milestone, UseCase
 from usecases.selectors import PRIORITY_RANK
 
 BOARD_CARDS = 25  # cards per board column; the table lists the rest
-PIPELINE = ("idea", "scoping", "data", "poc", "pilot")
 # What no roadmap page shows: left unread for 500 rows.
 LONG_FIELDS = (
     "problem_statement",
@@ -276,13 +275,10 @@ def board(rows: list[RoadmapRow]) -> list[dict]:
     ]
 
 
-def _per_currency(use_cases) -> list[tuple[str, Decimal]]:
-    """Expected yearly values summed per currency (never across currencies), largest first."""
-    totals: dict[str, Decimal] = defaultdict(Decimal)
-    for use_case in use_cases:
-        if use_case.expected_value_per_year is not None:
-            totals[use_case.expected_value_currency] += use_case.expected_value_per_year
-    return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+def _per_currency(sums: dict, kind: str) -> list[tuple[str, Decimal]]:
+    """One kind of rules.value_by_currency's sums, largest first."""
+    totals = ((currency, money[kind]) for currency, money in sums.items() if kind in money)
+    return sorted(totals, key=lambda item: (-item[1], item[0]))
 
 
 def maturity(rows: list[RoadmapRow]) -> dict:
@@ -292,14 +288,17 @@ def maturity(rows: list[RoadmapRow]) -> dict:
     page's summary counts them)."""
     use_cases = [row.use_case for row in rows]
     in_production = [uc for uc in use_cases if uc.phase == UseCase.Phase.PRODUCTION]
+    sums = rules.value_by_currency(
+        (uc.phase, uc.expected_value_currency, uc.expected_value_per_year) for uc in use_cases
+    )
     health_counts = {status: 0 for status, _ in rules.HEALTH_CHOICES}
     for row in rows:
         health_counts[row.health.status] += 1
     return {
         "in_production": len(in_production),
         "stage": rules.maturity_stage(len(in_production)),
-        "value_in_production": _per_currency(in_production),
-        "value_in_pipeline": _per_currency(uc for uc in use_cases if uc.phase in PIPELINE),
+        "value_in_production": _per_currency(sums, "production"),
+        "value_in_pipeline": _per_currency(sums, "pipeline"),
         "health": [(s, label, health_counts[s]) for s, label in rules.HEALTH_CHOICES],
     }
 
