@@ -174,7 +174,9 @@ class DailyQuality(models.Model):
 class DailyComparison(models.Model):
     """A challenger's day (a shadow or canary version's run) against the production version
     on the requests both logged (same request id): how often they disagree, before any
-    outcome, and of the paired rows with an outcome, each KPI's difference (DailyDifference)."""
+    outcome (classes: a different class; numbers: more than 5 % apart, see
+    services/comparison.py), and of the paired rows with an outcome, each KPI's
+    difference (DailyDifference)."""
 
     run = models.OneToOneField(DailyRun, on_delete=models.CASCADE, related_name="comparison")
     # The production version of the day's comparison (SET_NULL: the figures stay).
@@ -185,6 +187,8 @@ class DailyComparison(models.Model):
     n_paired = models.BigIntegerField(default=0)  # requests logged by both
     n_disagree = models.BigIntegerField(default=0)  # of them, different predictions
     n_with_outcome = models.BigIntegerField(default=0)  # of them, with an outcome
+    # Regression: the mean |challenger − production| over the paired rows (None otherwise).
+    mean_abs_difference = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [

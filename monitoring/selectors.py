@@ -11,9 +11,18 @@ from django.apps import apps
 from django.db.models import Exists, F, OuterRef, Q
 
 from monitoring.drift import PSI_SIGNIFICANT
-from monitoring.models import DailyDrift, DailyKPI, DailyQuality, DailyRun
+from monitoring.models import (
+    DailyComparison,
+    DailyDifference,
+    DailyDrift,
+    DailyKPI,
+    DailyQuality,
+    DailyRun,
+)
 from monitoring.services.jobs import utc_today
+from portal.formatting import format_p_value
 from registry.models import ModelVersion
+from usecases.catalogue import format_difference, format_metric
 from usecases.models import UseCase
 
 Stage = ModelVersion.Stage
@@ -184,3 +193,91 @@ def feature_rows(drift_rows: list[dict]) -> list[dict]:
     return sorted(
         features.values(), key=lambda e: (not e["feature"].startswith("("), e["feature"].lower())
     )
+
+
+@dataclass
+class Comparison:
+    """A challenger's days against production over a period: one row per day (day, baseline,
+    counts, disagreement rate) and the KPIs' paired differences (day, kpi_id, figures)."""
+
+    days: list[dict] = field(default_factory=list)
+    differences: list[dict] = field(default_factory=list)
+
+    @property
+    def baselines(self) -> list[str]:
+        return sorted({row["baseline_label"] for row in self.days})
+
+
+def comparison(version: ModelVersion, period: Period) -> Comparison:
+    """Two queries: the version's compared days in the period and their KPI differences."""
+    compared = DailyComparison.objects.filter(
+        run__model_version=version, run__day__gte=period.start, run__day__lte=period.end
+    )
+    days = list(
+        compared.order_by("run__day").values(
+            "pk",
+            "baseline_label",
+            "n_paired",
+            "n_disagree",
+            "n_with_outcome",
+            "mean_abs_difference",
+            day=F("run__day"),
+        )
+    )
+    for row in days:
+        row["rate"] = row["n_disagree"] / row["n_paired"] if row["n_paired"] else None
+    differences = list(
+        DailyDifference.objects.filter(comparison__in=compared.values("pk"))
+        .order_by("comparison__run__day")
+        .values(
+            "kpi_id",
+            "challenger",
+            "baseline",
+            "difference",
+            "low",
+            "high",
+            "p_value",
+            "n",
+            day=F("comparison__run__day"),
+        )
+    )
+    return Comparison(days=days, differences=differences)
+
+
+def verdict(kpi, row: dict) -> str:
+    """ "better", "worse" or "unclear": whether the day's 95 % interval of the difference lies
+    wholly on the side the KPI's direction calls better."""
+    low, high = row.get("low"), row.get("high")
+    if low is None or high is None:
+        return "unclear"
+    if low > 0 or high < 0:
+        above = low > 0
+        return "better" if above == (kpi.direction == "higher") else "worse"
+    return "unclear"
+
+
+def comparison_summary(kpis: list, data: Comparison) -> list[dict]:
+    """Per KPI: the latest day with a difference, and how many days of the period the
+    challenger was better, worse, or not distinguishable from production."""
+    summary = []
+    for kpi in kpis:
+        rows = [
+            r for r in data.differences if r["kpi_id"] == kpi.pk and r["difference"] is not None
+        ]
+        counts = {"better": 0, "worse": 0, "unclear": 0}
+        for row in rows:
+            counts[verdict(kpi, row)] += 1
+        latest = rows[-1] if rows else None
+        entry = {"kpi": kpi, "latest": latest, **counts}
+        if latest:
+            entry.update(
+                verdict=verdict(kpi, latest),
+                challenger=format_metric(kpi.metric, latest["challenger"]),
+                baseline=format_metric(kpi.metric, latest["baseline"]),
+                difference=format_difference(kpi.metric, latest["difference"]),
+                interval=f"{format_difference(kpi.metric, latest['low'])} to "
+                f"{format_difference(kpi.metric, latest['high'])}",
+                p_value=format_p_value(latest["p_value"]),
+            )
+        summary.append(entry)
+    return summary

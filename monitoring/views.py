@@ -8,7 +8,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from monitoring import charts, selectors
+from monitoring import charts, charts_comparison, selectors
 from monitoring.drift import PSI_SIGNIFICANT
 from portal.formatting import format_number, format_p_value
 from portal.plotting import chart_page
@@ -45,7 +45,23 @@ def monitoring_tab(request: HtmxRequest, slug: str) -> HttpResponse:
             "drift": charts.drift_heatmap(data.drift_rows, period.days),
             "quality": charts.quality_chart(data.quality_rows, data.runs, period.days),
         }
+        context.update(_comparison(data.kpis, version, period))
     return render(request, "monitoring/monitoring.html", context)
+
+
+def _comparison(kpis: list, version: ModelVersion, period: selectors.Period) -> dict:
+    """The challenger's days against production (two queries), for the comparison section."""
+    compared = selectors.comparison(version, period)
+    if not compared.days:
+        return {"comparison": None}
+    return {
+        "comparison": compared,
+        "comparison_summary": selectors.comparison_summary(kpis, compared),
+        "comparison_charts": {
+            "disagreement": charts_comparison.disagreement_chart(compared, period.days),
+            "differences": charts_comparison.difference_charts(kpis, compared, period.days),
+        },
+    }
 
 
 def _share(value: float | None) -> str:

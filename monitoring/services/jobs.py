@@ -10,7 +10,9 @@ is once per (version, day) because
 - all of the day's results are written in one transaction that first deletes the run's
   previous ones and checks the token under the row's lock: a re-run replaces the day, a run
   killed mid-write leaves the previous day whole, a run that lost its claim writes nothing;
-- the task's hard time limit (12 min) is under STALE (15 min): a live run never looks stale.
+- the task's hard time limit (12 min) is under STALE (settings.MONITORING_STALE_SECONDS,
+  15 min by default; only a test shortens it) and the heartbeat is refreshed between phases:
+  a live run never looks stale.
 
 Re-runs: `request_days` queues (version, day) pairs again (on demand, backfills, late
 outcomes), one task each, so any number of workers split them. A request that arrives while
@@ -25,14 +27,23 @@ import logging
 import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from monitoring import tasks
 from monitoring.drift import FeatureDrift
-from monitoring.models import DailyDrift, DailyKPI, DailyQuality, DailyRun
+from monitoring.models import (
+    DailyComparison,
+    DailyDifference,
+    DailyDrift,
+    DailyKPI,
+    DailyQuality,
+    DailyRun,
+)
 from monitoring.services import alerts
+from monitoring.services import comparison as comparison_service
 from monitoring.services import kpis as kpi_service
 from monitoring.services import quality as quality_service
 from portal.errors import DomainError
@@ -41,7 +52,8 @@ from registry.models import ModelVersion
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-STALE = datetime.timedelta(minutes=15)  # over the task's hard time limit (monitoring/tasks.py)
+# Over the task's hard time limit (monitoring/tasks.py) in production; read at import.
+STALE = datetime.timedelta(seconds=settings.MONITORING_STALE_SECONDS)
 DEPLOYED = (
     ModelVersion.Stage.PRODUCTION,
     ModelVersion.Stage.CANARY,
@@ -155,7 +167,11 @@ def run_day(version_id: int, day: datetime.date) -> bool:
         day_quality = quality_service.day_quality(version, day)
         drifts = day_drifts(version, day)
         _heartbeat(run.pk, token)
-        stored = store_day(run.pk, token, kpis=day_kpis, quality=day_quality, drifts=drifts)
+        compared = comparison_service.day_comparison(version, day)
+        _heartbeat(run.pk, token)
+        stored = store_day(
+            run.pk, token, kpis=day_kpis, quality=day_quality, drifts=drifts, compared=compared
+        )
     except Exception as error:
         logger.exception("daily run %s (version %s, day %s) failed", run.pk, version_id, day)
         _fail(run.pk, token, f"{type(error).__name__}: {error}")
@@ -187,6 +203,7 @@ def store_day(
     kpis: kpi_service.DayKPIs,
     quality: quality_service.DayQuality,
     drifts: list[FeatureDrift],
+    compared: comparison_service.DayComparison | None = None,
 ) -> bool:
     """Replace the run's results with these and end it, in one transaction, only while the
     claim is ours (False, nothing written, when it was lost)."""
@@ -197,6 +214,7 @@ def store_day(
     DailyKPI.objects.filter(run=run).delete()
     DailyDrift.objects.filter(run=run).delete()
     DailyQuality.objects.filter(run=run).delete()
+    DailyComparison.objects.filter(run=run).delete()  # its differences go with it
     DailyKPI.objects.bulk_create(
         DailyKPI(run=run, kpi=v.kpi, value=v.value, low=v.low, high=v.high, n=v.n)
         for v in kpis.values
@@ -212,6 +230,8 @@ def store_day(
         for figure in quality.rules
     )
     DailyDrift.objects.bulk_create(_drift_row(run, drift) for drift in drifts)
+    if compared is not None:
+        _store_comparison(run, compared)
     # Asked for again while running: end queued, and run again with the newer data.
     again = Q(requested_at__gt=F("started_at"))
     DailyRun.objects.filter(pk=run.pk).update(
@@ -245,6 +265,32 @@ def store_day(
         len(drifts),
     )
     return True
+
+
+def _store_comparison(run: DailyRun, compared: comparison_service.DayComparison) -> None:
+    stored = DailyComparison.objects.create(
+        run=run,
+        baseline=compared.baseline,
+        baseline_label=compared.baseline.version[:200],
+        n_paired=compared.n_paired,
+        n_disagree=compared.n_disagree,
+        n_with_outcome=compared.n_with_outcome,
+        mean_abs_difference=compared.mean_abs_difference,
+    )
+    DailyDifference.objects.bulk_create(
+        DailyDifference(
+            comparison=stored,
+            kpi=d.kpi,
+            challenger=d.challenger,
+            baseline=d.baseline,
+            difference=d.difference,
+            low=d.low,
+            high=d.high,
+            p_value=d.p_value,
+            n=d.n,
+        )
+        for d in compared.differences
+    )
 
 
 def _drift_row(run: DailyRun, drift: FeatureDrift) -> DailyDrift:
