@@ -358,6 +358,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=2, minute=0),
     },
 }
+# The daily monitoring job (docs/monitoring.md "The daily job"): a run whose heartbeat is
+# older than this is taken over by the next delivery. Keep it over monitoring.run_day's hard
+# time limit (12 min) in production; the worker kill test shortens it to a few seconds.
+MONITORING_STALE_SECONDS = env.int("MONITORING_STALE_SECONDS", default=15 * 60)
 # Deployment webhook (docs/webhooks.md; docs/security.md "Deployment webhook"): each call's
 # timeout, attempts with exponential backoff from the first wait, and whether a webhook may
 # point at a private or loopback address (refused unless set; on in DEBUG for local tries).

@@ -253,13 +253,16 @@ class Worker:
     queue: str  # send tasks here: no other worker consumes it
     outbox: Path  # the e-mails it sends, as files
     process: subprocess.Popen
+    log: Path  # its output (the end is printed at teardown)
 
 
 @pytest.fixture
-def worker(tmp_path):
+def worker(tmp_path, request):
     """A real `celery -A portal worker` process (one slot) on a fresh queue of its own,
     against the test database; its e-mails land as files in `worker.outbox`. Needs
-    @pytest.mark.django_db(transaction=True) so the worker sees the test's rows."""
+    @pytest.mark.django_db(transaction=True) so the worker sees the test's rows. A test marked
+    @pytest.mark.worker(env={"NAME": "value"}) adds those variables to its environment."""
+    marker = request.node.get_closest_marker("worker")
     queue = f"test-{uuid.uuid4().hex[:8]}"
     outbox = tmp_path / "outbox"
     outbox.mkdir()
@@ -268,6 +271,7 @@ def worker(tmp_path):
         "DATABASE_URL": database_url(),
         "EMAIL_URL": f"filemail:///{outbox}",  # four slashes: an absolute path
         "SECRET_KEY": "tests-only-not-secret",
+        **(marker.kwargs.get("env", {}) if marker else {}),
     }
     log = open(tmp_path / "worker.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
@@ -294,7 +298,7 @@ def worker(tmp_path):
         stderr=subprocess.STDOUT,
         cwd=Path(__file__).parent.parent,
     )
-    yield Worker(queue=queue, outbox=outbox, process=process)
+    yield Worker(queue=queue, outbox=outbox, process=process, log=tmp_path / "worker.log")
     process.terminate()
     try:
         process.wait(timeout=20)
