@@ -57,15 +57,18 @@ def _level(name: str, value: float, days, color: str, dash: str) -> go.Scatter:
 # KPIs over time
 
 
-def kpi_charts(kpis: Iterable, rows: Iterable[dict], days: Sequence[datetime.date]) -> list[dict]:
-    """One chart per KPI; `empty` when the period holds no value of it (no figure then)."""
+def kpi_charts(
+    kpis: Iterable, rows: Iterable[dict], days: Sequence[datetime.date], *, weekly: bool = False
+) -> list[dict]:
+    """One chart per KPI; `empty` when the period holds no value of it (no figure then).
+    `weekly`: the rows are weeks (`day` their Monday)."""
     by_kpi: dict[int, list[dict]] = {}
     for row in rows:
         by_kpi.setdefault(row["kpi_id"], []).append(row)
-    return [_kpi_chart(kpi, by_kpi.get(kpi.pk, []), days) for kpi in kpis]
+    return [_kpi_chart(kpi, by_kpi.get(kpi.pk, []), days, weekly) for kpi in kpis]
 
 
-def _kpi_chart(kpi, rows: list[dict], days) -> dict:
+def _kpi_chart(kpi, rows: list[dict], days, weekly: bool = False) -> dict:
     better = "≥" if kpi.direction == "higher" else "≤"
     caption = f"{kpi.get_metric_display()}{f' on segment {kpi.segment}' if kpi.segment else ''}"
     caption += f"; gate {better} {format_metric(kpi.metric, kpi.gate_threshold)}"
@@ -102,11 +105,11 @@ def _kpi_chart(kpi, rows: list[dict], days) -> dict:
             x=x,
             y=[r["value"] for r in rows],
             mode="lines+markers",
-            name="Daily value",
+            name="Weekly value" if weekly else "Daily value",
             line={"color": ACCENT, "width": 2},
             marker={"size": 6},
             text=text,
-            hovertemplate="%{x|%d %b %Y}: %{text}<extra></extra>",
+            hovertemplate=("Week of " if weekly else "") + "%{x|%d %b %Y}: %{text}<extra></extra>",
         ),
         _level(
             f"Gate {better} {format_metric(kpi.metric, kpi.gate_threshold)}",

@@ -103,6 +103,34 @@ class DailyKPI(models.Model):
         return f"{self.run} · {self.kpi_id}: {self.value}"
 
 
+class WeeklyKPI(models.Model):
+    """A KPI on one week (Monday to Sunday, UTC days) of a version's predictions with an
+    outcome, computed over the week's rows as evaluations compute it (value and 95 %
+    interval): not an average of the days, since ROC AUC and the rest do not average.
+    Written by services/weeks.py once the week's days have run; replaced when they re-run."""
+
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="weekly_kpis"
+    )
+    week = models.DateField()  # its Monday
+    kpi = models.ForeignKey(KPI, on_delete=models.CASCADE, related_name="weekly_values")
+    value = models.FloatField(null=True, blank=True)
+    low = models.FloatField(null=True, blank=True)
+    high = models.FloatField(null=True, blank=True)
+    n = models.BigIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "week", "kpi"], name="monitoring_weekly_kpi_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} · week of {self.week} · {self.kpi_id}: {self.value}"
+
+
 class DailyDrift(models.Model):
     """One feature's (or the prediction's) drift on the run's day against the reference
     (monitoring.drift.FeatureDrift)."""

@@ -18,6 +18,7 @@ from monitoring.models import (
     DailyKPI,
     DailyQuality,
     DailyRun,
+    WeeklyKPI,
 )
 from monitoring.services.jobs import utc_today
 from portal.formatting import format_p_value
@@ -120,6 +121,16 @@ def monitoring(use_case: UseCase, version: ModelVersion, period: Period) -> Moni
             .order_by("rule_text", "run__day")
             .values("rule_id", "rule_text", "rows_checked", "rows_violating", day=F("run__day"))
         ),
+    )
+
+
+def weekly_kpi_rows(version: ModelVersion, period: Period) -> list[dict]:
+    """The KPIs of the weeks that overlap the period (`day`: the week's Monday), one query."""
+    first = period.start - datetime.timedelta(days=period.start.weekday())
+    return list(
+        WeeklyKPI.objects.filter(model_version=version, week__gte=first, week__lte=period.end)
+        .order_by("week")
+        .values("kpi_id", "value", "low", "high", "n", day=F("week"))
     )
 
 

@@ -41,3 +41,22 @@ def schedule_nightly_task() -> None:  # queue: CELERY_TASK_ROUTES; beat at 02:00
 
     jobs.schedule_nightly()
     alerts.check_silence()
+
+
+@shared_task(
+    name="monitoring.run_week",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=3,
+    soft_time_limit=10 * 60,
+    time_limit=12 * 60,
+)
+def run_week_task(version_id: int, monday: str) -> None:  # queue: CELERY_TASK_ROUTES
+    """Compute one version's week of KPIs when it is due (services/weeks.py: a duplicate
+    delivery finds the week up to date and does nothing)."""
+    from monitoring.services import weeks
+
+    weeks.run_week(version_id, datetime.date.fromisoformat(monday))

@@ -4,6 +4,8 @@ Reads need VIEW; the figures come from monitoring.selectors, the charts from mon
 
 from __future__ import annotations
 
+import datetime
+
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -40,13 +42,25 @@ def monitoring_tab(request: HtmxRequest, slug: str) -> HttpResponse:
         context["data"] = data
         context["alerts"] = selectors.version_alerts(version, period)
         context["features"] = selectors.feature_rows(data.drift_rows)
+        context["weekly"] = weekly = request.GET.get("grain") == "week"
         context["charts"] = {
-            "kpis": charts.kpi_charts(data.kpis, data.kpi_rows, period.days),
+            "kpis": _kpi_charts(data, version, period, weekly),
             "drift": charts.drift_heatmap(data.drift_rows, period.days),
             "quality": charts.quality_chart(data.quality_rows, data.runs, period.days),
         }
         context.update(_comparison(data.kpis, version, period))
     return render(request, "monitoring/monitoring.html", context)
+
+
+def _kpi_charts(data, version: ModelVersion, period: selectors.Period, weekly: bool) -> list:
+    """Each KPI per day, or per week (?grain=week: the weeks overlapping the period, one
+    more query)."""
+    if not weekly:
+        return charts.kpi_charts(data.kpis, data.kpi_rows, period.days)
+    rows = selectors.weekly_kpi_rows(version, period)
+    monday = period.start - datetime.timedelta(days=period.start.weekday())
+    days = selectors.Period(monday, period.end).days
+    return charts.kpi_charts(data.kpis, rows, days, weekly=True)
 
 
 def _comparison(kpis: list, version: ModelVersion, period: selectors.Period) -> dict:

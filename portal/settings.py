@@ -341,6 +341,7 @@ CELERY_TASK_ROUTES = {
     "notifications.send_digests": {"queue": "notifications"},
     "promotions.deliver_webhook": {"queue": "webhooks"},
     "monitoring.run_day": {"queue": "monitoring"},  # one version's day of the log
+    "monitoring.run_week": {"queue": "monitoring"},  # one version's week of KPIs
     "monitoring.schedule_nightly": {"queue": "monitoring"},
 }
 CELERY_TASK_TIME_LIMIT = 30 * 60

@@ -42,7 +42,7 @@ from monitoring.models import (
     DailyQuality,
     DailyRun,
 )
-from monitoring.services import alerts
+from monitoring.services import alerts, weeks
 from monitoring.services import comparison as comparison_service
 from monitoring.services import kpis as kpi_service
 from monitoring.services import quality as quality_service
@@ -255,6 +255,8 @@ def store_day(
     alerts.evaluate_alerts(run)
     if DailyRun.objects.filter(pk=run.pk, status=Status.QUEUED).exists():
         tasks.run_day_task.delay_on_commit(run.model_version_id, run.day.isoformat())
+    else:  # its week's KPIs, once the week is over (services/weeks.py)
+        weeks.queue_week_of(run.model_version_id, run.day, utc_today())
     logger.info(
         "daily run %s (version %s, day %s) stored: %s KPIs, %s rules, %s features",
         run.pk,

@@ -61,8 +61,17 @@ def day_rows(version: ModelVersion, day: datetime.date):
 
 def day_kpis(version: ModelVersion, day: datetime.date) -> DayKPIs:
     """The day's counts and every KPI of the use case on its rows with an outcome."""
+    return range_kpis(version, *day_bounds(day))
+
+
+def range_kpis(version: ModelVersion, start: datetime.datetime, end: datetime.datetime) -> DayKPIs:
+    """The counts and every KPI of the use case on the version's rows with an outcome among
+    its predictions with start ≤ predicted_at < end (a day, or a week: services/weeks.py)."""
+    day = start.date()  # for the log lines
     use_case = version.use_case
-    rows = day_rows(version, day)
+    rows = Prediction.objects.filter(
+        model_version=version, predicted_at__gte=start, predicted_at__lt=end
+    ).order_by()
     counts = rows.aggregate(total=Count("pk"), known=Count("pk", filter=Q(outcome__isnull=False)))
     result = DayKPIs(n_predictions=counts["total"], n_with_outcome=counts["known"])
     kpis = list(use_case.kpis.order_by("name"))
