@@ -511,6 +511,9 @@ WORDING: dict[str, Wording] = {
     "alert.closed": lambda e, n: f"closed the alert “{e.target_repr}”: the value recovered",
     "alert.acknowledged": lambda e, n: f"acknowledged the alert “{e.target_repr}”",
     "alert.resolved": lambda e, n: f"resolved the alert “{e.target_repr}”",
+    "monitoring_policy.changed": lambda e, n: (
+        f"changed the monitoring policy{_short_changes(e, n)}"
+    ),
 }
 
 # Where an event's entry links: URL names by target type (reversed by name, as templates
@@ -522,6 +525,7 @@ _PAGES: dict[str, Callable[[AuditEvent], tuple[str, list]]] = {
     "reviewcampaign": lambda e: ("reviews:campaign_detail", [int(e.target_id)]),
     "promotionrequest": lambda e: ("promotions:detail", [int(e.target_id)]),
     "promotionpolicy": lambda e: ("promotions:use_case", []),
+    "monitoringpolicy": lambda e: ("monitoring:policy", []),
     "usecasemember": lambda e: ("usecases:members", []),
     "comment": lambda e: ("collaboration:thread", []),
 }

@@ -67,6 +67,7 @@ VERBS = {
     "alert.closed": "closed a monitoring alert",
     "alert.acknowledged": "acknowledged a monitoring alert",
     "alert.resolved": "resolved a monitoring alert",
+    "monitoring_policy.changed": "changed the monitoring policy",
 }
 
 # The kinds of event, for the audit filters; a kind is a verb's part before the dot.
@@ -88,6 +89,7 @@ KINDS = {
     "webhook": "Webhook",
     "comment": "Comment",
     "alert": "Monitoring alert",
+    "monitoring_policy": "Monitoring policy",
 }
 
 

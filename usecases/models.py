@@ -29,12 +29,27 @@ MANAGER_GROUP = "Manager"
 ADMIN_GROUP = "Admin"
 
 
+def global_groups(user) -> frozenset[str]:
+    """The user's global groups (Manager, Admin; a superuser is an Admin), read once and
+    cached on the user object for the request (usecases.permissions re-exports it)."""
+    if not user.is_authenticated:
+        return frozenset()
+    if not hasattr(user, "_quorum_groups"):
+        names = set(
+            user.groups.filter(name__in=[MANAGER_GROUP, ADMIN_GROUP]).values_list("name", flat=True)
+        )
+        if user.is_superuser:
+            names.add(ADMIN_GROUP)
+        user._quorum_groups = frozenset(names)
+    return user._quorum_groups
+
+
 class UseCaseQuerySet(models.QuerySet):
     def visible_to(self, user) -> UseCaseQuerySet:
         """Use cases `user` may see: members see theirs, Managers and Admins see all."""
         if not user.is_authenticated or not user.is_active:
             return self.none()
-        if user.is_superuser or user.groups.filter(name__in=[MANAGER_GROUP, ADMIN_GROUP]).exists():
+        if global_groups(user):  # Managers and Admins (a superuser counts as an Admin)
             return self
         membership = UseCaseMember.objects.filter(use_case=OuterRef("pk"), user=user)
         return self.filter(Exists(membership))

@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 
 from portal.api import JSONOnly
-from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role, UseCase
+from usecases.models import ADMIN_GROUP, MANAGER_GROUP, Role, UseCase, global_groups
 
 
 class Action(StrEnum):
@@ -34,41 +34,41 @@ class Action(StrEnum):
     # Open a promotion request for a version (and withdraw one's own).
     PROMOTE = "promote"
     # The promotion policy: reference dataset, gate thresholds, raised approval minimums,
-    # the deployment webhook.
+    # the deployment webhook; and the monitoring policy's alert thresholds.
     SET_POLICY = "set_policy"
     # Return the previous production version.
     ROLLBACK = "rollback"
     # Let a promotion execute past a failed or incomplete gate, with a justification.
     OVERRIDE_GATE = "override_gate"
+    # Acknowledge or resolve the use case's monitoring alerts: whoever works on its models
+    # or its definition, and managers; not viewers.
+    HANDLE_ALERTS = "handle_alerts"
 
 
 # What each per-use-case role may do. Admins may do everything; Managers view everything,
-# roll back and override a gate (with a justification), which no use-case role may.
+# handle monitoring alerts, roll back and override a gate (with a justification, which no
+# use-case role may).
 # Approving a promotion is not an action here: the promotion's policy says whose approvals
 # count (promotions/services/policy.py).
 ROLE_ACTIONS: dict[str, frozenset[Action]] = {
     Role.OWNER: frozenset(Action) - {Action.OVERRIDE_GATE},
-    Role.EXPERT: frozenset({Action.VIEW, Action.EDIT, Action.MANAGE_REVIEWS, Action.REVIEW}),
+    Role.EXPERT: frozenset(
+        {Action.VIEW, Action.EDIT, Action.MANAGE_REVIEWS, Action.REVIEW, Action.HANDLE_ALERTS}
+    ),
     Role.DATA_SCIENTIST: frozenset(
-        {Action.VIEW, Action.MANAGE_MODELS, Action.MANAGE_REVIEWS, Action.PROMOTE}
+        {
+            Action.VIEW,
+            Action.MANAGE_MODELS,
+            Action.MANAGE_REVIEWS,
+            Action.PROMOTE,
+            Action.HANDLE_ALERTS,
+        }
     ),
     Role.VIEWER: frozenset({Action.VIEW}),
 }
-MANAGER_ACTIONS = frozenset({Action.VIEW, Action.ROLLBACK, Action.OVERRIDE_GATE})
-
-
-def global_groups(user) -> frozenset[str]:
-    """The user's global groups (Manager, Admin), cached on the user for the request."""
-    if not user.is_authenticated:
-        return frozenset()
-    if not hasattr(user, "_quorum_groups"):
-        names = set(
-            user.groups.filter(name__in=[MANAGER_GROUP, ADMIN_GROUP]).values_list("name", flat=True)
-        )
-        if user.is_superuser:
-            names.add(ADMIN_GROUP)
-        user._quorum_groups = frozenset(names)
-    return user._quorum_groups
+MANAGER_ACTIONS = frozenset(
+    {Action.VIEW, Action.ROLLBACK, Action.OVERRIDE_GATE, Action.HANDLE_ALERTS}
+)
 
 
 def is_admin(user) -> bool:

@@ -6,7 +6,8 @@ import datetime
 
 from rest_framework import serializers
 
-from monitoring.models import Alert, DailyDrift, DailyKPI, DailyQuality, DailyRun
+from monitoring.models import Alert, DailyDrift, DailyKPI, DailyQuality, DailyRun, MonitoringPolicy
+from monitoring.services import alerts
 from monitoring.services.alerts import NOTE_LENGTH
 from monitoring.services.jobs import MAX_DAYS_PER_REQUEST, utc_today
 from portal.text import multi_line
@@ -92,6 +93,62 @@ class RunInput(serializers.Serializer):
         return {"version": attrs["version"], "days": sorted(set(days))}
 
 
+def _in_policy_range(name: str):
+    """The service's own range check of one threshold, as a field validator (so each bad
+    field gets its message, whatever the others hold)."""
+
+    def check(value) -> None:
+        errors = alerts.check_policy({name: value})
+        if errors:
+            raise serializers.ValidationError(errors[0].message)
+
+    return check
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    """The use case's alert thresholds, read and written alike: PUT gives every field, PATCH
+    some. Shares of rows are from 0 to 1 (0.05 is 5 %)."""
+
+    psi_threshold = serializers.FloatField(
+        validators=[_in_policy_range("psi_threshold")],
+        help_text="A feature's (or the prediction's) PSI above this opens a drift alert; "
+        "above 0 (0.2 marks a significant shift).",
+    )
+    is_p_value_alerting = serializers.BooleanField(
+        help_text="Whether a KS or chi-square p-value under p_value_level opens a drift alert "
+        "too (off by default: with many rows, tiny shifts have tiny p-values)."
+    )
+    p_value_level = serializers.FloatField(
+        validators=[_in_policy_range("p_value_level")],
+        help_text="Between 0 and 1, both excluded (0.01).",
+    )
+    max_violation_rate = serializers.FloatField(
+        validators=[_in_policy_range("max_violation_rate")],
+        help_text="A data-quality rule broken by a larger share of a day's predictions opens "
+        "an alert; 0 to 1.",
+    )
+    max_refused_rate = serializers.FloatField(
+        validators=[_in_policy_range("max_refused_rate")],
+        help_text="A larger share of the rows the use case received in a day refused at "
+        "ingestion opens an alert (one for the use case); 0 to 1.",
+    )
+    silence_hours = serializers.IntegerField(
+        validators=[_in_policy_range("silence_hours")],
+        help_text="A deployed version with no prediction logged for this many hours opens an "
+        f"alert; 1 to {alerts.MAX_SILENCE_HOURS}.",
+    )
+    is_kpi_alerting = serializers.BooleanField(
+        help_text="Whether a gating KPI on the wrong side of its gate on a day opens an alert."
+    )
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Last change; null while on the defaults."
+    )
+
+    class Meta:
+        model = MonitoringPolicy
+        fields = [*alerts.POLICY_FIELDS, "updated_at"]
+
+
 # Representations ---------------------------------------------------------------------------
 
 
@@ -174,10 +231,14 @@ class AlertSerializer(serializers.ModelSerializer):
     resolved_by = serializers.CharField(
         source="resolved_by.username", allow_null=True, default=None
     )
-    kind = serializers.CharField(help_text="kpi_below_gate, drift, quality or silence.")
+    kind = serializers.CharField(
+        help_text="kpi_below_gate, drift, quality, refused (rows refused at ingestion: one "
+        "for the use case, on the version leading its deployment) or silence."
+    )
     status = serializers.CharField(help_text="open, acknowledged, resolved or closed.")
     subject = serializers.CharField(
-        help_text="The KPI's id, the feature's name or the rule's id; empty for silence."
+        help_text="The KPI's id, the feature's name or the rule's id; empty for refused and "
+        "silence."
     )
     value = serializers.FloatField(allow_null=True, help_text="The latest day's (silence: hours).")
 

@@ -1,37 +1,32 @@
 """/api/v1/usecases/{use_case_slug}/monitoring/: days/ (daily figures), drift/, alerts/
-(with {id}/acknowledge and {id}/resolve) and runs/ (list; POST queues the job).
+(with {id}/acknowledge and {id}/resolve), runs/ (list; POST queues the job) and policy (the
+alert thresholds: GET, PUT, PATCH).
 
-Reads need VIEW. Acknowledging and resolving an alert: the owner, experts, data scientists,
-managers and admins, not viewers (`may_handle_alerts`). Queuing runs: MANAGE_MODELS (owner,
-data scientists, admins), who run evaluations too. Querysets start from `self.use_case`,
-which UseCaseRole fetched through `visible_to()`: outsiders get 404.
+Reads need VIEW. Acknowledging and resolving an alert: HANDLE_ALERTS (the owner, experts,
+data scientists, managers and admins, not viewers). Queuing runs: MANAGE_MODELS (owner,
+data scientists, admins), who run evaluations too. Changing the policy: SET_POLICY (owner,
+admins), as the promotion policy. Querysets start from `self.use_case`, which UseCaseRole
+fetched through `visible_to()`: outsiders get 404.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from monitoring.api import serializers as s
-from monitoring.models import Alert, DailyDrift, DailyKPI, DailyRun
+from monitoring.models import Alert, DailyDrift, DailyKPI, DailyRun, MonitoringPolicy
 from monitoring.services import alerts, jobs
 from portal.api import CONFLICT_ERRORS, READ_ERRORS, WRITE_ERRORS, errors
-from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase, can
+from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
 
 LIST_ERRORS = errors(400, 401, 404)  # a bad filter is a 400 naming the parameter
-
-
-def may_handle_alerts(user, use_case) -> bool:
-    """Acknowledge or resolve the use case's alerts: whoever works on its models or its
-    definition (owner, experts, data scientists: MANAGE_REVIEWS) and managers (ROLLBACK).
-    TODO(issue 14): an Action.HANDLE_ALERTS in usecases/permissions.py, to replace this."""
-    return can(user, Action.MANAGE_REVIEWS, use_case) or can(user, Action.ROLLBACK, use_case)
 
 
 def _params(*names: str) -> list[OpenApiParameter]:
@@ -143,7 +138,7 @@ class AlertViewSet(_Filtered, ListModelMixin, RetrieveModelMixin):
     filter_serializer = s.AlertFilter
     lookup_value_regex = r"[0-9]+"
     not_found = "No such alert on this use case."
-    write_action = Action.VIEW  # who may act: may_handle_alerts(), checked in the actions
+    write_actions = {"acknowledge": Action.HANDLE_ALERTS, "resolve": Action.HANDLE_ALERTS}
 
     def get_queryset(self) -> QuerySet:
         if self.is_schema_generation():
@@ -165,8 +160,6 @@ class AlertViewSet(_Filtered, ListModelMixin, RetrieveModelMixin):
 
     def _act(self, service) -> Response:
         alert = self.get_object()
-        if not may_handle_alerts(self.request.user, self.use_case):
-            raise PermissionDenied("You may not act on this use case's alerts.")
         data = s.NoteInput(data=self.request.data)
         data.is_valid(raise_exception=True)
         service(alert, by=self.request.user, **data.validated_data)
@@ -248,3 +241,45 @@ class RunViewSet(_Filtered, ListModelMixin):
         runs = DailyRun.objects.filter(model_version=version, day__in=days)
         body = {"queued": queued, "runs": runs.select_related("model_version").order_by("day")}
         return Response(s.RunsQueued(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
+class PolicyView(NestedUnderUseCase, GenericAPIView):
+    """The use case's alert thresholds (the defaults until someone changes them)."""
+
+    serializer_class = s.PolicySerializer
+    pagination_class = None
+    write_action = Action.SET_POLICY
+
+    def get_queryset(self) -> QuerySet:
+        return MonitoringPolicy.objects.none()  # one object, read from self.use_case
+
+    def _save(self, request, *, partial: bool) -> Response:
+        data = s.PolicySerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        policy = alerts.save_policy(self.use_case, by=request.user, **data.validated_data)
+        return Response(s.PolicySerializer(policy).data)
+
+    @extend_schema(
+        responses={200: s.PolicySerializer, **READ_ERRORS},
+        description="Every member: the thresholds the nightly job opens alerts with.",
+    )
+    def get(self, request, use_case_slug=None):
+        return Response(s.PolicySerializer(alerts.current_policy(self.use_case)).data)
+
+    @extend_schema(
+        request=s.PolicySerializer,
+        responses={200: s.PolicySerializer, **WRITE_ERRORS},
+        description="Owner and admins: replace every threshold (each field is required). The "
+        "next runs use them; the change is audited. 400 names each field out of its range.",
+    )
+    def put(self, request, use_case_slug=None):
+        return self._save(request, partial=False)
+
+    @extend_schema(
+        request=s.PolicySerializer,
+        responses={200: s.PolicySerializer, **WRITE_ERRORS},
+        description="Owner and admins: change the thresholds given; the others stay.",
+    )
+    def patch(self, request, use_case_slug=None):
+        return self._save(request, partial=True)

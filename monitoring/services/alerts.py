@@ -16,16 +16,27 @@ predictions) the day either crosses the threshold, recovers, or says nothing (no
 So re-running a day gives the same alerts, and a run never duplicates one. A new alert's
 people (owner, experts, data scientists) are told once, after commit, through notify()
 with the key `alert:<id>` that the notification centre keeps unique.
+
+Rows refused at ingestion are counted for the whole use case (a refused row may name no
+valid version), so every deployed version's run of a day holds the same figure. Only one
+run reads it: that of the version leading the deployment (`refused_rows_reader`:
+production, else canary, else the oldest shadow). Its REFUSED alert (subject "") is the use
+case's: a later day updates or closes the active one whichever version opened it, so a new
+production version carries on the alert rather than opening a second.
+
+The policy's thresholds (`save_policy`, audited) apply from the next run on; alerts already
+open keep the threshold they were opened with until a day updates them.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import math
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Value
+from django.db.models import Case, F, Max, Q, Value, When
 from django.db.models.functions import Greatest, Least
 from django.urls import reverse
 from django.utils import timezone
@@ -41,17 +52,21 @@ from monitoring.models import (
 )
 from notifications.models import Notification
 from notifications.services.notify import notify
-from portal.errors import DomainError
+from portal.errors import DomainError, InvalidFields, InvalidInput
 from predictions.models import Prediction
 from registry.models import ModelVersion
 from usecases.models import KPI, Role, UseCase
 from usecases.services import audit
+from usecases.services.usecases import apply_changes, lock
 
 logger = logging.getLogger(__name__)
 
 Kind, Status = Alert.Kind, Alert.Status
 NOTIFIED_ROLES = (Role.OWNER, Role.EXPERT, Role.DATA_SCIENTIST)
 NOTE_LENGTH = 5000
+# Kinds whose figure is the use case's, not a version's: one active alert per use case.
+USE_CASE_KINDS = (Kind.REFUSED,)
+Stage = ModelVersion.Stage
 
 
 class AlertError(DomainError):
@@ -73,6 +88,86 @@ class Reading:
 def policy_for(use_case: UseCase) -> MonitoringPolicy:
     """The use case's monitoring policy, created with the defaults on first use."""
     policy, _ = MonitoringPolicy.objects.get_or_create(use_case=use_case)
+    return policy
+
+
+# --- The policy people edit -----------------------------------------------------------------
+
+POLICY_FIELDS = (
+    "psi_threshold",
+    "is_p_value_alerting",
+    "p_value_level",
+    "max_violation_rate",
+    "max_refused_rate",
+    "silence_hours",
+    "is_kpi_alerting",
+)
+FLAGS = ("is_p_value_alerting", "is_kpi_alerting")
+MAX_SILENCE_HOURS = 24 * 365
+POLICY_VERB = "monitoring_policy.changed"
+SHARE_MESSAGE = "A share of rows is from 0 to 1 (0.05 is 5 %)."
+POLICY_MESSAGES = {
+    "psi_threshold": "The PSI threshold is a number above 0 (0.2 marks a significant shift).",
+    "p_value_level": "The p-value level is between 0 and 1, both excluded (0.01 is usual).",
+    "max_violation_rate": SHARE_MESSAGE,
+    "max_refused_rate": SHARE_MESSAGE,
+    "silence_hours": f"Hours without predictions: a whole number from 1 to {MAX_SILENCE_HOURS:,}.",
+    **{flag: "Give true or false." for flag in FLAGS},
+}
+
+
+def current_policy(use_case: UseCase) -> MonitoringPolicy:
+    """The saved policy, or an unsaved one holding the defaults (reading writes nothing)."""
+    saved = MonitoringPolicy.objects.filter(use_case=use_case).first()
+    return saved or MonitoringPolicy(use_case=use_case)
+
+
+def _in_range(name: str, value) -> bool:
+    if name in FLAGS:
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if name == "silence_hours":
+        return isinstance(value, int) and 1 <= value <= MAX_SILENCE_HOURS
+    if not math.isfinite(value):
+        return False
+    if name == "psi_threshold":
+        return value > 0
+    if name == "p_value_level":
+        return 0 < value < 1
+    return 0 <= value <= 1  # the two shares of rows
+
+
+def check_policy(values: dict) -> list[InvalidInput]:
+    """One error per given threshold out of its range (the model's check constraint; at
+    most a year of silence, within the column's integers), worded for shares (0.05 is 5 %)."""
+    return [
+        InvalidInput(POLICY_MESSAGES[name], field=name)
+        for name, value in values.items()
+        if name in POLICY_MESSAGES and not _in_range(name, value)
+    ]
+
+
+@transaction.atomic
+def save_policy(use_case: UseCase, *, by, **fields) -> MonitoringPolicy:
+    """Change the given thresholds of the use case's policy (the others stay), audited with
+    what changed; nothing is written when nothing changes. The next runs use them."""
+    unknown = set(fields) - set(POLICY_FIELDS)
+    if unknown:
+        raise TypeError(f"save_policy() got unexpected fields {sorted(unknown)}")
+    errors = check_policy(fields)
+    if errors:
+        raise InvalidFields(errors)
+    use_case = lock(use_case)  # use case first
+    policy = MonitoringPolicy.objects.select_for_update().filter(use_case=use_case).first()
+    policy = policy or MonitoringPolicy(use_case=use_case)
+    before, after = apply_changes(policy, fields)
+    if not after:
+        return policy
+    policy.save()
+    audit.record(
+        actor=by, verb=POLICY_VERB, target=policy, use_case=use_case, before=before, after=after
+    )
     return policy
 
 
@@ -151,6 +246,25 @@ def _quality_readings(run: DailyRun, policy: MonitoringPolicy) -> list[Reading]:
     return readings
 
 
+def refused_rows_reader(use_case_id: int) -> int | None:
+    """The id of the version whose runs read the use case's refused rows: the one in
+    production, else in canary, else the oldest in shadow; None when none is deployed."""
+    lead = Case(When(stage=Stage.PRODUCTION, then=0), When(stage=Stage.CANARY, then=1), default=2)
+    deployed = ModelVersion.objects.filter(
+        use_case_id=use_case_id, stage__in=(Stage.PRODUCTION, Stage.CANARY, Stage.SHADOW)
+    )
+    return deployed.order_by(lead, "pk").values_list("pk", flat=True).first()
+
+
+def _refused_readings(run: DailyRun, policy: MonitoringPolicy) -> list[Reading]:
+    """The use case's share of rows refused at ingestion that day, read on the leading
+    version's run only (see the module docstring); no rows received: nothing known."""
+    if refused_rows_reader(run.model_version.use_case_id) != run.model_version_id:
+        return []
+    rate, limit = run.refused_rate, policy.max_refused_rate
+    return [Reading(Kind.REFUSED, "", "", rate, limit, rate is not None and rate > limit)]
+
+
 def silence_reading(
     version: ModelVersion, policy: MonitoringPolicy, *, at: datetime.datetime
 ) -> Reading:
@@ -189,6 +303,7 @@ def evaluate_alerts(run: DailyRun) -> list[Alert]:
         *_kpi_readings(run, policy),
         *_drift_readings(run, policy),
         *_quality_readings(run, policy),
+        *_refused_readings(run, policy),
         silence_reading(version, policy, at=min(end_of_day, timezone.now())),
     ]
     return apply_readings(version, run.day, readings)
@@ -214,11 +329,13 @@ def check_silence(now: datetime.datetime | None = None) -> int:
 def apply_readings(
     version: ModelVersion, day: datetime.date, readings: list[Reading]
 ) -> list[Alert]:
-    """Apply one day's readings of a version to its alerts; the alerts opened."""
+    """Apply one day's readings of a version to its alerts (and to the use case's, for
+    USE_CASE_KINDS); the alerts opened."""
     opened = []
+    mine = Q(model_version=version) | Q(use_case_id=version.use_case_id, kind__in=USE_CASE_KINDS)
     active = {
         (alert.kind, alert.subject): alert
-        for alert in Alert.objects.filter(model_version=version, status__in=Alert.ACTIVE)
+        for alert in Alert.objects.filter(mine, status__in=Alert.ACTIVE)
     }
     for reading in readings:
         alert = active.get((reading.kind, reading.subject))
@@ -243,14 +360,19 @@ def _seen_again(alert: Alert, day: datetime.date, reading: Reading) -> None:
     )
 
 
+def _same_subject(version: ModelVersion, reading: Reading) -> dict:
+    """Filters of the alerts about the reading's subject: the version's, or for
+    USE_CASE_KINDS the use case's, whichever version holds them."""
+    if reading.kind in USE_CASE_KINDS:
+        scope = {"use_case_id": version.use_case_id}
+    else:
+        scope = {"model_version": version}
+    return {**scope, "kind": reading.kind, "subject": reading.subject}
+
+
 def _open(version: ModelVersion, day: datetime.date, reading: Reading) -> Alert | None:
-    finished = Alert.objects.filter(
-        model_version=version,
-        kind=reading.kind,
-        subject=reading.subject,
-        day__lte=day,
-        last_seen_day__gte=day,
-    )
+    same = _same_subject(version, reading)
+    finished = Alert.objects.filter(**same, day__lte=day, last_seen_day__gte=day)
     if finished.exists():  # this day already raised an alert that has ended since
         return None
     try:
@@ -267,12 +389,7 @@ def _open(version: ModelVersion, day: datetime.date, reading: Reading) -> Alert 
                 last_seen_day=day,
             )
     except IntegrityError:
-        active = Alert.objects.filter(
-            model_version=version,
-            kind=reading.kind,
-            subject=reading.subject,
-            status__in=Alert.ACTIVE,
-        ).first()
+        active = Alert.objects.filter(**same, status__in=Alert.ACTIVE).first()
         if active is not None:
             _seen_again(active, day, reading)
         return None

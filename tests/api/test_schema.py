@@ -23,6 +23,9 @@ PATHS = {
     f"{V1}/{{use_case_slug}}/monitoring/alerts/{{id}}/acknowledge": {"post"},
     f"{V1}/{{use_case_slug}}/monitoring/alerts/{{id}}/resolve": {"post"},
     f"{V1}/{{use_case_slug}}/monitoring/runs/": {"get", "post"},
+    f"{V1}/{{use_case_slug}}/monitoring/policy": {"get", "put", "patch"},
+    f"{V1}/{{use_case_slug}}/monitoring/weeks/": {"get"},
+    f"{V1}/{{use_case_slug}}/monitoring/comparison/": {"get"},
     # Comment threads and the activity feed (collaboration/api/views.py).
     f"{V1}/{{use_case_slug}}/comments/": {"get", "post"},
     f"{V1}/{{use_case_slug}}/comments/{{id}}/": {"get", "patch", "delete"},

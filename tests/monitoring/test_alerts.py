@@ -1,6 +1,7 @@
 """Alerts: a threshold crossed opens one alert, notified once; the next run and a re-run of
 the same day update it rather than duplicate it; a later day that recovers closes it; people
-acknowledge and resolve (audited); a silent version gets a silence alert."""
+acknowledge and resolve (audited); a silent version gets a silence alert; rows refused at
+ingestion open one alert per use case, read on the version leading the deployment."""
 
 import datetime
 
@@ -15,7 +16,7 @@ from monitoring.services.kpis import DayKPIs, KPIValue
 from monitoring.services.quality import DayQuality, RuleFigure
 from notifications.models import Notification
 from registry.models import ModelVersion
-from tests.factories import RuleFactory
+from tests.factories import RuleFactory, make_version
 from tests.monitoring.conftest import DAY, log_day
 from usecases.models import AuditEvent
 
@@ -27,9 +28,21 @@ def next_day(days: int) -> datetime.date:
     return DAY + datetime.timedelta(days=days)
 
 
-def store(version, day=DAY, *, auc=0.9, psi=0.05, p_value=0.5, violating=0, rule=None):
+def store(
+    version,
+    day=DAY,
+    *,
+    auc=0.9,
+    psi=0.05,
+    p_value=0.5,
+    violating=0,
+    rule=None,
+    received=0,
+    refused=0,
+):
     """Store a day's figures through the job's own claim and store_day (alerts evaluated in
-    its transaction), as run_day would after computing them."""
+    its transaction), as run_day would after computing them; `received` and `refused` are
+    the use case's rows at ingestion that day (the same for every version's run)."""
     kpi = version.use_case.kpis.get(metric="roc_auc")
     token = jobs.claim_run(version.pk, day)
     assert token is not None
@@ -42,6 +55,8 @@ def store(version, day=DAY, *, auc=0.9, psi=0.05, p_value=0.5, violating=0, rule
     quality = DayQuality(
         rows_checked=1000,
         rows_violating=violating,
+        rows_received=received,
+        rows_refused=refused,
         rules=[RuleFigure(rule, 1000, violating)] if rule else [],
     )
     drift = FeatureDrift(
@@ -228,6 +243,98 @@ def test_a_rule_violated_too_often_opens_a_quality_alert(deployed):
     store(deployed, next_day(1), rule=rule, violating=80)
     [alert] = alerts_of(deployed)
     assert (alert.kind, alert.subject, alert.value) == (Kind.QUALITY, str(rule.pk), 0.08)
+
+
+def refused_alerts():
+    return list(Alert.objects.filter(kind=Kind.REFUSED))
+
+
+def deploy(use_case, name, stage, by) -> ModelVersion:
+    version = make_version(use_case, name, by)
+    ModelVersion.objects.filter(pk=version.pk).update(stage=stage)
+    version.refresh_from_db()
+    return version
+
+
+def test_rows_refused_over_the_share_open_one_alert_never_duplicated_closed_on_recovery(
+    deployed, run_day_again, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        store(deployed, received=1000, refused=50)  # 5 %: not over the 5 % of the policy
+        assert refused_alerts() == []
+        store(deployed, next_day(1), received=1000, refused=80)
+        store(deployed, next_day(2), received=1000, refused=120)  # the next run
+        run_day_again(next_day(1), received=1000, refused=80)  # a re-run of a crossing day
+    [alert] = refused_alerts()
+    assert (alert.model_version, alert.subject, alert.status) == (deployed, "", Status.OPEN)
+    assert (alert.day, alert.last_seen_day, alert.value, alert.threshold) == (
+        next_day(1),
+        next_day(2),
+        0.12,
+        0.05,
+    )
+    assert str(alert) == f"Rows refused at ingestion · {deployed}"
+    assert alert_notifications().count() == 2  # owner and data scientist, once each
+    assert AuditEvent.objects.filter(verb="alert.opened").count() == 1
+    store(deployed, next_day(3))  # nothing received: nothing known, the alert stays
+    assert refused_alerts()[0].status == Status.OPEN
+    store(deployed, next_day(4), received=1000, refused=10)
+    [alert] = refused_alerts()
+    assert (alert.status, alert.value) == (Status.CLOSED, 0.01)
+    assert AuditEvent.objects.filter(verb="alert.closed").count() == 1
+
+
+def test_the_refused_share_follows_the_policy(deployed):
+    MonitoringPolicy.objects.create(use_case=deployed.use_case, max_refused_rate=0.25)
+    store(deployed, received=1000, refused=200)
+    assert refused_alerts() == []
+    store(deployed, next_day(1), received=1000, refused=300)
+    assert [a.threshold for a in refused_alerts()] == [0.25]
+
+
+def test_a_shadow_version_opens_no_second_refused_alert_on_the_same_use_case_day(
+    deployed, personas
+):
+    shadow = deploy(deployed.use_case, "2.0.0", ModelVersion.Stage.SHADOW, personas["owner"])
+    for day in (DAY, next_day(1)):
+        for version in (shadow, deployed):  # both runs of the day, in either order
+            store(version, day, received=1000, refused=200)
+    [alert] = refused_alerts()
+    assert (alert.model_version, alert.day, alert.last_seen_day) == (deployed, DAY, next_day(1))
+    assert AuditEvent.objects.filter(verb="alert.opened").count() == 1
+    store(shadow, next_day(2), received=1000, refused=0)  # the shadow's run reads nothing
+    assert refused_alerts()[0].status == Status.OPEN
+    store(deployed, next_day(2), received=1000, refused=0)
+    assert refused_alerts()[0].status == Status.CLOSED
+
+
+def test_without_production_the_canary_then_the_oldest_shadow_reads_refused_rows(churn, personas):
+    owner = personas["owner"]
+    first = deploy(churn, "1.0.0", ModelVersion.Stage.SHADOW, owner)
+    second = deploy(churn, "2.0.0", ModelVersion.Stage.SHADOW, owner)
+    assert alerts.refused_rows_reader(churn.pk) == first.pk
+    canary = deploy(churn, "3.0.0", ModelVersion.Stage.CANARY, owner)
+    assert alerts.refused_rows_reader(churn.pk) == canary.pk
+    for version in (first, second, canary):
+        store(version, received=100, refused=60)
+    assert [a.model_version for a in refused_alerts()] == [canary]
+
+
+def test_a_new_production_version_carries_on_the_use_cases_refused_alert(deployed, personas):
+    store(deployed, received=1000, refused=200)
+    ModelVersion.objects.filter(pk=deployed.pk).update(stage=ModelVersion.Stage.ARCHIVED)
+    new = deploy(deployed.use_case, "2.0.0", ModelVersion.Stage.PRODUCTION, personas["owner"])
+    store(new, next_day(1), received=1000, refused=300)
+    [alert] = refused_alerts()
+    assert (alert.model_version, alert.last_seen_day, alert.value) == (deployed, next_day(1), 0.3)
+    store(new, next_day(2), received=1000, refused=0)
+    [alert] = refused_alerts()
+    assert alert.status == Status.CLOSED
+    store(new, next_day(3), received=1000, refused=300)  # crossing again: a new one, on `new`
+    assert sorted((a.model_version.version, a.status) for a in refused_alerts()) == [
+        ("1.0.0", Status.CLOSED),
+        ("2.0.0", Status.OPEN),
+    ]
 
 
 def test_a_silent_version_gets_one_silence_alert_that_closes_once_it_logs_again(

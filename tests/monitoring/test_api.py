@@ -1,5 +1,6 @@
-"""The monitoring API: daily figures, drift, alerts (list, acknowledge, resolve) and the
-job's runs; every persona's answer, filters, errors as JSON per field, constant queries."""
+"""The monitoring API: daily figures, drift, alerts (list, acknowledge, resolve), the job's
+runs and the policy; every persona's answer, filters, errors as JSON per field, constant
+queries. The policy's validation is in test_policy.py."""
 
 import datetime
 
@@ -9,6 +10,7 @@ from monitoring.models import Alert, DailyDrift, DailyKPI, DailyQuality, DailyRu
 from tests.conftest import PERSONAS, expected_status, fields_in, queries_for
 from tests.factories import RuleFactory, UseCaseFactory, make_version
 from usecases.models import AuditEvent
+from usecases.permissions import Action, can
 
 pytestmark = pytest.mark.django_db
 
@@ -17,6 +19,16 @@ DAY = datetime.date(2026, 3, 10)
 READERS = {"viewer", "data_scientist", "expert", "owner", "manager", "admin"}
 HANDLERS = {"data_scientist", "expert", "owner", "manager", "admin"}  # not viewers
 RUNNERS = {"data_scientist", "owner", "admin"}  # MANAGE_MODELS
+POLICY_EDITORS = {"owner", "admin"}  # SET_POLICY
+POLICY = {
+    "psi_threshold": 0.25,
+    "is_p_value_alerting": True,
+    "p_value_level": 0.001,
+    "max_violation_rate": 0.1,
+    "max_refused_rate": 0.02,
+    "silence_hours": 48,
+    "is_kpi_alerting": False,
+}
 
 
 def monitored_day(version, day, *, kpi, rule=None, psi=0.05) -> DailyRun:
@@ -83,6 +95,8 @@ ENDPOINTS = [
     ("drift", "get", f"{UC}/drift/", None, READERS, 200),
     ("runs", "get", f"{UC}/runs/", None, READERS, 200),
     ("alerts", "get", f"{UC}/alerts/", None, READERS, 200),
+    ("weeks", "get", f"{UC}/weeks/", None, READERS, 200),
+    ("comparison", "get", f"{UC}/comparison/", None, READERS, 200),
     ("alert", "get", f"{UC}/alerts/{{alert}}/", None, READERS, 200),
     ("acknowledge", "post", f"{UC}/alerts/{{alert}}/acknowledge", {"note": "On it"}, HANDLERS, 200),
     ("resolve", "post", f"{UC}/alerts/{{alert}}/resolve", {}, HANDLERS, 200),
@@ -94,6 +108,9 @@ ENDPOINTS = [
         RUNNERS,
         202,
     ),
+    ("policy", "get", f"{UC}/policy", None, READERS, 200),
+    ("policy-put", "put", f"{UC}/policy", POLICY, POLICY_EDITORS, 200),
+    ("policy-patch", "patch", f"{UC}/policy", {"silence_hours": 6}, POLICY_EDITORS, 200),
 ]
 
 
@@ -110,6 +127,31 @@ def test_monitoring_endpoint_answers_each_persona_as_its_role_allows(
     alert.refresh_from_db()
     if method == "post" and "alerts" in path:
         assert alert.is_active == (response.status_code != 200 or path.endswith("acknowledge"))
+
+
+@pytest.mark.parametrize("who", sorted(set(PERSONAS) - {"anonymous"}))
+def test_handle_alerts_is_the_action_of_the_alert_handlers(personas, use_case, who):
+    assert can(personas[who], Action.HANDLE_ALERTS, use_case) is (who in HANDLERS)
+    assert can(personas[who], Action.SET_POLICY, use_case) is (who in POLICY_EDITORS)
+
+
+def test_a_refused_rows_alert_lists_with_its_kind_and_no_subject(api, version):
+    Alert.objects.create(
+        use_case=version.use_case,
+        model_version=version,
+        kind=Alert.Kind.REFUSED,
+        value=0.12,
+        threshold=0.05,
+        day=DAY,
+        last_seen_day=DAY,
+    )
+    [row] = api("viewer").get(f"{UC}/alerts/?kind=refused").json()["results"]
+    assert (row["kind"], row["subject"], row["value"], row["version"]) == (
+        "refused",
+        "",
+        0.12,
+        "1.0.0",
+    )
 
 
 def test_days_give_kpis_with_intervals_quality_and_counts(api, days):

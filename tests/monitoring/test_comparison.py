@@ -275,3 +275,36 @@ def test_the_comparison_costs_the_same_queries_for_5_or_30_days(client, personas
             assert client.get(tab(shadow, DAY, days)).status_code == 200
         counts.append(len(captured))
     assert counts[0] == counts[1]
+
+
+def test_the_api_lists_each_challenger_day_with_its_differences(api, deployed, shadow):
+    store_compared_days(shadow, deployed, [DAY + datetime.timedelta(days=i) for i in range(3)])
+    url = "/api/v1/usecases/churn/monitoring/comparison/"
+    body = api("viewer").get(f"{url}?version=2.0.0&start={DAY}").json()
+    assert body["count"] == 3
+    first = body["results"][0]
+    assert (first["version"], first["stage"], first["baseline"]) == ("2.0.0", "shadow", "1.0.0")
+    assert (first["n_paired"], first["n_disagree"], first["disagreement_rate"]) == (1000, 10, 0.01)
+    assert [d["name"] for d in first["differences"]] == [
+        "Calibration",
+        "Precision on business clients",
+        "Ranking quality",
+    ]
+    assert api("viewer").get(f"{url}?version=1.0.0").json()["count"] == 0
+    assert api("viewer").get(f"{url}?version=9.9.9").status_code == 400
+
+
+def test_the_comparison_api_costs_the_same_queries_for_3_or_30_days(api, deployed, shadow):
+    client = api("viewer")
+    url = "/api/v1/usecases/churn/monitoring/comparison/?page_size=50"
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    store_compared_days(shadow, deployed, [DAY + datetime.timedelta(days=i) for i in range(3)])
+    few = count()
+    later = [DAY + datetime.timedelta(days=i) for i in range(3, 30)]
+    store_compared_days(shadow, deployed, later)
+    assert count() == few

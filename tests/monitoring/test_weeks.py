@@ -112,3 +112,15 @@ def test_the_tab_shows_the_weeks_kpis_per_week(client, personas, deployed, two_d
     line = chart["figure"]["data"][2]
     assert line["name"] == "Weekly value" and line["y"] == [auc.value]
     assert line["x"] == [MONDAY.isoformat()]  # the week of a period starting on a Tuesday
+
+
+def test_the_api_lists_each_kpi_per_week(api, deployed, two_days):
+    weeks.run_week(deployed.pk, MONDAY)
+    url = "/api/v1/usecases/churn/monitoring/weeks/"
+    body = api("viewer").get(f"{url}?version=1.0.0&start={DAY}&end={DAY}").json()
+    assert body["count"] == 3
+    auc = next(row for row in body["results"] if row["metric"] == "roc_auc")
+    stored = WeeklyKPI.objects.get(kpi__metric="roc_auc")
+    assert (auc["week"], auc["value"], auc["n"]) == (MONDAY.isoformat(), stored.value, stored.n)
+    after = MONDAY + datetime.timedelta(days=7)
+    assert api("viewer").get(f"{url}?start={after}").json()["count"] == 0

@@ -598,6 +598,7 @@ def every_event(personas, use_case):
     alerts.acknowledge_alert(alert, by=expert, note="Looking")
     alerts.resolve_alert(alert, by=owner, note="Fixed upstream")
     audit.record(actor=None, verb="alert.closed", target=alert, use_case=use_case)
+    alerts.save_policy(use_case, by=owner, psi_threshold=0.25, is_p_value_alerting=True)
     return list(AuditEvent.objects.order_by("id"))
 
 
@@ -636,6 +637,10 @@ def test_every_apps_events_read_without_codes_or_iso_dates(every_event):
     texts = {entry.event.verb: entry.text for entry in entries}
     assert "owner Olivia → Victor" in texts["usecase.updated"]
     assert "Point estimate → Lower bound of the Wilson" in texts["promotion_policy.changed"]
+    assert (
+        "(alerts on p-values no → yes, PSI threshold 0.2 → 0.25)"
+        in texts["monitoring_policy.changed"]
+    )
 
 
 def test_every_apps_events_read_without_codes_on_the_pages(client, personas, use_case, every_event):

@@ -10,10 +10,22 @@ EXPECTED = {
     "anonymous": set(),
     "outsider": set(),
     "viewer": {Action.VIEW},
-    "data_scientist": {Action.VIEW, Action.MANAGE_MODELS, Action.MANAGE_REVIEWS, Action.PROMOTE},
-    "expert": {Action.VIEW, Action.EDIT, Action.MANAGE_REVIEWS, Action.REVIEW},
+    "data_scientist": {
+        Action.VIEW,
+        Action.MANAGE_MODELS,
+        Action.MANAGE_REVIEWS,
+        Action.PROMOTE,
+        Action.HANDLE_ALERTS,
+    },
+    "expert": {
+        Action.VIEW,
+        Action.EDIT,
+        Action.MANAGE_REVIEWS,
+        Action.REVIEW,
+        Action.HANDLE_ALERTS,
+    },
     "owner": set(Action) - {Action.OVERRIDE_GATE},  # a manager's alone
-    "manager": {Action.VIEW, Action.ROLLBACK, Action.OVERRIDE_GATE},
+    "manager": {Action.VIEW, Action.ROLLBACK, Action.OVERRIDE_GATE, Action.HANDLE_ALERTS},
     "admin": set(Action),
 }
 
