@@ -1,65 +1,22 @@
 """The demo data: loads twice without changing, opens on finished evaluations, and its
-deployments come from real promotions, with one request left waiting for Erik.
-
-load_demo takes ~15 s, so it runs once for the module, twice in a row, inside a transaction
-rolled back at the end; each test runs in a savepoint of it (its changes undone after it).
-"""
+deployments come from real promotions, with one request left waiting for Erik. The demo is
+loaded once for the package (conftest.py)."""
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.core.management import call_command
-from django.db import transaction
 from django.urls import reverse
 
 from predictions.models import Prediction
-from promotions.models import Decision, Gate, PromotionRequest, StageChange
+from promotions.models import Gate, PromotionRequest, StageChange
 from promotions.selectors import waiting_for_user
 from promotions.services import phases, policy, requests
 from registry.models import Evaluation, EvaluationDataset, ModelVersion
 from reviews.models import Review, ReviewCampaign
-from usecases.models import AuditEvent, UseCase, UseCaseMember
+from usecases.models import AuditEvent, UseCase
 from usecases.permissions import is_manager
 from usecases.services.audit import verify_chain
 
 Stage = ModelVersion.Stage
 Status = PromotionRequest.Status
-COUNTED = (
-    get_user_model(),
-    UseCase,
-    UseCaseMember,
-    EvaluationDataset,
-    ModelVersion,
-    Evaluation,
-    PromotionRequest,
-    Gate,
-    Decision,
-    StageChange,
-    Prediction,
-    ReviewCampaign,
-    Review,
-    AuditEvent,
-)
-
-
-def _counts() -> dict[str, int]:
-    return {model.__name__: model.objects.count() for model in COUNTED}
-
-
-@pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """The demo loaded twice: the row counts after each run. Nothing commits, so the queued
-    tasks and the on-commit notifications are never sent."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        call_command("load_demo", verbosity=0)
-        first = _counts()
-        call_command("load_demo", verbosity=0)
-        yield first, _counts()
-        transaction.set_rollback(True)
-
-
-@pytest.fixture
-def users(demo, db) -> dict:
-    return {user.username: user for user in get_user_model().objects.all()}
 
 
 def _version(slug: str, version: str) -> ModelVersion:
@@ -97,8 +54,10 @@ def test_the_demo_opens_on_finished_evaluations_the_newer_versions_pass(demo):
 
 @pytest.mark.django_db
 def test_the_demo_has_logged_predictions_outcomes_and_a_started_review_campaign(demo):
-    assert Prediction.objects.filter(use_case__slug="bank-churn").count() == 3000
-    assert Prediction.objects.filter(outcome__isnull=False).count() == 1500
+    # The review campaign's two weeks (the monitoring's 30 days: test_demo_monitoring.py).
+    reviewed = Prediction.objects.filter(use_case__slug="bank-churn", request_id__startswith="req-")
+    assert reviewed.count() == 3000
+    assert reviewed.filter(outcome__isnull=False).count() == 1500
     # Grocery: two weeks of 1.0.0 (production) and 1.1.0 (shadow) on the same requests.
     grocery = Prediction.objects.filter(use_case__slug="grocery-demand-forecast")
     assert grocery.filter(model_version__version="1.0.0").count() == 2830

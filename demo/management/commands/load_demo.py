@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from demo.management.commands import _demo_data, _demo_reviews
+from demo.management.commands import _demo_data, _demo_monitoring, _demo_reviews
 from demo.management.commands._demo_promotions import promote
 from predictions.services import ingest
 from promotions.services import phases
@@ -321,6 +321,7 @@ class Command(BaseCommand):
                         notes = dict.fromkeys(UseCase.Phase.values, note)
                         self._walk(created, users["olivia"], notes, phase)
         _demo_reviews.load(users)
+        _demo_monitoring.load(users)  # after the reviews' log: its days include it
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in with any of these:"))
         for username, _first, _last, role in ACCOUNTS:
             label = role.label if isinstance(role, Role) else role
