@@ -15,6 +15,7 @@ and one UPDATE … FROM, on SQLite with bulk_update. The caller opens the transa
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -373,11 +374,22 @@ def attach_sqlite(
 def _write_outcomes_sqlite(
     task: str, predictions: list, outcomes: dict[str, object], times: dict[str, datetime]
 ) -> None:
-    """Set each prediction's outcome, time and error from its request id; one bulk_update.
-    Used by attach_outcomes and for late predictions."""
+    """Set each prediction's outcome, time and error from its request id; one executemany
+    of a plain UPDATE by id (bulk_update's CASE per row grows with the square of the batch
+    on SQLite: 8 s against 0.5 s for the demo's outcomes). Used by attach_outcomes and for
+    late predictions; the objects are updated too."""
+    adapt = connection.ops.adapt_datetimefield_value  # naive UTC text, as the ORM stores it
+    rows = []
     for prediction in predictions:
         outcome = outcomes[prediction.request_id]
         prediction.outcome = outcome
         prediction.outcome_at = times[prediction.request_id]
         prediction.error = outcome_error(task, prediction.prediction, prediction.score, outcome)
-    Prediction.objects.bulk_update(predictions, ["outcome", "outcome_at", "error"])
+        rows.append(
+            (json.dumps(outcome), adapt(prediction.outcome_at), prediction.error, prediction.pk)
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE reviews_prediction SET outcome = %s, outcome_at = %s, error = %s WHERE id = %s",
+            rows,
+        )
