@@ -175,16 +175,15 @@ def save_policy(use_case: UseCase, *, by, **fields) -> MonitoringPolicy:
 
 
 def kpi_crosses(kpi: KPI, figure: DailyKPI) -> bool | None:
-    """Whether the day's KPI is worse than its gate, read as the gate reads it (the point
-    value, or the interval's worse end in bound mode); None when undefined."""
-    higher = kpi.direction == KPI.Direction.HIGHER
-    value = figure.value
-    if kpi.gate_mode == KPI.GateMode.CONFIDENCE_BOUND:
-        bound = figure.low if higher else figure.high
-        value = bound if bound is not None else value
-    if value is None:
+    """Whether the day's KPI value is on the wrong side of its gate; None when undefined.
+    The point value, whatever the KPI's gate mode: the interval's worse end is the evidence a
+    promotion must show, but a day's interval is wide, and reading its worse end would
+    alert on a quiet day for its width alone, not for a decay."""
+    if figure.value is None:
         return None
-    return value < kpi.gate_threshold if higher else value > kpi.gate_threshold
+    if kpi.direction == KPI.Direction.HIGHER:
+        return figure.value < kpi.gate_threshold
+    return figure.value > kpi.gate_threshold
 
 
 def _kpi_readings(run: DailyRun, policy: MonitoringPolicy) -> list[Reading]:

@@ -207,6 +207,17 @@ def test_a_resolved_alert_is_done_and_a_later_crossing_opens_another(deployed, p
     assert sorted(a.status for a in alerts_of(deployed)) == [Status.OPEN, Status.RESOLVED]
 
 
+def test_a_bound_mode_kpi_alerts_on_its_daily_value_not_on_its_intervals_worse_end(deployed):
+    # Gate 0.85 in bound mode: promotion reads the lower end; a day's wide interval whose
+    # lower end dips under the gate while the value stays over it is no decay.
+    deployed.use_case.kpis.filter(metric="roc_auc").update(gate_mode="bound")
+    store(deployed, auc=0.86)  # interval 0.84–0.88
+    assert alerts_of(deployed) == []
+    store(deployed, next_day(1), auc=0.84)
+    [alert] = alerts_of(deployed)
+    assert (alert.kind, alert.value) == (Kind.KPI_BELOW_GATE, 0.84)
+
+
 def test_a_kpi_that_does_not_gate_or_a_policy_without_kpi_alerts_opens_nothing(deployed):
     deployed.use_case.kpis.update(is_gating=False)
     store(deployed, auc=0.5)
