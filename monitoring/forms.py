@@ -105,8 +105,16 @@ class PolicyForm(Form):
         return value
 
     def service_fields(self) -> dict:
-        """The cleaned data as save_policy() takes it: percentages as shares."""
-        data = {name: v for name, v in self.cleaned_data.items() if name not in self.PERCENT}
+        """The fields the person changed, as save_policy() takes them: percentages as shares.
+        Only those: the form shows shares rounded, and sending an untouched one back would
+        overwrite a finer value set through the API."""
+        changed = set(self.changed_data)
+        data = {
+            name: v
+            for name, v in self.cleaned_data.items()
+            if name not in self.PERCENT and name in changed
+        }
         for name, share in self.PERCENT.items():
-            data[share] = self.cleaned_data[name] / 100
+            if name in changed:
+                data[share] = self.cleaned_data[name] / 100
         return data

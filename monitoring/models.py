@@ -346,6 +346,13 @@ class Alert(models.Model):
                 condition=Q(status__in=["open", "acknowledged"]),
                 name="monitoring_one_active_alert_per_subject",
             ),
+            # Refused rows are the use case's figure: one active alert per use case, whichever
+            # version's run opened it (services/alerts.py USE_CASE_KINDS).
+            models.UniqueConstraint(
+                fields=["use_case", "kind", "subject"],
+                condition=Q(status__in=["open", "acknowledged"], kind="refused"),
+                name="monitoring_one_active_use_case_alert",
+            ),
             models.CheckConstraint(
                 condition=Q(day__lte=F("last_seen_day")), name="monitoring_alert_days_ordered"
             ),

@@ -54,11 +54,17 @@ def period_from(start: str | None, end: str | None) -> Period:
     return Period(first, last)
 
 
+# Dates asked for are kept within these, far from the calendar's ends (the period's
+# arithmetic, a week's Monday, would overflow at year 1 or 9999).
+FIRST_DAY, LAST_DAY = datetime.date(1970, 1, 1), datetime.date(9000, 12, 31)
+
+
 def _date(text: str | None) -> datetime.date | None:
     try:
-        return datetime.date.fromisoformat(text) if text else None
+        day = datetime.date.fromisoformat(text) if text else None
     except ValueError:
         return None
+    return min(max(day, FIRST_DAY), LAST_DAY) if day else None
 
 
 def monitored_versions(use_case: UseCase) -> list[ModelVersion]:

@@ -105,11 +105,27 @@ def _in_policy_range(name: str):
     return check
 
 
+class _Number(serializers.FloatField):
+    """A JSON number: true and false are not 1 and 0 here."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class _WholeNumber(serializers.IntegerField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class PolicySerializer(serializers.ModelSerializer):
     """The use case's alert thresholds, read and written alike: PUT gives every field, PATCH
     some. Shares of rows are from 0 to 1 (0.05 is 5 %)."""
 
-    psi_threshold = serializers.FloatField(
+    psi_threshold = _Number(
         validators=[_in_policy_range("psi_threshold")],
         help_text="A feature's (or the prediction's) PSI above this opens a drift alert; "
         "above 0 (0.2 marks a significant shift).",
@@ -118,21 +134,21 @@ class PolicySerializer(serializers.ModelSerializer):
         help_text="Whether a KS or chi-square p-value under p_value_level opens a drift alert "
         "too (off by default: with many rows, tiny shifts have tiny p-values)."
     )
-    p_value_level = serializers.FloatField(
+    p_value_level = _Number(
         validators=[_in_policy_range("p_value_level")],
         help_text="Between 0 and 1, both excluded (0.01).",
     )
-    max_violation_rate = serializers.FloatField(
+    max_violation_rate = _Number(
         validators=[_in_policy_range("max_violation_rate")],
         help_text="A data-quality rule broken by a larger share of a day's predictions opens "
         "an alert; 0 to 1.",
     )
-    max_refused_rate = serializers.FloatField(
+    max_refused_rate = _Number(
         validators=[_in_policy_range("max_refused_rate")],
         help_text="A larger share of the rows the use case received in a day refused at "
         "ingestion opens an alert (one for the use case); 0 to 1.",
     )
-    silence_hours = serializers.IntegerField(
+    silence_hours = _WholeNumber(
         validators=[_in_policy_range("silence_hours")],
         help_text="A deployed version with no prediction logged for this many hours opens an "
         f"alert; 1 to {alerts.MAX_SILENCE_HOURS}.",

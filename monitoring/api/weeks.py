@@ -57,7 +57,8 @@ class WeekViewSet(_Filtered, ListModelMixin):
         if "version" in found:
             rows = rows.filter(model_version=found["version"])
         if "start" in found:  # the weeks that overlap the range
-            rows = rows.filter(week__gt=found["start"] - WEEK_MINUS_ONE)
+            earliest = datetime.date.min + WEEK_MINUS_ONE  # no date before year 1
+            rows = rows.filter(week__gt=max(found["start"], earliest) - WEEK_MINUS_ONE)
         if "end" in found:
             rows = rows.filter(week__lte=found["end"])
         return rows.select_related("model_version", "kpi").order_by(

@@ -15,8 +15,10 @@ production version's rows of the same request ids and measures:
   paired rows.
 
 The baseline is the version in production at the end of the day: the last stage change to
-production before the day ended (promotions.StageChange), else the version in production
-now. A version is not compared with itself: a day it was in production has no comparison.
+production before the day ended (promotions.StageChange); none when the history shows
+production only later; the version in production now when there is no history at all. A
+version is not compared with itself: a day it was in production has no comparison, and
+nor has a day without a request both logged.
 
 The pairs are read with one join on the (model_version, request_id) unique index, only the
 columns the metrics need, streamed in chunks.
@@ -25,11 +27,11 @@ columns the metrics need, streamed in chunks.
 from __future__ import annotations
 
 import datetime
-import json
 import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 from django.db import connection
 
 from monitoring.services.kpis import day_bounds
@@ -94,7 +96,11 @@ def baseline_on(version: ModelVersion, day: datetime.date) -> ModelVersion | Non
     )
     if change is not None:
         baseline = change.model_version
-    else:
+    elif StageChange.objects.filter(
+        use_case_id=version.use_case_id, to_stage=ModelVersion.Stage.PRODUCTION
+    ).exists():
+        return None  # every stage change is recorded: nothing was in production that day
+    else:  # no history at all (versions staged before it was kept): production now
         baseline = ModelVersion.objects.filter(
             use_case_id=version.use_case_id, stage=ModelVersion.Stage.PRODUCTION
         ).first()
@@ -105,16 +111,15 @@ def baseline_on(version: ModelVersion, day: datetime.date) -> ModelVersion | Non
 
 def day_comparison(version: ModelVersion, day: datetime.date) -> DayComparison | None:
     """The version's day against the day's production version; None when the version was
-    the production version itself, or the use case had none."""
+    the production version itself, the use case had none, or no request was logged by both."""
     baseline = baseline_on(version, day)
     if baseline is None:
         return None
     task_type = version.use_case.task_type
     pairs = _read_pairs(version, baseline, day)
+    if not pairs.challenger:
+        return None  # nothing to compare: the tab says how requests are paired
     result = DayComparison(baseline=baseline, n_paired=len(pairs.challenger))
-    if not result.n_paired:
-        result.differences = [KPIDifference(kpi) for kpi in version.use_case.kpis.order_by("name")]
-        return result
     result.n_disagree, result.mean_abs_difference = _disagreement(pairs, task_type)
     known = [i for i, outcome in enumerate(pairs.outcome) if outcome is not None]
     result.n_with_outcome = len(known)
@@ -132,7 +137,8 @@ def _read_pairs(version: ModelVersion, baseline: ModelVersion, day: datetime.dat
         "ORDER BY c.id"
     )
     pairs = _Pairs()
-    with connection.cursor() as cursor:
+    # A server-side cursor on PostgreSQL: the pairs arrive CHUNK at a time, not all at once.
+    with connection.chunked_cursor() as cursor:
         adapt = connection.ops.adapt_datetimefield_value  # SQLite: naive UTC text, as stored
         cursor.execute(sql, [baseline.pk, version.pk, adapt(start), adapt(end)])
         while chunk := cursor.fetchmany(CHUNK):
@@ -150,7 +156,7 @@ def _json(value):
     """A JSON column as Python: PostgreSQL through Django's psycopg set-up and SQLite give
     its text."""
     if isinstance(value, str | bytes):
-        return json.loads(value)
+        return orjson.loads(value)
     return value
 
 
@@ -195,8 +201,13 @@ def _differences(
     for kpi in kpis:
         if kpi.segment and kpi.segment not in by_segment:
             by_segment[kpi.segment] = [i for i in known if pairs.segment[i] == kpi.segment]
+    classes = None
+    if task_type == "multiclass":  # every class either side or the truth named, for each call
+        labels = (pairs.outcome[i] for i in known)
+        sides = (pairs.challenger[i] for i in known), (pairs.baseline[i] for i in known)
+        classes = sorted({str(v) for v in labels} | {str(v) for side in sides for v in side})
     evaluated = {
-        segment: _evaluate(version, pairs, rows, task_type) if rows else None
+        segment: _evaluate(version, pairs, rows, task_type, classes) if rows else None
         for segment, rows in by_segment.items()
     }
     differences = []
@@ -221,7 +232,9 @@ def _differences(
     return differences
 
 
-def _evaluate(version: ModelVersion, pairs: _Pairs, rows: list[int], task_type: str):
+def _evaluate(
+    version: ModelVersion, pairs: _Pairs, rows: list[int], task_type: str, classes: list | None
+):
     """registry.metrics.evaluate of the challenger with the baseline as champion on `rows`;
     None when the outcomes do not evaluate (logged, as the daily KPIs do)."""
     use_case = version.use_case
@@ -251,6 +264,7 @@ def _evaluate(version: ModelVersion, pairs: _Pairs, rows: list[int], task_type: 
             value_model=getattr(use_case, "value_model", None),
             n_resamples=N_RESAMPLES,
             seed=SEED,
+            classes=classes,
             champion=metrics.Predictions(y_pred=theirs, score=scores.get("theirs")),
         )
     except ValueError as error:

@@ -91,7 +91,8 @@ def _due(version_id: int, monday: datetime.date) -> bool:
 def _store(
     version: ModelVersion, monday: datetime.date, figures: kpi_service.DayKPIs, started
 ) -> bool:
-    ModelVersion.objects.select_for_update().filter(pk=version.pk).first()  # one writer a week
+    # One writer a week; no_key: ingestion's foreign-key locks on the version go on.
+    ModelVersion.objects.select_for_update(no_key=True).filter(pk=version.pk).first()
     stored = WeeklyKPI.objects.filter(model_version=version, week=monday)
     newer = stored.filter(computed_at__gt=started)
     if newer.exists():  # another worker computed it from later data meanwhile

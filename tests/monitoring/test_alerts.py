@@ -319,6 +319,14 @@ def test_a_shadow_version_opens_no_second_refused_alert_on_the_same_use_case_day
     assert refused_alerts()[0].status == Status.CLOSED
 
 
+def test_the_database_keeps_one_active_refused_alert_per_use_case(deployed, personas):
+    other = make_version(deployed.use_case, "9.0.0", personas["owner"])
+    fields = {"use_case": deployed.use_case, "kind": Kind.REFUSED, "day": DAY}
+    Alert.objects.create(model_version=deployed, last_seen_day=DAY, **fields)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Alert.objects.create(model_version=other, last_seen_day=DAY, **fields)
+
+
 def test_without_production_the_canary_then_the_oldest_shadow_reads_refused_rows(churn, personas):
     owner = personas["owner"]
     first = deploy(churn, "1.0.0", ModelVersion.Stage.SHADOW, owner)

@@ -19,7 +19,7 @@ from predictions.models import Prediction
 from promotions.models import StageChange
 from registry.models import ModelVersion
 from tests.conftest import login
-from tests.factories import make_version
+from tests.factories import KPIFactory, UseCaseFactory, make_version
 from tests.monitoring.conftest import DAY, log_day
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +134,57 @@ def test_an_identical_challenger_differs_by_nothing_with_p_one(deployed, shadow)
         assert difference.difference == 0 and difference.p_value == 1
 
 
+def test_a_day_without_a_request_both_logged_stores_no_comparison_and_the_tab_says_why(
+    client, personas, deployed, shadow, enqueued, monkeypatch
+):
+    monkeypatch.setattr(jobs, "day_drifts", lambda version, day: [])
+    log_day(deployed, 50)
+    log_day(shadow, 50, prefix="other")  # other request ids
+    assert comparison.day_comparison(shadow, DAY) is None
+    assert jobs.run_day(shadow.pk, DAY) is True
+    assert not DailyComparison.objects.exists()
+    login(client, personas, "viewer")
+    page = client.get(tab(shadow, DAY, 1)).content.decode()
+    assert 'id="comparison-empty"' in page
+
+
+def test_a_multiclass_production_class_unseen_elsewhere_still_gives_differences(personas):
+    use_case = UseCaseFactory(slug="tickets", task_type="multiclass", owner=personas["owner"])
+    KPIFactory(
+        use_case=use_case,
+        name="Accuracy",
+        metric="accuracy",
+        direction="higher",
+        target=0.9,
+        gate_threshold=0.8,
+    )
+    production, challenger = (make_version(use_case, v, personas["owner"]) for v in "12")
+    ModelVersion.objects.filter(pk=production.pk).update(stage=Stage.PRODUCTION)
+    ModelVersion.objects.filter(pk=challenger.pk).update(stage=Stage.SHADOW)
+    start = datetime.datetime.combine(DAY, datetime.time(1), tzinfo=datetime.UTC)
+    rows = []
+    for i in range(100):
+        truth = "ab"[i % 2]
+        for version, said in ((production, "c" if i == 0 else truth), (challenger, truth)):
+            rows.append(
+                Prediction(
+                    use_case=use_case,
+                    model_version=version,
+                    request_id=f"t{i}",
+                    predicted_at=start,
+                    prediction=said,
+                    random_key=0.5,
+                    outcome=truth,
+                )
+            )
+    Prediction.objects.bulk_create(rows)
+    challenger.refresh_from_db()
+    result = comparison.day_comparison(challenger, DAY)
+    assert (result.n_paired, result.n_disagree) == (100, 1)
+    [accuracy] = result.differences
+    assert accuracy.difference == pytest.approx(0.01) and accuracy.n == 100
+
+
 def test_production_itself_and_a_use_case_without_production_have_no_comparison(deployed, shadow):
     assert comparison.day_comparison(deployed, DAY) is None
     ModelVersion.objects.filter(pk=deployed.pk).update(stage=Stage.ARCHIVED)
@@ -160,6 +211,9 @@ def test_the_baseline_is_the_version_in_production_at_the_end_of_the_day(
     ModelVersion.objects.filter(pk=shadow.pk).update(stage=Stage.PRODUCTION)
     assert comparison.baseline_on(shadow, DAY) == deployed
     assert comparison.baseline_on(shadow, DAY + datetime.timedelta(days=1)) is None
+    # Before the history's first production, nothing was in production: no baseline, even
+    # though a version is in production now.
+    assert comparison.baseline_on(shadow, DAY - datetime.timedelta(days=5)) is None
 
 
 def test_regression_disagrees_beyond_five_percent_and_gives_the_mean_gap():

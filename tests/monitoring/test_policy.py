@@ -109,6 +109,20 @@ def test_the_form_shows_shares_as_percentages_and_saves_them_as_shares(client, p
     assert 'name="max_refused_percent" value="2.5"' in response.content.decode()
 
 
+def test_saving_on_the_page_keeps_a_finer_share_set_through_the_api(
+    client, api, personas, use_case
+):
+    assert api("owner").patch(API, {"max_violation_rate": 4e-7}, format="json").status_code == 200
+    client = login(client, personas, "owner")
+    html = client.get(PAGE).content.decode()
+    form = {**FORM, "max_refused_percent": "5", "silence_hours": "24"}
+    shown = html.split('name="max_violation_percent" value="')[1].split('"')[0]
+    form["max_violation_percent"] = shown  # as the page shows it: rounded
+    client.post(PAGE, form)
+    saved = saved_policy(use_case)
+    assert saved["psi_threshold"] == 0.25 and saved["max_violation_rate"] == 4e-7
+
+
 def test_saving_the_same_values_again_changes_nothing_and_says_so(client, personas, use_case):
     client = login(client, personas, "owner")
     client.post(PAGE, FORM, follow=True)  # its message shown
@@ -325,6 +339,7 @@ def test_put_needs_every_field_and_names_each_missing_one(api, use_case):
         ({"is_p_value_alerting": "maybe"}, {"is_p_value_alerting"}),
         ({"silence_hours": "9" * 5000}, {"silence_hours"}),
         ({"psi_threshold": [0.3]}, {"psi_threshold"}),
+        ({"psi_threshold": True, "silence_hours": False}, {"psi_threshold", "silence_hours"}),
     ],
 )
 def test_a_threshold_out_of_range_is_a_400_naming_each_field(api, use_case, body, fields):

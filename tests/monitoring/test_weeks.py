@@ -124,3 +124,12 @@ def test_the_api_lists_each_kpi_per_week(api, deployed, two_days):
     assert (auc["week"], auc["value"], auc["n"]) == (MONDAY.isoformat(), stored.value, stored.n)
     after = MONDAY + datetime.timedelta(days=7)
     assert api("viewer").get(f"{url}?start={after}").json()["count"] == 0
+
+
+def test_dates_at_the_calendars_ends_are_no_server_error(api, client, personas, deployed):
+    url = "/api/v1/usecases/churn/monitoring/weeks/"
+    for query in ("start=0001-01-01", "end=0001-01-01", "start=9999-12-31"):
+        assert api("viewer").get(f"{url}?{query}").status_code == 200, query
+    login(client, personas, "viewer")
+    for query in ("end=0001-01-01", "start=0001-01-01&grain=week", "end=9999-12-31&grain=week"):
+        assert client.get(f"/usecases/churn/monitoring/?{query}").status_code == 200, query
