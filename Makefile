@@ -46,7 +46,8 @@ format: $(BIN)/.installed
 fuzz: $(BIN)/.installed
 	$(BIN)/python fuzz/run.py $(FUZZ_ARGS)
 
-# Performance targets of DESIGN.md; needs the local PostgreSQL. Writes docs/benchmarks.md
+# Performance targets of DESIGN.md; needs the local PostgreSQL (and Redis for the approvals
+# and monitoring benches, about 10 minutes for the latter). Writes docs/benchmarks.md
 # (BENCH="bench/bench_deployment.py …" runs only those and keeps the other sections). The
 # `bench` extra (MLflow, the reference of bench_deployment.py) is installed on first use.
 bench: $(BIN)/.bench-installed

@@ -3,8 +3,14 @@ outcome, with the metric code and intervals of evaluations (registry.metrics.eva
 the same resamples and seed as registry.services.evaluations).
 
 Only the day's rows are read (predicted_at in [day, day + 1) UTC, through the
-(model_version, predicted_at) index), only the columns the metrics need, streamed
-(`iterator`: a server-side cursor on PostgreSQL), never the whole log.
+(model_version, predicted_at) index), only the columns the metrics need, never the whole log,
+in id order (a re-run resamples the same rows alike). On PostgreSQL one query counts the day
+and returns each column as one array (array_agg; numbers in binary, array_send, read by
+numpy): the outcomes and predictions as numbers (binary, regression) or texts (multiclass)
+converted by the database, the only types ingestion stores (predictions/services/validate.py).
+A day holding anything else (a JSON boolean or a numeric string set by hand, a number past
+float8) is read the general way: every row's JSON into Python (`iterator`: a server-side
+cursor), as on SQLite, with the same conversions and the same results.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from django.db import DataError, connection
 from django.db.models import Count, Q
 
+from monitoring.services.log_reads import day_read
 from predictions.models import Prediction
 from registry import metrics
 from registry.models import ModelVersion
@@ -25,6 +33,7 @@ from usecases.models import KPI
 logger = logging.getLogger(__name__)
 
 CHUNK = 20_000  # rows fetched at a time
+FLOAT8_OID, INT8_OID = 701, 20  # pg_type
 
 
 @dataclass
@@ -72,14 +81,19 @@ def range_kpis(version: ModelVersion, start: datetime.datetime, end: datetime.da
     rows = Prediction.objects.filter(
         model_version=version, predicted_at__gte=start, predicted_at__lt=end
     ).order_by()
-    counts = rows.aggregate(total=Count("pk"), known=Count("pk", filter=Q(outcome__isnull=False)))
-    result = DayKPIs(n_predictions=counts["total"], n_with_outcome=counts["known"])
     kpis = list(use_case.kpis.order_by("name"))
+    read = _read_sql(version, start, end, use_case.task_type, arrays=bool(kpis))
+    if read is None:
+        counts = rows.aggregate(
+            total=Count("pk"), known=Count("pk", filter=Q(outcome__isnull=False))
+        )
+        read = counts["total"], counts["known"], None
+    result = DayKPIs(n_predictions=read[0], n_with_outcome=read[1])
     if not kpis:
         return result
     evaluated = None
     if result.n_with_outcome:
-        arrays = _arrays(rows, use_case.task_type)
+        arrays = read[2] if read[2] is not None else _arrays(rows, use_case.task_type)
         try:
             evaluated = metrics.evaluate(
                 use_case.task_type,
@@ -98,11 +112,89 @@ def range_kpis(version: ModelVersion, start: datetime.datetime, end: datetime.da
     return result
 
 
+def _read_sql(version: ModelVersion, start, end, task_type: str, *, arrays: bool):
+    """PostgreSQL: (rows, rows with an outcome, the arrays of `_arrays` or None) from one
+    query, the arrays only when asked for and when every outcome and prediction is of the
+    type ingestion stores; None elsewhere, or when a value is out of float8's range."""
+    if connection.vendor != "postgresql":
+        return None
+    multiclass = task_type == "multiclass"
+    if multiclass:  # str() of a JSON string is its text
+        label = "CASE WHEN jsonb_typeof({0}) = 'string' THEN {0} #>> '{{}}' END"
+    else:  # a JSON number's float, as float() of the number json.loads gives
+        label = "CASE WHEN jsonb_typeof({0}) = 'number' THEN ({0} #>> '{{}}')::float8 END"
+
+    def column(expression: str, numbers: bool = True) -> str:
+        """The rows with an outcome, in an array; numbers in binary (array_send), read by
+        numpy without a Python object each."""
+        values = f"array_agg({expression}) FILTER (WHERE outcome IS NOT NULL)"
+        return f"array_send({values})" if numbers else values
+
+    columns = [
+        column(label.format("outcome"), not multiclass),
+        column(label.format("prediction"), not multiclass),
+        column("score"),
+        column("CASE segment WHEN '' THEN %s ELSE segment END", numbers=False),
+        column("id"),
+    ]
+    select = ", ".join(columns if arrays else ["NULL"] * len(columns))
+    sql = (
+        f"SELECT count(*), count(outcome), {select} FROM reviews_prediction "
+        "WHERE model_version_id = %s AND predicted_at >= %s AND predicted_at < %s"
+    )
+    try:
+        with day_read() as cursor:
+            cursor.execute(sql, [*([NO_SEGMENT] if arrays else []), version.pk, start, end])
+            total, with_outcome, *found = cursor.fetchone()
+    except DataError:  # e.g. a number past float8: the general way says what to do
+        return None
+    if not arrays or not with_outcome:
+        return total, with_outcome, None
+    return total, with_outcome, _found_arrays(task_type, *found)
+
+
+def _found_arrays(task_type: str, truth, predicted, scores, segments, ids) -> dict | None:
+    """The arrays of `_arrays` from _read_sql's columns, in id order; None when an outcome
+    or a prediction is not of the stored type (NULL in its column)."""
+    numbers = task_type != "multiclass"
+    if numbers:
+        truth, predicted = _binary_array(truth), _binary_array(predicted)
+        if truth is None or predicted is None:
+            return None
+    elif None in truth or None in predicted:
+        return None
+    order = np.argsort(_binary_array(ids), kind="stable")
+    found: dict = {"segments": np.asarray(segments, dtype=object)[order]}
+    kind = float if numbers else object
+    found["y_true"] = np.asarray(truth, dtype=kind)[order]
+    found["y_pred"] = np.asarray(predicted, dtype=kind)[order]
+    score = _binary_array(scores)
+    if task_type == "binary" and score is not None:  # every row has a score
+        found["score"] = score[order]
+    return found
+
+
+def _binary_array(data: bytes) -> np.ndarray | None:
+    """A one-dimensional float8[] or int8[] in PostgreSQL's binary form (array_send): a
+    header of 5 int32 (dimensions, has NULLs, element type, length, lower bound), then each
+    element's int32 size and big-endian value. None when it holds a NULL."""
+    dimensions, has_null, element_type = np.frombuffer(data, ">i4", count=3)
+    if has_null:
+        return None
+    kind = {FLOAT8_OID: ">f8", INT8_OID: ">i8"}[int(element_type)]
+    if not dimensions:
+        return np.empty(0, dtype=kind[1:])
+    items = np.frombuffer(data, [("size", ">i4"), ("value", kind)], offset=20)
+    return items["value"].astype(kind[1:])
+
+
 def _arrays(rows, task_type: str) -> dict:
     """y_true, y_pred, the score (binary, when every row has one) and the segments."""
     truth, predicted, scores, segments = [], [], [], []
-    known = rows.filter(outcome__isnull=False).values_list(
-        "outcome", "prediction", "score", "segment"
+    known = (
+        rows.filter(outcome__isnull=False)
+        .order_by("pk")
+        .values_list("outcome", "prediction", "score", "segment")
     )
     for outcome, prediction, score, segment in known.iterator(chunk_size=CHUNK):
         truth.append(outcome)

@@ -3,10 +3,16 @@ between two instants: what drift needs from live traffic, read once per feature 
 
 On PostgreSQL the counting is done by the database, one aggregate query per feature kind:
 
-- numbers: an array of width_bucket(value, edges) per row, unnested and GROUP BY (feature,
-  bucket);
-- categories: an array of the values' text per row, unnested and GROUP BY (feature, value);
-- the KS sample: the rows' numbers ORDER BY random_key, id LIMIT KS_SAMPLE_SIZE.
+- numbers: width_bucket(value, edges) of each numeric column per row, unnested in the select
+  list and GROUP BY (feature, bucket);
+- categories: the values' text per row, unnested the same way and GROUP BY (feature, value);
+- the KS sample: the numbers of the rows ORDER BY random_key, id LIMIT KS_SAMPLE_SIZE, the
+  rows found by sorting their (random_key, id, ctid) alone.
+
+Each read runs in a transaction of its own settings (`day_read`): the day's rows through
+the (model_version, predicted_at) index, never a scan of the whole table (which the planner
+prefers when one version has logged few days), and no JIT compilation, which costs about a
+second per query and saves less on a day's rows (docs/benchmarks.md, "Monitoring").
 
 Elsewhere (SQLite, the quick start) one pass over the rows in random_key order builds the
 same counts in Python. Both follow the same value rules, so they give identical results
@@ -21,13 +27,14 @@ same counts in Python. Both follow the same value rules, so they give identical 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
 
 from monitoring.drift import KS_SAMPLE_SIZE, Histogram, NumericBins
 from predictions.models import Prediction
@@ -123,6 +130,38 @@ def uses_sql() -> bool:
 
 
 _WHERE = "model_version_id = %s AND predicted_at >= %s AND predicted_at < %s"
+# A read's settings, for its transaction only (set_config(…, true) is SET LOCAL): the day by
+# its index, no JIT, and room for the KS sample's sort of (random_key, id, ctid) in memory
+# (work_mem only ever raised to this).
+DAY_READ_SETTINGS = {"enable_seqscan": "off", "jit": "off", "work_mem": "64MB"}
+
+
+@contextlib.contextmanager
+def day_read():
+    """A cursor in a transaction (a savepoint inside another) with DAY_READ_SETTINGS, for
+    reads of a day of the log on PostgreSQL; the settings end with the transaction, or are
+    put back at the end of a savepoint (a rolled back one undoes them by itself)."""
+    names = list(DAY_READ_SETTINGS)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_size_bytes(current_setting('work_mem')) > pg_size_bytes(%s), "
+            + ", ".join(["current_setting(%s)"] * len(names)),
+            [DAY_READ_SETTINGS["work_mem"], *names],
+        )
+        larger, *values = cursor.fetchone()
+        before = dict(zip(names, values, strict=True))
+        wanted = {**DAY_READ_SETTINGS, **({"work_mem": before["work_mem"]} if larger else {})}
+        _set_local(cursor, wanted)
+        yield cursor
+        if transaction.get_connection().savepoint_ids:  # inside an outer transaction
+            _set_local(cursor, before)
+
+
+def _set_local(cursor, settings: dict[str, str]) -> None:
+    cursor.execute(
+        "SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
+        [p for name, value in settings.items() for p in (name, value)],
+    )
 
 
 def _json_sql(column: Column) -> tuple[str, str, list]:
@@ -159,13 +198,17 @@ def _bucket_sql(column: Column, bins: NumericBins) -> tuple[str, list]:
 def _unnested(expressions: list[tuple[str, list]], array_type: str) -> tuple[str, list]:
     """SELECT (feature number, value, count) for an array of per-row expressions: one scan
     of the day, in parallel workers where PostgreSQL plans them (no LIMIT or OFFSET in the
-    subquery for that reason; its array is used once, so each expression runs once a row)."""
-    params = [p for _, ps in expressions for p in ps]
+    subquery for that reason; its array is used once, so each expression runs once a row).
+    The two unnest() of the select list run in step (numbers 1…n beside the values): a
+    ProjectSet, about a sixth cheaper than unnest in a lateral FROM, which builds a
+    tuplestore per row."""
+    params = [list(range(1, len(expressions) + 1))]
+    params += [p for _, ps in expressions for p in ps]
     array = ", ".join(sql for sql, _ in expressions)
     sql = (
-        f"SELECT u.i, u.v, count(*) FROM (SELECT ARRAY[{array}]::{array_type} AS a "
-        f"FROM reviews_prediction WHERE {_WHERE}) AS s "
-        "CROSS JOIN LATERAL unnest(s.a) WITH ORDINALITY AS u(v, i) GROUP BY 1, 2"
+        f"SELECT u.i, u.v, count(*) FROM (SELECT unnest(%s::int[]) AS i, "
+        f"unnest(ARRAY[{array}]::{array_type}) AS v "
+        f"FROM reviews_prediction WHERE {_WHERE}) AS u GROUP BY 1, 2"
     )
     return sql, params
 
@@ -173,7 +216,7 @@ def _unnested(expressions: list[tuple[str, list]], array_type: str) -> tuple[str
 def _histograms_sql(where, numeric: list[tuple[Column, NumericBins]]) -> dict[str, Histogram]:
     sql, params = _unnested([_bucket_sql(c, b) for c, b in numeric], "int[]")
     counts: list[dict[int | None, int]] = [{} for _ in numeric]
-    with connection.cursor() as cursor:
+    with day_read() as cursor:
         cursor.execute(sql, [*params, *where])
         for i, bucket, n in cursor.fetchall():
             counts[i - 1][bucket] = n
@@ -191,7 +234,7 @@ def _histogram(counts_by_bucket: dict[int | None, int], bins: NumericBins) -> Hi
 def _categories_sql(where, categorical: list[Column]) -> dict[str, dict[str | None, int]]:
     sql, params = _unnested([_text_sql(c) for c in categorical], "text[]")
     counts: list[dict[str | None, int]] = [{} for _ in categorical]
-    with connection.cursor() as cursor:
+    with day_read() as cursor:
         cursor.execute(sql, [*params, *where])
         for i, value, n in cursor.fetchall():
             counts[i - 1][value] = n
@@ -202,13 +245,17 @@ def _sample_sql(where, columns: list[Column], size: int) -> dict[str, np.ndarray
     expressions = [_number_sql(c) for c in columns]
     params = [p for _, ps in expressions for p in ps]
     select = ", ".join(sql for sql, _ in expressions)
+    # The day's rows are sorted on (random_key, id) alone, their ctid beside, and only the
+    # first `size` have their numbers read (a TID scan): sorting the rows with their features
+    # would move every row's JSON through the sort, and the numbers of every row be read.
     # "+ 0" keeps the planner off the (version, random_key) index, which would walk every
     # day of the version in key order: the day is found by the time index, then top-N sorted.
     sql = (
-        f"SELECT {select} FROM reviews_prediction WHERE {_WHERE} "
-        "ORDER BY random_key + 0, id LIMIT %s"
+        f"SELECT {select} FROM reviews_prediction WHERE ctid = ANY(ARRAY("
+        f"SELECT ctid FROM reviews_prediction WHERE {_WHERE} "
+        "ORDER BY random_key + 0, id LIMIT %s)) ORDER BY random_key, id"
     )
-    with connection.cursor() as cursor:
+    with day_read() as cursor:
         cursor.execute(sql, [*params, *where, size])
         rows = cursor.fetchall()
     return {c.name: _present([row[i] for row in rows]) for i, c in enumerate(columns)}

@@ -212,6 +212,18 @@ def test_sql_and_python_paths_give_the_same_figures(version, personas, python_pa
     assert day_drift(version, DAY, reference=reference) == first
 
 
+def test_a_ks_sample_smaller_than_the_day_is_the_same_both_ways(version, python_path):
+    _log_day(version, DAY, 400)
+    start, end = day_bounds(DAY)
+    columns = [log_reads.feature_column("age", "number"), log_reads.SCORE_COLUMN]
+    first = log_reads.read_log(version.pk, start, end, sample=columns, sample_size=57)
+    python_path()
+    again = log_reads.read_log(version.pk, start, end, sample=columns, sample_size=57)
+    assert len(again.samples[SCORE]) == 57 and 50 <= len(again.samples["age"]) <= 57
+    for name in ("age", SCORE):
+        assert first.samples[name].tolist() == again.samples[name].tolist(), name
+
+
 def test_empty_day_and_absent_feature(version, personas):
     _reference_dataset(version, personas["owner"])
     for d in day_drift(version, DAY):
@@ -278,9 +290,12 @@ def test_query_count_is_constant_in_the_number_of_rows(version, personas):
         _log_day(version, day, n, seed=n)
         with CaptureQueriesContext(connection) as queries:
             day_drift(version, day, reference=reference)
-        counts.append(len(queries))
-    # PostgreSQL: numeric histograms, category counts, KS sample; elsewhere one pass.
-    assert counts == [3, 3] if connection.vendor == "postgresql" else counts == [1, 1]
+        reads = [q for q in queries if "reviews_prediction" in q["sql"]]
+        counts.append((len(reads), len(queries)))
+    # PostgreSQL: numeric histograms, category counts, KS sample (each in a transaction of its
+    # own settings: savepoint, settings, read, settings back, release); elsewhere one pass.
+    assert counts[0] == counts[1]
+    assert counts[0][0] == (3 if connection.vendor == "postgresql" else 1)
 
 
 @pytest.mark.postgres
@@ -310,3 +325,20 @@ def test_bins_are_width_bucket_value_by_value(db):
             [edges, infinities],
         )
         assert [row[0] for row in cursor.fetchall()] == [0, bins.size - 1]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("work_mem", "during"), [("5MB", "64MB"), ("128MB", "128MB")])
+def test_a_read_has_its_settings_and_puts_them_back(db, work_mem, during):
+    names = "current_setting('enable_seqscan'), current_setting('jit'), current_setting('work_mem')"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
+        cursor.execute(f"SELECT {names}")
+        before = cursor.fetchone()
+    with log_reads.day_read() as cursor:
+        cursor.execute(f"SELECT {names}")
+        assert cursor.fetchone() == ("off", "off", during)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {names}")
+        assert cursor.fetchone() == before
+    assert before[2] == work_mem
