@@ -25,5 +25,7 @@ def _register_audit_fields() -> None:
             "max_refused_rate": "largest share of rows refused",
             "silence_hours": "hours without predictions",
             "is_kpi_alerting": "alerts on KPIs under their gate",
+            "reference_start": "reference window's first day",
+            "reference_end": "reference window's last day",
         },
     )

@@ -72,6 +72,22 @@ class PolicyForm(Form):
         help_text="A KPI that gates promotion, on the wrong side of its gate on a day.",
     )
 
+    reference_start = forms.DateField(
+        required=False,
+        label="Reference window: first day",
+        help_text="Leave both days empty to compare each version with the holdout of its "
+        "last evaluation. Otherwise these UTC days of each version's own log are the "
+        "reference (a version that logged nothing in them keeps its holdout).",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    reference_end = forms.DateField(
+        required=False,
+        label="Reference window: last day",
+        help_text="Inclusive, yesterday at the latest. Days already computed keep their "
+        "figures until they are run again.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
     # The form's percentages and the shares the service stores.
     PERCENT = {
         "max_violation_percent": "max_violation_rate",

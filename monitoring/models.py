@@ -277,6 +277,10 @@ class MonitoringPolicy(models.Model):
     max_refused_rate = models.FloatField(default=0.05)  # share of received rows refused, 0–1
     silence_hours = models.PositiveIntegerField(default=24)
     is_kpi_alerting = models.BooleanField(default=True)  # gating KPIs under their gate
+    # Drift's reference: these UTC days (inclusive) of each version's own log, instead of
+    # the holdout of its last evaluation (services/drift_data.reference_for); both or none.
+    reference_start = models.DateField(null=True, blank=True)
+    reference_end = models.DateField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -288,6 +292,11 @@ class MonitoringPolicy(models.Model):
                 & Q(max_refused_rate__gte=0, max_refused_rate__lte=1)
                 & Q(silence_hours__gte=1),
                 name="monitoring_policy_thresholds_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(reference_start__isnull=True, reference_end__isnull=True)
+                | Q(reference_start__lte=F("reference_end")),
+                name="monitoring_policy_reference_window_ordered",
             ),
         ]
 

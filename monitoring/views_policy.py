@@ -28,6 +28,8 @@ def policy_rows(policy: MonitoringPolicy) -> list[dict]:
             text = "On" if value else "Off"
         elif name in PolicyForm.PERCENT:
             text = f"{value_text(value, decimals=4)} %"
+        elif isinstance(field, forms.DateField):
+            text = value.strftime("%-d %b %Y") if value else "— (the holdout)"
         else:
             text = value_text(value, decimals=4)
         label = str(field.label).removesuffix(" (%)")

@@ -160,6 +160,20 @@ class PolicySerializer(serializers.ModelSerializer):
         read_only=True, allow_null=True, help_text="Last change; null while on the defaults."
     )
 
+    reference_start = serializers.DateField(
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="Drift's reference window, first UTC day (with reference_end; both null: "
+        "the holdout of each version's last evaluation).",
+    )
+    reference_end = serializers.DateField(
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="The window's last UTC day, inclusive; yesterday at the latest.",
+    )
+
     class Meta:
         model = MonitoringPolicy
         fields = [*alerts.POLICY_FIELDS, "updated_at"]

@@ -101,7 +101,16 @@ POLICY_FIELDS = (
     "max_refused_rate",
     "silence_hours",
     "is_kpi_alerting",
+    "reference_start",
+    "reference_end",
 )
+WINDOW = ("reference_start", "reference_end")
+WINDOW_MESSAGES = {
+    "both": "Give the reference window's first and last day, or neither (the holdout).",
+    "order": "The reference window's last day comes on or after its first.",
+    "future": "The reference window is of days already logged: it ends yesterday at the latest.",
+    "type": "A day, YYYY-MM-DD.",
+}
 FLAGS = ("is_p_value_alerting", "is_kpi_alerting")
 MAX_SILENCE_HOURS = 24 * 365
 POLICY_VERB = "monitoring_policy.changed"
@@ -138,6 +147,21 @@ def _in_range(name: str, value) -> bool:
     return 0 <= value <= 1  # the two shares of rows
 
 
+def check_window(start, end, today: datetime.date) -> list[InvalidInput]:
+    """The reference window as a whole: both days or neither, in order, in the past."""
+    for name, value in (("reference_start", start), ("reference_end", end)):
+        if value is not None and type(value) is not datetime.date:
+            return [InvalidInput(WINDOW_MESSAGES["type"], field=name)]
+    if (start is None) != (end is None):
+        field = "reference_end" if end is None else "reference_start"
+        return [InvalidInput(WINDOW_MESSAGES["both"], field=field)]
+    if start is not None and start > end:
+        return [InvalidInput(WINDOW_MESSAGES["order"], field="reference_end")]
+    if end is not None and end >= today:
+        return [InvalidInput(WINDOW_MESSAGES["future"], field="reference_end")]
+    return []
+
+
 def check_policy(values: dict) -> list[InvalidInput]:
     """One error per given threshold out of its range (the model's check constraint; at
     most a year of silence, within the column's integers), worded for shares (0.05 is 5 %)."""
@@ -164,6 +188,11 @@ def save_policy(use_case: UseCase, *, by, **fields) -> MonitoringPolicy:
     before, after = apply_changes(policy, fields)
     if not after:
         return policy
+    if set(after) & set(WINDOW):
+        today = timezone.now().astimezone(datetime.UTC).date()
+        errors = check_window(policy.reference_start, policy.reference_end, today)
+        if errors:
+            raise InvalidFields(errors)
     policy.save()
     audit.record(
         actor=by, verb=POLICY_VERB, target=policy, use_case=use_case, before=before, after=after

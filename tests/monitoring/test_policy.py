@@ -32,7 +32,10 @@ DEFAULTS = {
     "max_refused_rate": 0.05,
     "silence_hours": 24,
     "is_kpi_alerting": True,
+    "reference_start": None,
+    "reference_end": None,
 }
+WINDOW = ("reference_start", "reference_end")
 # The page's fields: the shares of rows as percentages.
 FORM = {
     "psi_threshold": "0.25",
@@ -105,6 +108,8 @@ def test_the_form_shows_shares_as_percentages_and_saves_them_as_shares(client, p
         "max_refused_rate": 0.025,
         "silence_hours": 12,
         "is_kpi_alerting": True,
+        "reference_start": None,
+        "reference_end": None,
     }
     assert 'name="max_refused_percent" value="2.5"' in response.content.decode()
 
@@ -317,7 +322,8 @@ def test_put_replaces_every_threshold_and_patch_only_those_given(api, use_case, 
 def test_put_needs_every_field_and_names_each_missing_one(api, use_case):
     response = api("owner").put(API, {"psi_threshold": 0.3}, format="json")
     assert response.status_code == 400
-    assert fields_in(response) == set(DEFAULTS) - {"psi_threshold"}
+    # The reference window is optional: without it, the holdout.
+    assert fields_in(response) == set(DEFAULTS) - {"psi_threshold", *WINDOW}
     assert not MonitoringPolicy.objects.exists()
 
 
@@ -422,7 +428,8 @@ def test_the_admin_saves_a_policy_through_the_service_and_refuses_a_range(root, 
     url = reverse("admin:monitoring_monitoringpolicy_add")
     assert root.get(url).status_code == 200
     form = {"use_case": use_case.pk, **DEFAULTS, "silence_hours": 9000}
-    form = {k: v for k, v in form.items() if v is not False}  # an unticked box is absent
+    # An unticked box is absent; an empty date is "".
+    form = {k: ("" if v is None else v) for k, v in form.items() if v is not False}
     response = root.post(url, form)
     assert response.status_code == 200 and "from 1 to 8,760" in response.content.decode()
     response = root.post(url, form | {"silence_hours": 6})
