@@ -254,6 +254,10 @@ class PolicyView(NestedUnderUseCase, GenericAPIView):
     def get_queryset(self) -> QuerySet:
         return MonitoringPolicy.objects.none()  # one object, read from self.use_case
 
+    def get_object(self) -> MonitoringPolicy:
+        """The one policy (unsaved defaults until changed): OPTIONS' metadata asks for it."""
+        return alerts.current_policy(self.use_case)
+
     def _save(self, request, *, partial: bool) -> Response:
         data = s.PolicySerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
@@ -265,7 +269,7 @@ class PolicyView(NestedUnderUseCase, GenericAPIView):
         description="Every member: the thresholds the nightly job opens alerts with.",
     )
     def get(self, request, use_case_slug=None):
-        return Response(s.PolicySerializer(alerts.current_policy(self.use_case)).data)
+        return Response(s.PolicySerializer(self.get_object()).data)
 
     @extend_schema(
         request=s.PolicySerializer,

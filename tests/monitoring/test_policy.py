@@ -397,6 +397,15 @@ def test_huge_and_tiny_finite_numbers_are_stored_and_read_back(api, use_case):
     assert {name: read[name] for name in body} == body
 
 
+@pytest.mark.parametrize("who", ["owner", "viewer"])
+def test_options_describes_the_endpoint_without_writing(api, use_case, who):
+    # Found by the fuzz: DRF's metadata asked for an object by a "pk" the URL has not.
+    response = api(who).options(API)
+    assert response.status_code == 200, response.content
+    assert response.json()["name"]
+    assert not MonitoringPolicy.objects.exists()
+
+
 def test_a_form_encoded_body_is_refused_as_json_only(api, use_case):
     response = api("owner").patch(API, {"silence_hours": "6"})  # multipart
     assert response.status_code == 415
