@@ -8,7 +8,14 @@ import pytest
 from django.urls import reverse
 
 from demo.management.commands import _demo_monitoring as demo_monitoring
-from monitoring.models import PREDICTION_FEATURE, Alert, DailyDrift, DailyKPI, DailyRun
+from monitoring.models import (
+    PREDICTION_FEATURE,
+    Alert,
+    DailyComparison,
+    DailyDrift,
+    DailyKPI,
+    DailyRun,
+)
 from monitoring.services import jobs
 from monitoring.services.alerts import kpi_crosses
 from predictions.models import DailyTally, Prediction
@@ -61,6 +68,15 @@ def test_the_shadow_logged_the_same_requests_as_production(demo):
     }
     assert ids["0.9.0"] == ids["1.0.0"]
     assert 30 * 290 <= len(ids["0.9.0"]) <= 30 * 310
+
+
+def test_every_day_of_the_shadow_is_compared_with_production(demo):
+    deployed = _deployed()
+    compared = DailyComparison.objects.filter(run__model_version=deployed["1.0.0"])
+    assert [c.run.day for c in compared.order_by("run__day")] == _days()
+    assert {c.baseline_id for c in compared} == {deployed["0.9.0"].pk}
+    assert all(c.n_paired >= 290 and 0 < c.n_disagree < c.n_paired for c in compared)
+    assert not DailyComparison.objects.filter(run__model_version=deployed["0.9.0"]).exists()
 
 
 def test_the_salary_drifts_from_day_20_in_production_only(demo):

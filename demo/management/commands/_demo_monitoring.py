@@ -39,12 +39,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
 from monitoring.services import jobs
 from predictions.models import Prediction
 from predictions.services import ingest
+from promotions.models import StageChange
 from registry.models import ModelVersion
 from usecases.models import UseCase
 
@@ -104,9 +105,22 @@ def load(users: dict) -> None:
         with transaction.atomic():
             _log_traffic(use_case, users["dana"], versions, first)
     days = _days(logged)
+    _stages_before(use_case, days[0])
     for version in versions:
         for day in days:
             jobs.run_day(version.pk, day)  # a day already done is left as it is
+
+
+def _stages_before(use_case: UseCase, first: datetime.date) -> None:
+    """The demo's promotions ran at load time; the traffic says the versions served before
+    it. Move the use case's stage history back, in one step keeping its order, to end an
+    hour before the traffic's first day: the comparison's baseline of a day is the version
+    in production then (monitoring/services/comparison.py)."""
+    changes = StageChange.objects.filter(use_case=use_case)
+    start = datetime.datetime.combine(first, datetime.time(), tzinfo=datetime.UTC)
+    latest = changes.aggregate(at=Max("changed_at"))["at"]
+    if latest is not None and latest >= start:
+        changes.update(changed_at=F("changed_at") - (latest - start + datetime.timedelta(hours=1)))
 
 
 def _days(logged) -> list[datetime.date]:
