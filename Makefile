@@ -10,7 +10,7 @@ PORT ?= 8000
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,mlflow]'
 	touch $@
 
 run: $(BIN)/.installed
@@ -48,14 +48,9 @@ fuzz: $(BIN)/.installed
 
 # Performance targets of DESIGN.md; needs the local PostgreSQL (and Redis for the approvals
 # and monitoring benches, about 10 minutes for the latter). Writes docs/benchmarks.md
-# (BENCH="bench/bench_deployment.py …" runs only those and keeps the other sections). The
-# `bench` extra (MLflow, the reference of bench_deployment.py) is installed on first use.
-bench: $(BIN)/.bench-installed
+# (BENCH="bench/bench_deployment.py …" runs only those and keeps the other sections).
+bench: $(BIN)/.installed
 	$(BIN)/python bench/report.py $(BENCH)
-
-$(BIN)/.bench-installed: $(BIN)/.installed
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
-	touch $@
 
 clean:
 	rm -rf var/broker var/test var/test-*.sqlite3* staticfiles test-results

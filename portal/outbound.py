@@ -63,10 +63,11 @@ def _numeric_host(host: str) -> str | None:
         return None
 
 
-def url_problem(url: str, *, allow_http: bool = False) -> str:
+def url_problem(url: str, *, allow_http: bool = False, allow_private: bool = False) -> str:
     """Why `url` may not be called ("" if it may): https (http only if `allow_http`), a host,
     no user name or password, and no loopback or private host by name or number (unless
-    allowed by the setting). A name is resolved and checked again at each send."""
+    `allow_private` or the setting allows it). A name is resolved and checked again at each
+    send."""
     try:
         parts = urlsplit(url)
     except ValueError:  # "https://[::1", "https://[hooks.example.com]/"
@@ -82,7 +83,7 @@ def url_problem(url: str, *, allow_http: bool = False) -> str:
         return "This URL names no host."
     if parts.username is not None or parts.password is not None:
         return "Put no user name or password in the URL."
-    if allow_private_hosts():
+    if allow_private or allow_private_hosts():
         return ""
     address = _numeric_host(host)
     if address is not None:
@@ -106,6 +107,7 @@ class Answer:
     error: str = ""
     transient: bool = False
     tls: bool = False
+    body: bytes = b""  # a success's answer, up to the bytes asked for
 
     @property
     def ok(self) -> bool:
@@ -125,15 +127,33 @@ def resolve(host: str, port: int) -> list[str]:
 def post(
     url: str, body: bytes, headers: dict[str, str], *, timeout: float, read_bytes: int = 300
 ) -> Answer:
-    """POST `body` to `url` once; no redirect followed, never raises for the network.
+    """POST `body` to `url` once (send() with WEBHOOK_ALLOW_PRIVATE_HOSTS deciding whether a
+    private address may be reached); a refusal's error keeps the first `read_bytes`."""
+    return send("POST", url, body, headers, timeout=timeout, read_bytes=read_bytes)
 
-    The host is resolved here and every address checked (unless WEBHOOK_ALLOW_PRIVATE_HOSTS);
-    the connection goes to the address checked, with the host's name in `Host`, in TLS SNI
-    and in the certificate check, so a name that resolves to a public address for the check
-    and a private one for the connection cannot reach inside. urllib3 directly: no proxy
-    from the environment (HTTPS_PROXY…), no .netrc. At most `read_bytes` of the answer are
-    read (kept in the error of a refusal); `timeout` applies to connecting and between bytes.
+
+def send(
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    read_bytes: int = 300,
+    allow_private: bool | None = None,
+) -> Answer:
+    """Send one request to `url`; no redirect followed, never raises for the network.
+
+    The host is resolved here and every address checked (unless `allow_private`, which
+    defaults to WEBHOOK_ALLOW_PRIVATE_HOSTS); the connection goes to the address checked,
+    with the host's name in `Host`, in TLS SNI and in the certificate check, so a name that
+    resolves to a public address for the check and a private one for the connection cannot
+    reach inside. urllib3 directly: no proxy from the environment (HTTPS_PROXY…), no .netrc.
+    At most `read_bytes` of the answer are read: kept in `Answer.body`, and in the error of a
+    refusal. `timeout` applies to connecting and between bytes.
     """
+    if allow_private is None:
+        allow_private = allow_private_hosts()
     try:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port
@@ -151,7 +171,7 @@ def post(
         return Answer(error=f"cannot resolve {host}: {error}", transient=True)
     if not addresses:
         return Answer(error=f"cannot resolve {host}: no address", transient=True)
-    if not allow_private_hosts() and any(map(refused_address, addresses)):
+    if not allow_private and any(map(refused_address, addresses)):
         return Answer(error=f"refused: {host} resolves to a private address")
     pool_class, tls = urllib3.HTTPConnectionPool, {}
     if https:
@@ -168,7 +188,7 @@ def post(
     try:
         with pool_class(addresses[0], port, timeout=timeouts, retries=False, **tls) as pool:
             response = pool.urlopen(
-                "POST", path, body=body, headers=headers, redirect=False, preload_content=False
+                method, path, body=body, headers=headers, redirect=False, preload_content=False
             )
             try:
                 snippet = response.read(read_bytes, decode_content=False)
@@ -186,7 +206,7 @@ def post(
         return Answer(error=str(error) or type(error).__name__, transient=True)
     code = response.status
     if 200 <= code < 300:
-        return Answer(code=code)
+        return Answer(code=code, body=snippet)
     text = snippet.decode("utf-8", errors="replace").strip()
     reason = f"the receiver answered {code}" + (f": {text}" if text else "")
     if 300 <= code < 400:

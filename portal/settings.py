@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "predictions",
     "reviews",
     "promotions",
+    "mlflow_sync",
     "monitoring",
     "collaboration",
     "portfolio",
@@ -343,6 +344,9 @@ CELERY_TASK_ROUTES = {
     "monitoring.run_day": {"queue": "monitoring"},  # one version's day of the log
     "monitoring.run_week": {"queue": "monitoring"},  # one version's week of KPIs
     "monitoring.schedule_nightly": {"queue": "monitoring"},
+    "mlflow_sync.import_link": {"queue": "webhooks"},  # calls out to MLflow
+    "mlflow_sync.import_due": {"queue": "webhooks"},
+    "mlflow_sync.sync_aliases": {"queue": "webhooks"},
 }
 CELERY_TASK_TIME_LIMIT = 30 * 60
 # Beat (a process of its own in production; `-B` in the local worker): the schedule lives in
@@ -353,6 +357,10 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-daily-digest": {  # DIGEST_HOUR o'clock, TIME_ZONE's clock
         "task": "notifications.send_digests",
         "schedule": crontab(hour=env.int("DIGEST_HOUR", default=7), minute=0),
+    },
+    "mlflow-scheduled-imports": {  # each link whose schedule is due (docs/mlflow.md)
+        "task": "mlflow_sync.import_due",
+        "schedule": crontab(minute="*/15"),
     },
     "monitoring-nightly": {  # 02:00, TIME_ZONE's clock: yesterday (UTC) of each deployed version
         "task": "monitoring.schedule_nightly",
@@ -370,6 +378,16 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=DEBUG)
+# MLflow (docs/mlflow.md): hosts a tracking URI may name although private or loopback
+# ("*": any), credential sets a link may name (JSON: {"name": {"token": …} or
+# {"username": …, "password": …}}; a link without one uses MLFLOW_TRACKING_TOKEN or
+# MLFLOW_TRACKING_USERNAME and _PASSWORD), each call's timeout, and the alias sync's
+# attempts with exponential backoff from the first wait.
+MLFLOW_ALLOWED_HOSTS = env.list("MLFLOW_ALLOWED_HOSTS", default=[])
+MLFLOW_CREDENTIALS = env.json("MLFLOW_CREDENTIALS", default={})
+MLFLOW_TIMEOUT_SECONDS = env.float("MLFLOW_TIMEOUT_SECONDS", default=10.0)
+MLFLOW_SYNC_MAX_ATTEMPTS = env.int("MLFLOW_SYNC_MAX_ATTEMPTS", default=8)
+MLFLOW_SYNC_BACKOFF_SECONDS = env.int("MLFLOW_SYNC_BACKOFF_SECONDS", default=10)
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False

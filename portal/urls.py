@@ -20,6 +20,7 @@ api_v1 = [
     path("", include("collaboration.api.urls")),
     path("", include("portfolio.api.urls")),
     path("", include("monitoring.api.urls")),
+    path("", include("mlflow_sync.api.urls")),
 ]
 api_urls = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -51,6 +52,7 @@ urlpatterns = [
     path("", include("collaboration.urls")),
     path("", include("portfolio.urls")),
     path("", include("monitoring.urls")),
+    path("", include("mlflow_sync.urls")),
     path("api/", include((api_urls, "api"))),
     path("admin/", admin.site.urls),
 ]

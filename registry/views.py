@@ -20,7 +20,7 @@ from portal.formatting import value_text
 from portal.plotting import chart_page
 from portal.uploads import capped_upload
 from portal.web import GET_POST, Form, HtmxRequest, call_service, page_of, posted
-from registry import charts, selectors
+from registry import charts, panels, selectors
 from registry.forms import (
     DatasetUploadForm,
     EvaluationStartForm,
@@ -96,6 +96,7 @@ def _render_version(request, use_case: UseCase, version: ModelVersion, **forms) 
         reported=REPORTED_PROBLEMS,
         parameters=_items(version.parameters),
         tags=_items(version.tags),
+        panels=panels.for_version(request, version),
     )
     return render(request, "registry/version_detail.html", context)
 

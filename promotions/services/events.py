@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from promotions import signals
 from promotions.services import notify, webhooks
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,20 @@ def request_decided(request_id: int) -> None:
 
 
 def stages_changed(use_case_id: int, change_ids: list[int]) -> None:
-    """Versions changed stage (a promotion or a rollback): the webhook is called."""
+    """Versions changed stage (a promotion or a rollback): the webhook is called, and the
+    apps above are told (an MLflow link syncs its aliases)."""
     try:
         webhooks.queue_stage_changes(use_case_id, change_ids)
     except Exception:
         logger.exception("use case %s: webhook for changes %s not queued", use_case_id, change_ids)
+    for receiver, result in signals.stages_changed.send_robust(
+        sender=None, use_case_id=use_case_id, change_ids=change_ids
+    ):
+        if isinstance(result, Exception):
+            logger.error(
+                "use case %s: %s failed on changes %s",
+                use_case_id,
+                getattr(receiver, "__qualname__", receiver),
+                change_ids,
+                exc_info=result,
+            )

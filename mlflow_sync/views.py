@@ -1,0 +1,85 @@
+"""The MLflow page of a use case: the link (owner and admins change it), the last import
+and the alias syncs, with buttons to import and sync now (owner, data scientists, admins).
+Every member reads it."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from mlflow_sync import tasks
+from mlflow_sync.forms import LinkForm
+from mlflow_sync.models import AliasSync, MlflowLink
+from mlflow_sync.services import links, syncing
+from portal.web import GET_POST, HtmxRequest, call_service, posted
+from usecases.permissions import Action, can, get_use_case_for, page_context
+
+SHOWN_SYNCS = 10
+
+
+@GET_POST
+def link_page(request: HtmxRequest, slug: str) -> HttpResponse:
+    needed = Action.SET_POLICY if request.method == "POST" else Action.VIEW
+    use_case = get_use_case_for(request, slug, needed)
+    link = MlflowLink.objects.filter(use_case=use_case).first()
+    form = None
+    if can(request.user, Action.SET_POLICY, use_case):
+        form = LinkForm(posted(request), initial=LinkForm.initial_for(link))
+        if form.is_valid():
+            saved = call_service(
+                form, links.save_link, use_case, by=request.user, **form.service_fields()
+            )
+            if saved is not None:
+                messages.success(request, f"Linked to “{saved.model_name}”: MLflow answered.")
+                return redirect("mlflow_sync:link", use_case.slug)
+    syncs = list(AliasSync.objects.filter(link=link)[:SHOWN_SYNCS]) if link else []
+    counts = {}
+    if link:
+        imported = link.versions.all()
+        counts = {
+            "imported": imported.count(),
+            "deleted": imported.filter(deleted_at__isnull=False).count(),
+        }
+    context = page_context(
+        request, use_case, link=link, form=form, syncs=syncs, counts=counts, tab="versions"
+    )
+    return render(request, "mlflow_sync/link.html", context)
+
+
+def _linked(request: HtmxRequest, slug: str, action: Action):
+    use_case = get_use_case_for(request, slug, action)
+    return use_case, MlflowLink.objects.filter(use_case=use_case).first()
+
+
+@require_POST
+def import_now(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case, link = _linked(request, slug, Action.MANAGE_MODELS)
+    if link is None:
+        messages.error(request, "Link the use case to MLflow first.")
+    else:
+        transaction.on_commit(lambda: tasks.import_link.delay(link.pk, request.user.pk))
+        messages.success(request, "The import is queued: this page shows its outcome.")
+    return redirect("mlflow_sync:link", use_case.slug)
+
+
+@require_POST
+def sync_now(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case, link = _linked(request, slug, Action.MANAGE_MODELS)
+    if link is None:
+        messages.error(request, "Link the use case to MLflow first.")
+    else:
+        sync = syncing.request_sync(link)
+        transaction.on_commit(lambda: tasks.sync_aliases.delay(sync.pk))
+        messages.success(request, "A sync of the aliases is queued.")
+    return redirect("mlflow_sync:link", use_case.slug)
+
+
+@require_POST
+def unlink(request: HtmxRequest, slug: str) -> HttpResponse:
+    use_case, _ = _linked(request, slug, Action.SET_POLICY)
+    if links.remove_link(use_case, by=request.user):
+        messages.success(request, "Unlinked. The imported versions stay in Quorum.")
+    return redirect("mlflow_sync:link", use_case.slug)
