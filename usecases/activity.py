@@ -514,6 +514,12 @@ WORDING: dict[str, Wording] = {
     "monitoring_policy.changed": lambda e, n: (
         f"changed the monitoring policy{_short_changes(e, n)}"
     ),
+    "mlflow_link.saved": lambda e, n: f"linked the use case to MLflow{_short_changes(e, n)}",
+    "mlflow_link.removed": lambda e, n: "unlinked the use case from MLflow",
+    "mlflow.imported": lambda e, n: (
+        "imported from MLflow: {created} new, {updated} changed and {deleted} deleted "
+        "versions".format(**{"created": 0, "updated": 0, "deleted": 0, **(e.after or {})})
+    ),
 }
 
 # Where an event's entry links: URL names by target type (reversed by name, as templates
@@ -526,6 +532,7 @@ _PAGES: dict[str, Callable[[AuditEvent], tuple[str, list]]] = {
     "promotionrequest": lambda e: ("promotions:detail", [int(e.target_id)]),
     "promotionpolicy": lambda e: ("promotions:use_case", []),
     "monitoringpolicy": lambda e: ("monitoring:policy", []),
+    "mlflowlink": lambda e: ("mlflow_sync:link", []),
     "usecasemember": lambda e: ("usecases:members", []),
     "comment": lambda e: ("collaboration:thread", []),
 }

@@ -68,6 +68,9 @@ VERBS = {
     "alert.acknowledged": "acknowledged a monitoring alert",
     "alert.resolved": "resolved a monitoring alert",
     "monitoring_policy.changed": "changed the monitoring policy",
+    "mlflow_link.saved": "linked the use case to MLflow",
+    "mlflow_link.removed": "unlinked the use case from MLflow",
+    "mlflow.imported": "imported versions from MLflow",
 }
 
 # The kinds of event, for the audit filters; a kind is a verb's part before the dot.
@@ -90,6 +93,8 @@ KINDS = {
     "comment": "Comment",
     "alert": "Monitoring alert",
     "monitoring_policy": "Monitoring policy",
+    "mlflow_link": "MLflow link",
+    "mlflow": "MLflow import",
 }
 
 

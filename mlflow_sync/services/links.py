@@ -88,8 +88,9 @@ def save_link(use_case: UseCase, *, by, **fields) -> MlflowLink:
     unknown = set(fields) - set(FIELDS)
     if unknown:
         raise TypeError(f"save_link() got unexpected fields {sorted(unknown)}")
-    if "aliases" in fields and isinstance(fields["aliases"], dict):
-        fields["aliases"] = {stage: fields["aliases"].get(stage, "") for stage in STAGES}
+    aliases = fields.get("aliases")
+    if isinstance(aliases, dict) and not set(aliases) - set(STAGES):
+        fields["aliases"] = {stage: aliases.get(stage, "") for stage in STAGES}
     errors = check_fields(fields)
     if errors:
         raise InvalidFields(errors)

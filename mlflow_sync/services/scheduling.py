@@ -8,7 +8,6 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import F, Q
 from django.utils import timezone
 
 from mlflow_sync import rest
@@ -21,12 +20,12 @@ logger = logging.getLogger(__name__)
 def due_links(now: datetime.datetime | None = None) -> list[int]:
     """Links with a schedule whose last import is older than it (or that never imported)."""
     now = now or timezone.now()
-    scheduled = MlflowLink.objects.exclude(import_every_hours=0)
-    due = scheduled.filter(
-        Q(last_import_at__isnull=True)
-        | Q(last_import_at__lte=now - F("import_every_hours") * datetime.timedelta(hours=1))
-    )
-    return list(due.values_list("pk", flat=True))
+    scheduled = MlflowLink.objects.exclude(import_every_hours=0).order_by("pk")
+    return [
+        pk
+        for pk, hours, last in scheduled.values_list("pk", "import_every_hours", "last_import_at")
+        if last is None or last <= now - datetime.timedelta(hours=hours)
+    ]
 
 
 def import_now(link_id: int, user_id: int | None) -> importing.Summary | None:

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from mlflow_sync import tasks
 from mlflow_sync.models import AliasSync, ImportedVersion, MlflowLink
@@ -47,9 +48,7 @@ def register_model(server, versions: int = 3) -> str:
 
 
 def linked(use_case, personas, server, name: str) -> MlflowLink:
-    return links.save_link(
-        use_case, by=personas["owner"], tracking_uri=server.uri, model_name=name
-    )
+    return links.save_link(use_case, by=personas["owner"], tracking_uri=server.uri, model_name=name)
 
 
 def aliases_in_mlflow(server, name: str) -> dict[str, str]:
@@ -200,3 +199,22 @@ def test_a_sync_whose_mlflow_was_killed_is_retried_until_it_succeeds(
     assert aliases_in_mlflow(mlflow_server, name) == {"champion": "1"}
     assert stage_tags(mlflow_server, name) == {"1": "production"}
     connection.close()
+
+
+def test_the_version_page_shows_the_run_and_the_history_says_what_was_imported(
+    db, client, use_case, personas, mlflow_server
+):
+    name = register_model(mlflow_server, versions=1)
+    link = linked(use_case, personas, mlflow_server, name)
+    importing.import_versions(link, by=personas["data_scientist"])
+    imported = ImportedVersion.objects.get(link=link)
+    client.force_login(personas["viewer"])
+
+    url = reverse("registry:version_detail", args=[use_case.slug, "1"])
+    page = client.get(url).content.decode()
+
+    assert "From MLflow" in page and "val_auc" in page and "max_depth" in page
+    run_url = f"{mlflow_server.uri}/#/experiments/{imported.experiment_id}/runs/{imported.run_id}"
+    assert f'href="{run_url}"' in page
+    history = client.get(f"/usecases/{use_case.slug}/history/").content.decode()
+    assert "imported from MLflow: 1 new, 0 changed and 0 deleted versions" in history
