@@ -1,28 +1,38 @@
 """The Quorum REST API (/api/v1/) from Python: requests and the standard library only, so it
-works in a notebook or a training job without the portal's Django settings."""
+works in a notebook or a training job without the portal's Django settings.
+
+`Client` gathers the calls: model versions, datasets, evaluations, promotions and the
+prediction log here; use cases and their definition in usecases.py, review campaigns in
+reviews.py, monitoring in monitoring.py; HTTP, the token and errors in session.py."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import re
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from urllib.parse import quote, urljoin
 
-import requests
-
-from quorum_client import __version__
+from quorum_client import credentials
 from quorum_client.errors import EvaluationFailed, EvaluationTimeout, QuorumError
-from quorum_client.multipart import MultipartFile, Progress
+from quorum_client.monitoring import MonitoringCalls
+from quorum_client.multipart import Progress
+from quorum_client.reviews import ReviewCalls
+from quorum_client.session import (
+    DEFAULT_URL,
+    POLL_FAILURES_TOLERATED,
+    UPLOAD_READ_TIMEOUT,
+    Session,
+    answer,
+    json_value,
+    segment,
+)
+from quorum_client.usecases import UseCaseCalls
 
-DEFAULT_URL = "http://127.0.0.1:8000"
-# The server validates a whole upload (up to 1,000,000 rows) before it answers.
-UPLOAD_READ_TIMEOUT = 600  # seconds
-# Polling survives a server restart or a proxy hiccup: this many failures in a row.
-POLL_FAILURES_TOLERATED = 3
+__all__ = ["DEFAULT_URL", "LOG_BATCH_ROWS", "Client"]
+
+AUTH_PATH = "/api/v1/auth/token"
 # Rows per POST when logging predictions or outcomes (the server takes up to 100,000).
 LOG_BATCH_ROWS = 10_000
 # Answer fields summed over the batches of one log_predictions / log_outcomes call.
@@ -40,49 +50,52 @@ VERSION_FIELDS = (
 )
 
 
-def _segment(value: object) -> str:
-    """One URL path segment: a slug, a version name (1.4.0+cpu) or an id."""
-    return quote(str(value), safe="")
-
-
-class Client:
+class Client(UseCaseCalls, ReviewCalls, MonitoringCalls, Session):
     """A session with one Quorum server.
 
-    `base_url` defaults to $QUORUM_URL (else http://127.0.0.1:8000) and `token` to
-    $QUORUM_TOKEN; `timeout` is seconds to connect and between bytes of an answer.
-    Methods return the server's JSON and raise QuorumError for any failed call.
+    `base_url` defaults to $QUORUM_URL, then the server of the login `quorum login` stored,
+    else http://127.0.0.1:8000; `token` to $QUORUM_TOKEN, then the stored login's token (only
+    for the server that issued it). `timeout` is seconds to connect and between bytes of an
+    answer. Methods return the server's JSON and raise QuorumError for any failed call; the
+    calls about use cases, reviews and monitoring are in the modules of those names.
     """
 
-    def __init__(self, base_url: str | None = None, token: str | None = None, timeout=30):
-        self.base_url = (base_url or os.environ.get("QUORUM_URL") or DEFAULT_URL).rstrip("/")
-        self.token = token if token is not None else os.environ.get("QUORUM_TOKEN") or None
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.session.headers["Accept"] = "application/json"
-        self.session.headers["User-Agent"] = f"quorum-client/{__version__}"
-        if self.token:
-            self.session.headers["Authorization"] = f"Token {self.token}"
+    # Logging in and out
 
-    def __repr__(self) -> str:
-        return f"Client({self.base_url!r})"
+    def login(self, username: str, password: str, *, name: str = "", save: bool = True) -> dict:
+        """Exchange a username and password for a token of this server, used by this client
+        from now on; with `save`, stored for the `quorum` command and later Clients
+        (credentials.py: mode 0600). Answers {"token", "token_key", "expires_at",
+        "username"}. 401 for a wrong password, 429 while the account is locked out."""
+        body = {"username": username, "password": password}
+        body["name"] = name or f"quorum client on {socket.gethostname()}"
+        # No Authorization header: a stale token would make the server refuse the request.
+        issued = self._request("POST", AUTH_PATH, json=body, headers={"Authorization": None})
+        self.token, self.token_source = issued["token"], "argument"
+        self.username = issued.get("username") or username
+        self.session.headers["Authorization"] = f"Token {self.token}"
+        if save:
+            credentials.save({**issued, "url": self.base_url})
+            self.token_source = "stored"
+        return issued
 
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.session.close()
-
-    # Use cases
-
-    def list_use_cases(self) -> list[dict]:
-        """Every use case the token's user may see (all pages)."""
-        return self._get_all("/api/v1/usecases/")
-
-    def get_use_case(self, slug: str) -> dict:
-        return self._request("GET", f"/api/v1/usecases/{_segment(slug)}/")
+    def logout(self) -> bool:
+        """Revoke this client's token on the server and forget the stored login if it held
+        that token. False if the server no longer knew the token (401: expired or revoked
+        already); the stored login is forgotten all the same."""
+        try:
+            self._request("DELETE", AUTH_PATH)
+            revoked = True
+        except QuorumError as error:
+            if error.status != 401:
+                raise
+            revoked = False
+        stored = credentials.load()
+        if stored and stored["token"] == self.token:
+            credentials.delete()
+        self.token = None
+        self.session.headers.pop("Authorization", None)
+        return revoked
 
     # Model versions
 
@@ -94,14 +107,14 @@ class Client:
         if unknown:
             raise TypeError(f"Unknown version fields: {', '.join(sorted(unknown))}.")
         body = {"version": version, **{k: v for k, v in fields.items() if v is not None}}
-        return self._request("POST", f"/api/v1/usecases/{_segment(slug)}/versions/", json=body)
+        return self._request("POST", f"/api/v1/usecases/{segment(slug)}/versions/", json=body)
 
     def get_version(self, slug: str, version: str) -> dict:
-        path = f"/api/v1/usecases/{_segment(slug)}/versions/{_segment(version)}/"
+        path = f"/api/v1/usecases/{segment(slug)}/versions/{segment(version)}/"
         return self._request("GET", path)
 
     def list_versions(self, slug: str) -> list[dict]:
-        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/versions/")
+        return self._get_all(f"/api/v1/usecases/{segment(slug)}/versions/")
 
     # Evaluation datasets and predictions
 
@@ -119,10 +132,10 @@ class Client:
         The file is streamed from disk; `on_upload(sent, total)` is told the bytes sent.
         A rejected file raises QuorumError whose `errors` are the bad rows."""
         fields = {"name": name, "description": description}
-        return self._upload(f"/api/v1/usecases/{_segment(slug)}/datasets/", path, fields, on_upload)
+        return self._upload(f"/api/v1/usecases/{segment(slug)}/datasets/", path, fields, on_upload)
 
     def list_datasets(self, slug: str) -> list[dict]:
-        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/datasets/")
+        return self._get_all(f"/api/v1/usecases/{segment(slug)}/datasets/")
 
     def upload_predictions(
         self,
@@ -135,7 +148,7 @@ class Client:
     ) -> dict:
         """Upload `version`'s predictions (id, prediction, optional score) for every row of
         the dataset, streamed from disk; they replace earlier ones for the same pair."""
-        url = f"/api/v1/usecases/{_segment(slug)}/versions/{_segment(version)}/predictions/"
+        url = f"/api/v1/usecases/{segment(slug)}/versions/{segment(version)}/predictions/"
         return self._upload(url, path, {"dataset": str(dataset_id)}, on_upload)
 
     # Evaluations
@@ -144,10 +157,10 @@ class Client:
         """Queue the evaluation of `version` on the dataset (a re-run is a new evaluation; the
         previous one is kept, marked superseded)."""
         body = {"version": version, "dataset": dataset_id}
-        return self._request("POST", f"/api/v1/usecases/{_segment(slug)}/evaluations/", json=body)
+        return self._request("POST", f"/api/v1/usecases/{segment(slug)}/evaluations/", json=body)
 
     def get_evaluation(self, slug: str, evaluation_id: int) -> dict:
-        path = f"/api/v1/usecases/{_segment(slug)}/evaluations/{_segment(evaluation_id)}/"
+        path = f"/api/v1/usecases/{segment(slug)}/evaluations/{segment(evaluation_id)}/"
         return self._request("GET", path)
 
     def list_evaluations(
@@ -161,7 +174,7 @@ class Client:
         """Evaluations of the use case (without results), optionally filtered."""
         params = {"version": version, "dataset": dataset, "status": status}
         params = {k: v for k, v in params.items() if v is not None}
-        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/evaluations/", params)
+        return self._get_all(f"/api/v1/usecases/{segment(slug)}/evaluations/", params)
 
     def wait_for_evaluation(
         self,
@@ -209,7 +222,7 @@ class Client:
     def list_promotions(self, slug: str) -> list[dict]:
         """The use case's promotion requests, newest first (all pages), each with its gates,
         decisions and `waiting_for` ({capacity: approvals still missing})."""
-        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/promotions/")
+        return self._get_all(f"/api/v1/usecases/{segment(slug)}/promotions/")
 
     def get_promotion(self, slug: str, promotion_id: int) -> dict:
         """One promotion request: status (pending, executed, rejected, withdrawn, refused),
@@ -232,7 +245,7 @@ class Client:
         body = {"version": version, "target_stage": target_stage, "rationale": rationale}
         if traffic_percent is not None:
             body["traffic_percent"] = traffic_percent
-        path = f"/api/v1/usecases/{_segment(slug)}/promotions/"
+        path = f"/api/v1/usecases/{segment(slug)}/promotions/"
         return self._request("POST", path, json=body)
 
     def approve_promotion(self, slug: str, promotion_id: int, comment: str = "") -> dict:
@@ -257,7 +270,7 @@ class Client:
     def rollback(self, slug: str, reason: str) -> dict:
         """Owners and managers: return the previous production version to production (the
         current one is archived); answers the new deployment. 409 if there is none."""
-        path = f"/api/v1/usecases/{_segment(slug)}/rollback"
+        path = f"/api/v1/usecases/{segment(slug)}/rollback"
         return self._request("POST", path, json={"reason": reason})
 
     def deployment(self, slug: str, etag: str | None = None) -> tuple[dict | None, str | None]:
@@ -266,12 +279,12 @@ class Client:
         while nothing changed the server answers 304 with no body and this returns
         (None, etag), which makes polling cheap."""
         headers = {"If-None-Match": etag} if etag else None
-        path = f"/api/v1/usecases/{_segment(slug)}/deployment"
+        path = f"/api/v1/usecases/{segment(slug)}/deployment"
         response = self._send("GET", path, headers=headers)
         new_etag = response.headers.get("ETag") or etag
         if response.status_code == 304:
             return None, new_etag
-        return _answer(response, "GET", self._url(path), has_token=bool(self.token)), new_etag
+        return answer(response, "GET", self._url(path), hint=self._hint()), new_etag
 
     def watch_deployment(
         self, slug: str, poll_seconds: float = 10, etag: str | None = None
@@ -295,7 +308,7 @@ class Client:
             time.sleep(poll_seconds)
 
     def _promotion_path(self, slug: str, promotion_id: int) -> str:
-        return f"/api/v1/usecases/{_segment(slug)}/promotions/{_segment(promotion_id)}/"
+        return f"/api/v1/usecases/{segment(slug)}/promotions/{segment(promotion_id)}/"
 
     def _decide(self, slug: str, promotion_id: int, verb: str, body: dict) -> dict:
         return self._request("POST", self._promotion_path(slug, promotion_id) + verb, json=body)
@@ -318,9 +331,7 @@ class Client:
         first row given, `rule_violations`). Each batch is stored whole or not at all unless
         `partial`; a refused batch raises QuorumError after the earlier ones were stored,
         and sending the same rows again is harmless (duplicates are counted, not stored)."""
-        return self._log(
-            f"/api/v1/usecases/{_segment(slug)}/predictions", rows, partial, batch_size
-        )
+        return self._log(f"/api/v1/usecases/{segment(slug)}/predictions", rows, partial, batch_size)
 
     def log_outcomes(
         self,
@@ -332,27 +343,27 @@ class Client:
     ) -> dict:
         """Attach real outcomes ({request_id, outcome, timestamp?}) to every version's
         prediction of each request; the answer counts matched and unknown request ids."""
-        return self._log(f"/api/v1/usecases/{_segment(slug)}/outcomes", rows, partial, batch_size)
+        return self._log(f"/api/v1/usecases/{segment(slug)}/outcomes", rows, partial, batch_size)
 
     def log_predictions_csv(
         self, slug: str, path: str | os.PathLike, *, partial: bool = False
     ) -> dict:
         """Log a CSV file of predictions (version, request_id, timestamp, prediction, score,
         segment and one column per feature), up to 100,000 rows, in one request."""
-        url = f"/api/v1/usecases/{_segment(slug)}/predictions"
+        url = f"/api/v1/usecases/{segment(slug)}/predictions"
         return self._post_csv(url, path, partial)
 
     def log_outcomes_csv(
         self, slug: str, path: str | os.PathLike, *, partial: bool = False
     ) -> dict:
         """Attach the outcomes of a CSV file (request_id, outcome, optional timestamp)."""
-        return self._post_csv(f"/api/v1/usecases/{_segment(slug)}/outcomes", path, partial)
+        return self._post_csv(f"/api/v1/usecases/{segment(slug)}/outcomes", path, partial)
 
     def list_predictions(self, slug: str, **filters) -> list[dict]:
         """Logged predictions, newest first; filters: version, segment, request_id, since,
         until, has_outcome ("true"/"false"). Every page is fetched: filter narrowly."""
         params = {k: v for k, v in filters.items() if v is not None}
-        return self._get_all(f"/api/v1/usecases/{_segment(slug)}/predictions", params)
+        return self._get_all(f"/api/v1/usecases/{segment(slug)}/predictions", params)
 
     def _log(self, path: str, rows: Iterable[dict], partial: bool, batch_size: int) -> dict:
         if batch_size < 1:
@@ -364,9 +375,9 @@ class Client:
 
         def send() -> None:
             nonlocal sent
-            body = json.dumps(batch, default=_json_value, ensure_ascii=False).encode()
+            body = json.dumps(batch, default=json_value, ensure_ascii=False).encode()
             try:
-                answer = self._request(
+                batch_answer = self._request(
                     "POST",
                     path,
                     data=body,
@@ -376,7 +387,7 @@ class Client:
                 )
             except QuorumError as error:
                 raise _batch_error(error, sent, len(batch)) from None
-            _add_answer(total, answer, sent)
+            _add_answer(total, batch_answer, sent)
             sent += len(batch)
             batch.clear()
 
@@ -403,73 +414,6 @@ class Client:
             headers={"Content-Type": "text/csv"},
             timeout=(self.timeout, max(self.timeout, UPLOAD_READ_TIMEOUT)),
         )
-
-    # HTTP
-
-    def _url(self, path: str) -> str:
-        """`path` on the server, or `path` itself when it is absolute (a `next` link)."""
-        if path.startswith(("http://", "https://")):
-            return path
-        return urljoin(self.base_url + "/", path.lstrip("/"))
-
-    def _upload(self, path: str, file_path, fields: dict, on_upload: Progress | None) -> dict:
-        file_path = Path(file_path)
-        try:
-            file = file_path.open("rb")
-        except OSError as error:
-            raise QuorumError(f"Cannot read {file_path}: {error.strerror or error}.") from None
-        with file:
-            body = MultipartFile(
-                fields, file_field="file", file=file, filename=file_path.name, on_progress=on_upload
-            )
-            return self._request(
-                "POST",
-                path,
-                data=body,
-                headers={"Content-Type": body.content_type},
-                timeout=(self.timeout, max(self.timeout, UPLOAD_READ_TIMEOUT)),
-            )
-
-    def _get_all(self, path: str, params: dict | None = None) -> list[dict]:
-        """A list endpoint's items, following the pagination's `next` links."""
-        items: list[dict] = []
-        url: str | None = path
-        while url:
-            page = self._request("GET", url, params=params)
-            if isinstance(page, list):  # an unpaginated list
-                return items + page
-            items += page.get("results", [])
-            url, params = page.get("next"), None  # `next` carries the query string
-        return items
-
-    def _request(self, method: str, path: str, **kwargs):
-        response = self._send(method, path, **kwargs)
-        return _answer(response, method, self._url(path), has_token=bool(self.token))
-
-    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
-        """The server's response, whatever its status; QuorumError if there is none."""
-        url = self._url(path)
-        kwargs.setdefault("timeout", self.timeout)
-        try:
-            # No redirects: a POST turned into a GET by a 301 would fail in a confusing way.
-            response = self.session.request(method, url, allow_redirects=False, **kwargs)
-        except requests.Timeout:
-            raise QuorumError(f"{method} {url} timed out.") from None
-        except requests.ConnectionError as error:
-            raise QuorumError(
-                f"Cannot reach the Quorum server at {self.base_url} ({_reason(error)}): is it "
-                "running, and is QUORUM_URL (or --url) right?"
-            ) from None
-        return response
-
-
-def _json_value(value):
-    """JSON for what json.dumps cannot write: datetimes as ISO 8601, numpy scalars."""
-    if isinstance(value, datetime.datetime | datetime.date):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _add_answer(total: dict, answer: dict, offset: int) -> None:
@@ -513,50 +457,4 @@ def _batch_error(error: QuorumError, offset: int, size: int) -> QuorumError:
     ]
     return QuorumError(
         detail, status=error.status, errors=errors, counts=error.counts, body=error.body
-    )
-
-
-def _reason(error: Exception) -> str:
-    """'Connection refused' out of urllib3's "Max retries exceeded … [Errno 111] …" chain."""
-    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(error))
-    if found:
-        return found.group(1).strip().rstrip(".")
-    return str(error).split(":")[-1].strip().rstrip(".")[:200] or type(error).__name__
-
-
-def _answer(response: requests.Response, method: str, url: str, *, has_token: bool):
-    """The JSON of a successful answer; anything else raised as a readable QuorumError."""
-    try:
-        body = response.json() if response.content else None
-    except ValueError:
-        body = None
-    if 200 <= response.status_code < 300:
-        if body is None and response.content:
-            kind = response.headers.get("Content-Type", "unknown")
-            raise QuorumError(
-                f"{method} {url} answered {kind}, not JSON: is the URL a Quorum server?",
-                status=response.status_code,
-            )
-        return body
-    if 300 <= response.status_code < 400:
-        location = response.headers.get("Location", "")
-        raise QuorumError(
-            f"{method} {url} was redirected to {location}: use that server address.",
-            status=response.status_code,
-        )
-    if not isinstance(body, dict):
-        text = " ".join(response.text.split())[:200]
-        detail = f"{method} {url} failed: {response.reason or 'error'}"
-        raise QuorumError(f"{detail}: {text}" if text else detail, status=response.status_code)
-    detail = str(body.get("detail") or f"{method} {url} failed.")
-    if response.status_code == 401 and not has_token:
-        detail += " Set QUORUM_TOKEN (or pass --token) to a token from Account → API tokens."
-    errors = body.get("errors")
-    counts = body.get("counts")
-    raise QuorumError(
-        detail,
-        status=response.status_code,
-        errors=errors if isinstance(errors, list) else [],
-        counts=counts if isinstance(counts, dict) else None,
-        body=body,
     )

@@ -53,12 +53,42 @@ class EvaluationFailed(QuorumError):
         super().__init__(detail or "The evaluation failed without a message.")
 
 
-class EvaluationTimeout(QuorumError):
+class WaitTimeout(QuorumError):
+    """A wait gave up after its timeout; what was waited for goes on on the server."""
+
+
+class EvaluationTimeout(WaitTimeout):
     """wait_for_evaluation gave up; the evaluation itself goes on on the server."""
 
     def __init__(self, detail: str, *, evaluation: dict):
         self.evaluation = evaluation
         super().__init__(detail)
+
+
+class CampaignTimeout(WaitTimeout):
+    """wait_for_campaign gave up; `campaign` is the last answer (with its progress)."""
+
+    def __init__(self, detail: str, *, campaign: dict):
+        self.campaign = campaign
+        super().__init__(detail)
+
+
+class UseCaseIncomplete(QuorumError):
+    """create_use_case stopped at a refused call: `created` holds what the server stored
+    before it ({"use_case", "kpis", "value_model", "data_quality_rules", "members"}), `step`
+    names the refused part; the server's status, detail and errors are the refusal's."""
+
+    def __init__(self, detail: str, *, cause: QuorumError, created: dict, step: str):
+        self.created = created
+        self.step = step
+        self.cause = cause
+        super().__init__(
+            detail,
+            status=cause.status,
+            errors=cause.errors,
+            counts=cause.counts,
+            body=cause.body,
+        )
 
 
 def _repeats(item: object, detail: str) -> bool:

@@ -9,7 +9,7 @@ admin does everything. Anonymous callers get 401, outsiders 404 on anything unde
 import pytest
 
 from tests.conftest import PERSONAS, expected_status
-from tests.factories import UseCaseFactory
+from tests.factories import PASSWORD, UseCaseFactory
 from usecases.models import UseCase
 
 READERS = {"viewer", "data_scientist", "expert", "owner", "manager", "admin"}
@@ -243,3 +243,31 @@ def test_notification_endpoint_answers_each_persona_with_their_own_only(
         assert [row["text"] for row in response.json()["results"]] == [f"For {who}"]
     if who != "anonymous" and path.endswith("read-all"):
         assert response.json() == {"marked": 1}
+
+
+# Tokens for scripts (usecases/api/auth_tokens.py): logging in needs no token, only the
+# password, so every persona's answer comes from the credentials in the body ("{me}" is the
+# persona's own username; anonymous has none); revoking needs the token it revokes.
+
+AUTH = "/api/v1/auth/token"
+# (endpoint id, method, path, body, status for anonymous, status when signed in)
+AUTH_ENDPOINTS = [
+    ("auth-token-create", "post", AUTH, {"username": "{me}", "password": PASSWORD}, 400, 201),
+    ("auth-token-create-wrong", "post", AUTH, {"username": "{me}", "password": "wrong"}, 400, 400),
+    ("auth-token-delete", "delete", AUTH, None, 401, 204),
+]
+
+
+@pytest.mark.parametrize("who", PERSONAS)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "anonymous", "signed_in"),
+    [pytest.param(*endpoint[1:], id=endpoint[0]) for endpoint in AUTH_ENDPOINTS],
+)
+def test_token_endpoint_answers_each_persona_by_its_credentials(
+    api, personas, who, method, path, body, anonymous, signed_in
+):
+    me = personas[who].username if who != "anonymous" else "nobody"
+    if body:
+        body = {key: value.format(me=me) for key, value in body.items()}
+    response = getattr(api(who), method)(path, body, format="json")
+    assert response.status_code == (anonymous if who == "anonymous" else signed_in)

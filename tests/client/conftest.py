@@ -1,5 +1,7 @@
 """The client talks to a fake server (the `responses` library): only HTTP is faked."""
 
+from pathlib import Path
+
 import pytest
 import responses
 
@@ -10,9 +12,18 @@ UC = f"{BASE}/api/v1/usecases/demand-forecast"
 
 
 @pytest.fixture(autouse=True)
-def _no_quorum_environment(monkeypatch):
-    monkeypatch.delenv("QUORUM_URL", raising=False)
-    monkeypatch.delenv("QUORUM_TOKEN", raising=False)
+def _no_quorum_environment(monkeypatch, tmp_path):
+    """No address, token or stored login from the machine running the tests: the config
+    directory is the test's own (config_home)."""
+    for name in ("QUORUM_URL", "QUORUM_TOKEN", "QUORUM_USERNAME", "QUORUM_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+
+
+@pytest.fixture
+def config_home(tmp_path) -> Path:
+    """$XDG_CONFIG_HOME of the test: the stored login is config_home / "quorum" / …."""
+    return tmp_path / "config"
 
 
 @pytest.fixture

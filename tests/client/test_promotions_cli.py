@@ -158,9 +158,10 @@ def test_bad_fields_are_printed_with_their_names(capsys, server, evaluated):
     status, _, err = quorum(
         capsys, server, "data_scientist", "promotions", "approve", SLUG, request_id
     )
-    assert status == 1 and "Nobody approves or rejects their own request. (HTTP 403)" in err
+    assert status == cli.FORBIDDEN == 7
+    assert "Nobody approves or rejects their own request. (HTTP 403)" in err
     status, _, err = quorum(capsys, server, "viewer", "promotions", "show", SLUG, "999")
-    assert status == 1 and "(HTTP 404)" in err
+    assert status == cli.NOT_FOUND == 8 and "(HTTP 404)" in err
 
 
 def test_the_client_gets_304_and_no_body_while_the_deployment_is_unchanged(server, evaluated):
@@ -204,7 +205,7 @@ def test_rollback_returns_the_previous_production_version(capsys, server, use_ca
         )
         assert status == 0 and "canary → production: executed" in out
     status, out, err = quorum(capsys, server, "data_scientist", "rollback", SLUG, "--reason", "x")
-    assert status == 1 and "(HTTP 403)" in err
+    assert status == cli.FORBIDDEN and "(HTTP 403)" in err
     status, out, _ = quorum(
         capsys, server, "owner", "rollback", SLUG, "--reason", "Errors in 3.0.0."
     )

@@ -4,7 +4,7 @@
 from django.urls import path
 
 from portal.api import Router
-from usecases.api import views
+from usecases.api import auth_tokens, views
 from usecases.permissions import NESTED
 
 router = Router()
@@ -21,4 +21,5 @@ urlpatterns = [
         views.ValueModelView.as_view(),
         name="value-model",
     ),
+    path("auth/token", auth_tokens.TokenView.as_view(), name="auth-token"),
 ]
