@@ -180,7 +180,7 @@ def _import_one(link, use_case, by, number, fields, imported, summary: Summary) 
                     tags=fields["tags"],
                 )
         except DomainError as error:
-            summary.skipped.append(f"version {number}: {error}")
+            summary.skipped.append(f"version {number}: {error.message}")
             return
         ImportedVersion.objects.create(
             link=link, model_version=version, mlflow_version=number, **fields

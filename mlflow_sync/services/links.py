@@ -98,6 +98,13 @@ def save_link(use_case: UseCase, *, by, **fields) -> MlflowLink:
     if current is None and not {"tracking_uri", "model_name"} <= set(fields):
         raise InvalidInput("Give the tracking URI and the registered model's name.")
     link = current or MlflowLink(use_case=use_case, created_by=by)
+    renamed = current and fields.get("model_name", current.model_name) != current.model_name
+    if renamed and current.versions.exists():
+        raise InvalidInput(
+            f"Versions were imported from “{current.model_name}”: unlink first to link "
+            "another model (they stay in Quorum).",
+            field="model_name",
+        )
     target = {name: fields.get(name, getattr(link, name)) for name in FIELDS[:3]}
     check_connection(**target)  # outside the transaction: MLflow may be slow
     with transaction.atomic():

@@ -218,3 +218,22 @@ def test_the_version_page_shows_the_run_and_the_history_says_what_was_imported(
     assert f'href="{run_url}"' in page
     history = client.get(f"/usecases/{use_case.slug}/history/").content.decode()
     assert "imported from MLflow: 1 new, 0 changed and 0 deleted versions" in history
+
+
+def test_another_model_needs_an_unlink_once_versions_were_imported(
+    db, use_case, personas, mlflow_server
+):
+    name = register_model(mlflow_server, versions=1)
+    link = linked(use_case, personas, mlflow_server, name)
+    importing.import_versions(link)
+    other = register_model(mlflow_server, versions=1)
+    with pytest.raises(links.InvalidInput, match="unlink first"):
+        links.save_link(use_case, by=personas["owner"], model_name=other)
+    links.save_link(use_case, by=personas["owner"], import_every_hours=24)  # the rest may change
+    assert links.remove_link(use_case, by=personas["owner"])
+    assert ModelVersion.objects.filter(use_case=use_case, version="1").exists()
+    relinked = linked(use_case, personas, mlflow_server, other)
+    summary = importing.import_versions(relinked)
+    assert summary.created == 0 and summary.skipped == [
+        "version 1: Version “1” is already registered for this use case."
+    ]

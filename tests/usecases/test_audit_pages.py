@@ -599,6 +599,19 @@ def every_event(personas, use_case):
     alerts.resolve_alert(alert, by=owner, note="Fixed upstream")
     audit.record(actor=None, verb="alert.closed", target=alert, use_case=use_case)
     alerts.save_policy(use_case, by=owner, psi_threshold=0.25, is_p_value_alerting=True)
+
+    # MLflow: the owner links the use case, a data scientist imports, the owner unlinks.
+    from unittest import mock
+
+    from mlflow_sync.services import importing, links
+    from tests.mlflow_sync.fakes import CannedMlflow
+
+    with mock.patch.object(links.rest, "Mlflow", CannedMlflow):
+        link = links.save_link(
+            use_case, by=owner, tracking_uri="https://mlflow.example.com", model_name="churn"
+        )
+        importing.import_versions(link, by=personas["data_scientist"])
+        links.remove_link(use_case, by=owner)
     return list(AuditEvent.objects.order_by("id"))
 
 
