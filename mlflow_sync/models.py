@@ -39,9 +39,9 @@ class MlflowLink(models.Model):
         choices=Every.choices, default=Every.NEVER
     )
     checked_at = models.DateTimeField(null=True, blank=True)
-    last_import_at = models.DateTimeField(null=True, blank=True)
-    last_import = models.JSONField(default=dict, blank=True)  # the summary: counts, problems
-    last_import_error = models.TextField(blank=True)
+    last_import_at = models.DateTimeField(null=True, blank=True)  # the last try's end
+    last_import = models.JSONField(default=dict, blank=True)  # the last success's summary
+    last_import_error = models.TextField(blank=True)  # the last try's, "" when it succeeded
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

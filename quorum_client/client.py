@@ -16,6 +16,7 @@ from pathlib import Path
 
 from quorum_client import credentials
 from quorum_client.errors import EvaluationFailed, EvaluationTimeout, QuorumError
+from quorum_client.mlflow import MlflowCalls
 from quorum_client.monitoring import MonitoringCalls
 from quorum_client.multipart import Progress
 from quorum_client.reviews import ReviewCalls
@@ -50,7 +51,7 @@ VERSION_FIELDS = (
 )
 
 
-class Client(UseCaseCalls, ReviewCalls, MonitoringCalls, Session):
+class Client(UseCaseCalls, ReviewCalls, MonitoringCalls, MlflowCalls, Session):
     """A session with one Quorum server.
 
     `base_url` defaults to $QUORUM_URL, then the server of the login `quorum login` stored,

@@ -124,15 +124,17 @@ STORED += ("run_params", "run_metrics")
 
 def import_versions(link: MlflowLink, *, by=None, api: rest.Mlflow | None = None) -> Summary:
     """Import the link's versions now; `by` registers new versions (default: the link's
-    creator). MlflowError when MLflow cannot be read (nothing is written then, but the
-    link's last_import_error)."""
+    creator). MlflowError when MLflow cannot be read: nothing is written then but the
+    link's last_import_at and last_import_error (the summary stays the last success's)."""
     started = timezone.now()
     api = api or rest.Mlflow(link.tracking_uri, link.credentials)
     known = {v.mlflow_version: v for v in ImportedVersion.objects.filter(link=link)}
     try:
         found, skipped = read_mlflow(link, api, known)
     except rest.MlflowError as error:
-        MlflowLink.objects.filter(pk=link.pk).update(last_import_error=clean(error, 2000))
+        MlflowLink.objects.filter(pk=link.pk).update(
+            last_import_at=timezone.now(), last_import_error=clean(error, 2000)
+        )
         raise
     by = by or link.created_by or get_user_model().objects.filter(is_superuser=True).first()
     summary = Summary(skipped=skipped)

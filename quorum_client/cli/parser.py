@@ -1,12 +1,21 @@
 """The `quorum` command's arguments: the global options, and one `add_commands` per module
-of commands (auth, usecases, data, evaluations, reviews, promotions, monitoring)."""
+of commands (auth, usecases, data, evaluations, reviews, promotions, monitoring, mlflow)."""
 
 from __future__ import annotations
 
 import argparse
 
 from quorum_client import __version__
-from quorum_client.cli import auth, data, evaluations, monitoring, promotions, reviews, usecases
+from quorum_client.cli import (
+    auth,
+    data,
+    evaluations,
+    mlflow,
+    monitoring,
+    promotions,
+    reviews,
+    usecases,
+)
 from quorum_client.session import DEFAULT_URL
 
 
@@ -79,6 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.set_defaults(needs_token=True)
     cli = Commands(parser)
-    for module in (auth, usecases, data, evaluations, reviews, promotions, monitoring):
+    for module in (auth, usecases, data, evaluations, reviews, promotions, monitoring, mlflow):
         module.add_commands(cli)
     return parser
