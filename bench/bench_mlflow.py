@@ -119,7 +119,7 @@ def main() -> None:
 
     from mlflow_sync.services import importing, links
     from registry.models import ModelVersion
-    from tests.mlflow_sync.conftest import MlflowServer, free_port
+    from tests.mlflow_sync.server import MlflowServer, free_port
     from usecases.models import Role, UseCase, UseCaseMember
 
     folder = Path(tempfile.mkdtemp(prefix="bench-mlflow-"))

@@ -30,11 +30,9 @@ class LinkForm(Form):
         help_text="Sets an admin configured on the server (MLFLOW_CREDENTIALS). Secrets are "
         "never typed here nor shown.",
     )
-    production_alias = forms.CharField(
-        label="Production sets alias", max_length=255, required=False
-    )
-    canary_alias = forms.CharField(label="Canary sets alias", max_length=255, required=False)
-    shadow_alias = forms.CharField(label="Shadow sets alias", max_length=255, required=False)
+    production_alias = forms.CharField(label="Production", max_length=255, required=False)
+    canary_alias = forms.CharField(label="Canary", max_length=255, required=False)
+    shadow_alias = forms.CharField(label="Shadow", max_length=255, required=False)
     import_every_hours = forms.TypedChoiceField(
         label="Import",
         choices=MlflowLink.Every.choices,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.template.loader import render_to_string
 
 from mlflow_sync.models import ImportedVersion
+from portal.formatting import value_text
 
 
 def run_url(imported: ImportedVersion) -> str:
@@ -25,7 +26,9 @@ def version_panel(request, version) -> str:
         "imported": imported,
         "run_url": run_url(imported),
         "params": sorted(imported.run_params.items()),
-        "metrics": sorted(imported.run_metrics.items()),
+        "metrics": [
+            (k, value_text(v, decimals=4)) for k, v in sorted(imported.run_metrics.items())
+        ],
         "tags": sorted(imported.tags.items()),
     }
     return render_to_string("mlflow_sync/_version_panel.html", context, request=request)

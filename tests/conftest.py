@@ -306,3 +306,28 @@ def worker(tmp_path, request):
         process.kill()
     log.close()
     print((tmp_path / "worker.log").read_text()[-4000:])
+
+
+# A real `mlflow server` for the tests marked `mlflow` (tests/mlflow_sync/server.py): they skip
+# when MLflow is not installed, and fail then when QUORUM_REQUIRE_MLFLOW=1 (CI).
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    from tests.mlflow_sync.server import MLFLOW, MlflowServer, free_port
+
+    if not MLFLOW.exists():
+        message = "MLflow is not installed (pip install -e '.[dev,mlflow]')"
+        if os.environ.get("QUORUM_REQUIRE_MLFLOW") == "1":
+            pytest.fail(f"QUORUM_REQUIRE_MLFLOW=1 but {message}")
+        pytest.skip(message)
+    server = MlflowServer(port=free_port(), folder=tmp_path_factory.mktemp("mlflow"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def allow_loopback(settings):
+    """The MLflow servers of the tests listen on 127.0.0.1, a host a link may name only when
+    an admin allowed it."""
+    settings.MLFLOW_ALLOWED_HOSTS = ["127.0.0.1"]
+    return settings

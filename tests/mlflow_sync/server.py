@@ -1,11 +1,10 @@
 """A real `mlflow server` (mlflow-skinny from the `mlflow` extra) on a free loopback port with
-a SQLite backend, for the tests marked `mlflow`. They skip when MLflow is not installed, and
-fail then when QUORUM_REQUIRE_MLFLOW=1 (CI)."""
+a SQLite backend, for the tests marked `mlflow` (the fixtures are in tests/conftest.py) and
+bench/bench_mlflow.py."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -90,22 +89,3 @@ def _wait_port_free(port: int) -> None:
             if sock.connect_ex(("127.0.0.1", port)) != 0:
                 return
         time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    if not MLFLOW.exists() or shutil.which(str(MLFLOW)) is None:
-        message = "MLflow is not installed (pip install -e '.[dev,mlflow]')"
-        if os.environ.get("QUORUM_REQUIRE_MLFLOW") == "1":
-            pytest.fail(f"QUORUM_REQUIRE_MLFLOW=1 but {message}")
-        pytest.skip(message)
-    server = MlflowServer(port=free_port(), folder=tmp_path_factory.mktemp("mlflow"))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def allow_loopback(settings):
-    settings.MLFLOW_ALLOWED_HOSTS = ["127.0.0.1"]
-    return settings
