@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass, field
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -124,8 +123,9 @@ STORED += ("run_params", "run_metrics")
 
 def import_versions(link: MlflowLink, *, by=None, api: rest.Mlflow | None = None) -> Summary:
     """Import the link's versions now; `by` registers new versions (default: the link's
-    creator). MlflowError when MLflow cannot be read: nothing is written then but the
-    link's last_import_at and last_import_error (the summary stays the last success's)."""
+    creator, else the use case's owner). MlflowError when MLflow cannot be read: nothing
+    is written then but the link's last_import_at and last_import_error (the summary stays
+    the last success's)."""
     started = timezone.now()
     api = api or rest.Mlflow(link.tracking_uri, link.credentials)
     known = {v.mlflow_version: v for v in ImportedVersion.objects.filter(link=link)}
@@ -136,7 +136,7 @@ def import_versions(link: MlflowLink, *, by=None, api: rest.Mlflow | None = None
             last_import_at=timezone.now(), last_import_error=clean(error, 2000)
         )
         raise
-    by = by or link.created_by or get_user_model().objects.filter(is_superuser=True).first()
+    by = by or link.created_by or link.use_case.owner
     summary = Summary(skipped=skipped)
     with transaction.atomic():
         use_case = lock(link.use_case)

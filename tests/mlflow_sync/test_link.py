@@ -197,6 +197,10 @@ def test_the_api_answers_each_role(
     assert client.get(f"{API}/versions/").status_code == read
     assert client.get(f"{API}/syncs/").status_code == read
     assert len(queued) == (1 if import_ == 202 else 0)
+    monkeypatch.setattr(tasks.sync_aliases, "delay", lambda *args: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"{API}/syncs/").status_code == import_
+    assert len(queued) == (2 if import_ == 202 else 0)
 
 
 def test_the_api_refuses_bad_input_with_a_message_per_field(db, client, use_case, personas, fake):
