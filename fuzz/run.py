@@ -2,8 +2,8 @@
 
 Steps: empty the fuzz database (DATABASE_URL, whose name must end in "fuzz", or a throwaway
 SQLite file under var/fuzz/), migrate, seed it through the services (fuzz/seed.py: the
-demo data, a multiclass use case, throwaway objects and an owner's token), collect the
-static files, start gunicorn on a free port of 127.0.0.1 with DEBUG off, then run the
+demo data, a multiclass use case linked to MLflow, throwaway objects and an owner's token),
+collect the static files, start gunicorn on a free port of 127.0.0.1 with DEBUG off, then run the
 schemathesis CLI with a fixed seed and a time budget. It fails on any 5xx, any response
 whose status code, content type or body the schema does not document, and any request
 that times out. Everything it writes is under var/fuzz/ (docs/security.md, "Fuzzing").
@@ -154,9 +154,20 @@ def server_env(database_url: str) -> dict:
         # worker runs them: the CI's Redis stays the tests' own.
         "CELERY_BROKER_URL": "filesystem://",
         "EMAIL_URL": "consolemail://",
-        # Thousands of requests a minute from one token are the point here.
+        # Thousands of requests a minute from one token are the point here; and POST
+        # /api/v1/auth/token, 10 a minute per address by default, should get past its throttle
+        # to the password check and axes (whose lockouts hit only the fuzzed usernames).
         "THROTTLE_RATE_USER": "100000/minute",
         "THROTTLE_RATE_ANON": "100000/minute",
+        "THROTTLE_RATE_TOKEN_LOGIN": "100000/minute",
+        # A fuzzed MLflow tracking URI is checked and called as in production (a developer's
+        # .env must not allow private hosts here): a private or loopback host is refused
+        # before any connection, a name is resolved (mlflow.invalid never resolves), and a
+        # public address that answers nothing gives up quickly, inside the request timeout.
+        "MLFLOW_ALLOWED_HOSTS": "",
+        "MLFLOW_CREDENTIALS": "{}",
+        "MLFLOW_TIMEOUT_SECONDS": "2",
+        "WEBHOOK_ALLOW_PRIVATE_HOSTS": "false",
         "LOG_LEVEL": "ERROR",  # server.log gets the 5xx tracebacks, not every 404
         "PYTHONUNBUFFERED": "1",
     }
@@ -266,6 +277,17 @@ def write_config(seed: dict) -> Path:
         "delete_member": [str(pk) for pk in scratch["members"]],
         "delete_dataset": [str(scratch["dataset"])],
         "close_campaign": [str(scratch["campaign"])],
+        "unlink_usecase": [scratch["usecase_unlink"]],
+        # Tracking URIs that reach the service's checks and never leave the machine: refused
+        # as private, or a name that does not resolve; one with a NUL.
+        "tracking_uris": [
+            "https://mlflow.invalid",
+            "http://mlflow.invalid:5000/",
+            "http://127.0.0.1:5000",
+            "http://[::1]:5000",
+            "http://192.0.2.1",
+            "https://mlflow.invalid\u0000",
+        ],
     }
     everywhere = {  # parameter or body field, then its dictionary and how often it is used
         "path.slug": ("slugs", 1.0),
@@ -279,6 +301,7 @@ def write_config(seed: dict) -> Path:
         "body.[*].version": ("version_names", 0.5),
         "body.[*].request_id": ("request_ids", 0.5),
         "body.[*].outcome": ("outcomes", 0.5),
+        "body.tracking_uri": ("tracking_uris", 0.5),
     }
     by_operation = [  # operation id pattern, then its path parameters' dictionaries
         (r"^v1_usecases_change_phase$", {"slug": "phase_usecase"}),
@@ -316,6 +339,18 @@ def write_config(seed: dict) -> Path:
         'include-operation-id = "v1_usecases_destroy"',
         'headers = { Authorization = "Token ${QUORUM_FUZZ_DELETER_TOKEN}" }',
         'parameters = { "path.slug" = { dictionary = "delete_usecase" } }',
+        "",
+        "# Unlinking MLflow: the same token, at a use case of its own with a link.",
+        "[[operations]]",
+        'include-operation-id = "v1_usecases_mlflow_destroy"',
+        'headers = { Authorization = "Token ${QUORUM_FUZZ_DELETER_TOKEN}" }',
+        'parameters = { "path.use_case_slug" = { dictionary = "unlink_usecase" } }',
+        "",
+        "# Revoking the token a request carries: a throwaway token, not Olivia's, which every",
+        "# later request needs (the first 204 revokes it; the requests after it get 401).",
+        "[[operations]]",
+        'include-operation-id = "v1_auth_token_destroy"',
+        'headers = { Authorization = "Token ${QUORUM_FUZZ_REVOKE_TOKEN}" }',
         "",
     ]
     for pattern, bindings in by_operation:
@@ -373,6 +408,7 @@ def run_schemathesis(base: str, config: Path, seed: dict, options: argparse.Name
         **os.environ,
         "QUORUM_FUZZ_TOKEN": seed["token"],
         "QUORUM_FUZZ_DELETER_TOKEN": seed["scratch"]["deleter_token"],
+        "QUORUM_FUZZ_REVOKE_TOKEN": seed["scratch"]["revoke_token"],
     }
     with (OUT / "schemathesis.log").open("w") as log:
         process = subprocess.Popen(

@@ -5,7 +5,10 @@ Run by fuzz/run.py with DJANGO_SETTINGS_MODULE set, after `migrate`: the demo da
 prediction log and a review campaign), plus a multiclass use case with the same, plus
 throwaway objects for the operations that destroy or close what they act on (so that a
 DELETE or a close does not take away the objects every other operation is pointed at), an
-API token of the owner, Olivia, and one of the owner of the use case that DELETE removes.
+API token of the owner, Olivia, one of the owner of the use case that DELETE removes and one
+that DELETE /api/v1/auth/token revokes. The multiclass use case is linked to an MLflow model
+with imported versions, so that the MLflow operations reach a link; no MLflow runs here, so
+the link's check is skipped and the versions come from a stand-in (`_StandInMlflow`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from unittest import mock
 
 import django
 
@@ -26,6 +30,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from mlflow_sync.services import importing, links  # noqa: E402
 from predictions.services import ingest  # noqa: E402
 from registry.services import evaluations, registering  # noqa: E402
 from reviews.services import campaigns  # noqa: E402
@@ -51,6 +56,7 @@ def main() -> None:
     users = {user.username: user for user in get_user_model().objects.all()}
     owner = users["olivia"]
     multiclass = _multiclass_use_case(owner, users)
+    _link_to_mlflow(multiclass, owner)
     churn = UseCase.objects.get(slug="bank-churn")
     grocery = UseCase.objects.get(slug="grocery-demand-forecast")
     real = [churn, grocery, multiclass]
@@ -138,6 +144,38 @@ def _multiclass_use_case(owner, users) -> UseCase:
     return use_case
 
 
+class _StandInMlflow:
+    """What the import reads from MLflow (rest.Mlflow's calls): a model with two versions of
+    one finished run."""
+
+    requests = 0
+
+    def registered_model(self, name: str) -> dict:
+        return {"name": name, "aliases": [{"alias": "champion", "version": "1"}]}
+
+    def versions(self, name: str) -> list[dict]:
+        return [
+            {"version": str(n), "status": "READY", "run_id": "fuzzrun1", "source": f"models:/{n}"}
+            for n in (1, 2)
+        ]
+
+    def run(self, run_id: str) -> dict:
+        info = {"run_id": run_id, "experiment_id": "1", "status": "FINISHED"}
+        return {"info": info, "data": {"metrics": [{"key": "f1", "value": 0.8}]}}
+
+
+def _link_to_mlflow(use_case: UseCase, by, *, imported: bool = True):
+    """A link saved through the service, its MLflow check skipped (nothing answers at
+    mlflow.invalid, a name that never resolves: a fuzzed PUT or PATCH there gets a 400)."""
+    with mock.patch.object(links, "check_connection"):
+        link = links.save_link(
+            use_case, by=by, tracking_uri="https://mlflow.invalid", model_name="fuzz-model"
+        )
+    if imported:
+        importing.import_versions(link, by=by, api=_StandInMlflow())
+    return link
+
+
 def _scratch(owner, users, use_case: UseCase) -> dict:
     """Objects the destructive operations act on, so the real ones stay for the others."""
     User = get_user_model()
@@ -148,6 +186,14 @@ def _scratch(owner, users, use_case: UseCase) -> dict:
     deleter = User.objects.create_user("fuzz-deleter", email="fuzz-deleter@quorum.example")
     delete_me = usecases.create_use_case(by=deleter, title="Delete me", task_type="binary")
     _, deleter_token = tokens.create_token(deleter, expiry_days=None)
+    # DELETE of the MLflow link, with the same token: a use case of its own to unlink, and
+    # a slug taken from a response (parcel-routing) answers 404 instead of unlinking it.
+    unlink_me = usecases.create_use_case(by=deleter, title="Unlink me", task_type="binary")
+    _link_to_mlflow(unlink_me, deleter, imported=False)
+    # DELETE /api/v1/auth/token revokes the token it is sent with: this one, of a user of
+    # its own, never Olivia's, which every other operation needs.
+    revoker = User.objects.create_user("fuzz-revoker", email="fuzz-revoker@quorum.example")
+    _, revoke_token = tokens.create_token(revoker, expiry_days=None)
     phases = usecases.create_use_case(by=owner, title="Phase changes", task_type="binary")
     kpi = definitions.create_kpi(
         use_case, by=owner, name="Scratch KPI", metric="recall", target=0.7, gate_threshold=0.6
@@ -176,6 +222,8 @@ def _scratch(owner, users, use_case: UseCase) -> dict:
     return {
         "usecase_delete": delete_me.slug,
         "deleter_token": deleter_token,
+        "usecase_unlink": unlink_me.slug,
+        "revoke_token": revoke_token,
         "usecase_phase": phases.slug,
         "kpi": kpi.pk,
         "rule": rule.pk,

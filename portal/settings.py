@@ -257,7 +257,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10
 # REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "portal.auth.TokenAuthentication",  # knox's; an unreadable header is a 401
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -280,6 +280,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("THROTTLE_RATE_ANON", default="60/minute"),
         "user": env("THROTTLE_RATE_USER", default="2000/minute"),
+        # POST /api/v1/auth/token, per client address (usecases/api/auth_tokens.py).
+        "token_login": env("THROTTLE_RATE_TOKEN_LOGIN", default="10/minute"),
     },
     # Our throttles read the address through portal.proxies; any DRF class used as it is
     # would read it here, the same way (0: REMOTE_ADDR, never a client-sent header).
@@ -292,8 +294,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Use cases, KPIs, value models, data-quality rules, members and audit "
     "events; the model registry: model versions, evaluation datasets (CSV or Parquet uploads, "
     "validated as they stream), predictions and evaluations run by Celery workers. "
-    "Authenticate with `Authorization: Token <token>` (create one under Account → "
-    "API tokens).",
+    "Authenticate with `Authorization: Token <token>`: create one under Account → API "
+    "tokens, or for a script with `POST /api/v1/auth/token` (username and password; what "
+    "`quorum login` calls).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

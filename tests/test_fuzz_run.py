@@ -1,8 +1,10 @@
 """fuzz/run.py's own bookkeeping (`make fuzz`, docs/security.md "Fuzzing"): each run starts
-from an empty var/fuzz/, and the summary reads any access log without crashing."""
+from an empty var/fuzz/, the summary reads any access log without crashing, and the
+configuration keeps the run's token alive and MLflow's calls on the machine."""
 
 import importlib.util
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,49 @@ def test_the_summary_skips_and_counts_lines_it_does_not_understand(fuzz_run, cap
     assert summary["operations"]["POST /api/v1/usecases/"]["requests"] == 2
     assert "not understood, left out of the table: 3" in capsys.readouterr().out
     assert json.loads((fuzz_run.OUT / "summary.json").read_text())["skipped_lines"] == 3
+
+
+SEED = {
+    "token": "olivia-token",
+    "slugs": ["bank-churn", "parcel-routing"],
+    "versions": ["1.0.0"],
+    "ids": dict.fromkeys(
+        ["kpis", "rules", "datasets", "evaluations", "members", "campaigns", "promotions"], [1]
+    ),
+    "request_ids": ["r-1"],
+    "scratch": {
+        "usecase_delete": "delete-me",
+        "deleter_token": "deleter-token",
+        "usecase_unlink": "unlink-me",
+        "revoke_token": "revoke-token",
+        "usecase_phase": "phase-changes",
+        "kpi": 2,
+        "rule": 2,
+        "members": [2, 3],
+        "dataset": 2,
+        "campaign": 2,
+    },
+}
+
+
+def test_what_revokes_or_unlinks_never_gets_the_token_every_other_operation_needs(fuzz_run):
+    # DELETE /api/v1/auth/token revokes the token it is sent with: with Olivia's, every later
+    # request of the run would get 401.
+    fuzz_run.OUT.mkdir(parents=True)
+    config = tomllib.loads(fuzz_run.write_config(SEED).read_text())
+    assert config["headers"] == {"Authorization": "Token ${QUORUM_FUZZ_TOKEN}"}
+    blocks = {block.get("include-operation-id"): block for block in config["operations"]}
+    revoke = blocks["v1_auth_token_destroy"]
+    assert revoke["headers"] == {"Authorization": "Token ${QUORUM_FUZZ_REVOKE_TOKEN}"}
+    unlink = blocks["v1_usecases_mlflow_destroy"]
+    assert unlink["headers"] == {"Authorization": "Token ${QUORUM_FUZZ_DELETER_TOKEN}"}
+    assert unlink["parameters"] == {"path.use_case_slug": {"dictionary": "unlink_usecase"}}
+    assert config["dictionaries"]["unlink_usecase"]["values"] == ["unlink-me"]
+
+
+def test_the_server_lets_token_logins_through_and_calls_no_private_mlflow(fuzz_run):
+    env = fuzz_run.server_env("sqlite:///fuzz.sqlite3")
+    assert env["THROTTLE_RATE_TOKEN_LOGIN"] == "100000/minute"
+    assert env["MLFLOW_ALLOWED_HOSTS"] == ""
+    assert env["WEBHOOK_ALLOW_PRIVATE_HOSTS"] == "false"
+    assert float(env["MLFLOW_TIMEOUT_SECONDS"]) < fuzz_run.REQUEST_TIMEOUT_SECONDS

@@ -98,7 +98,7 @@ class ImportView(_Linked, GenericAPIView):
 
     @extend_schema(
         request=None,
-        responses={202: s.Queued, **errors(401, 403, 404)},
+        responses={202: s.Queued, **WRITE_ERRORS},
         description="Owner, data scientists, admins: queue an import of the linked model's "
         "versions. Read the link's last_import for the outcome.",
     )
@@ -120,6 +120,10 @@ class VersionViewSet(_Linked, ListModelMixin, GenericViewSet):
         imported = ImportedVersion.objects.filter(link=self.link())
         return imported.select_related("model_version", "link").order_by("-imported_at", "-pk")
 
+    @extend_schema(responses={200: s.ImportedVersionSerializer(many=True), **READ_ERRORS})
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
 
 class SyncViewSet(_Linked, ListModelMixin, GenericViewSet):
     """The alias syncs, newest first (the latest 50 are kept)."""
@@ -132,9 +136,13 @@ class SyncViewSet(_Linked, ListModelMixin, GenericViewSet):
             return AliasSync.objects.none()
         return AliasSync.objects.filter(link=self.link())
 
+    @extend_schema(responses={200: s.SyncSerializer(many=True), **READ_ERRORS})
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
     @extend_schema(
         request=None,
-        responses={202: s.SyncSerializer, **errors(401, 403, 404)},
+        responses={202: s.SyncSerializer, **WRITE_ERRORS},
         description="Owner, data scientists, admins: queue a sync of the aliases and tags "
         "to the stages now (as after a promotion).",
     )

@@ -22,13 +22,13 @@ from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import update_last_login
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from knox.auth import TokenAuthentication
 from rest_framework import serializers, status, throttling
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from portal.api import ErrorBody, JSONOnly, errors
+from portal.auth import TokenAuthentication
 from portal.proxies import client_address
 from portal.text import single_line
 from usecases.services import tokens
