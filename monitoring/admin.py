@@ -63,7 +63,12 @@ class PolicyAdminForm(forms.ModelForm):
     def clean(self):
         data = super().clean()
         given = {name: data[name] for name in alerts.POLICY_FIELDS if name in data}
-        for error in alerts.check_policy(given):
+        errors = alerts.check_policy(given)
+        window = [data.get(name) for name in alerts.WINDOW]
+        if not any(name in self.errors for name in alerts.WINDOW):
+            # The service checks it too, but its error would be a 500 from save_model.
+            errors += alerts.check_window(*window, jobs.utc_today())
+        for error in errors:
             self.add_error(error.field, error.message)
         return data
 

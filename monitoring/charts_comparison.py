@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from monitoring.charts import MARGIN, _date_axis, _iso, _level
 from monitoring.selectors import Comparison, verdict
 from portal.formatting import format_p_value
-from portal.plotting import ACCENT, BAD, GOOD, MUTED, axis, chart, layout, legend
+from portal.plotting import ACCENT, BAD, GOOD, MUTED, axis, chart, layout, legend, plain
 from usecases.catalogue import format_difference, format_metric
 
 COLOURS = {"better": GOOD, "worse": BAD, "unclear": MUTED}
@@ -30,7 +30,7 @@ def disagreement_chart(data: Comparison, days: Sequence[datetime.date]) -> dict 
         line = f"{row['n_disagree']:,} of {row['n_paired']:,} paired requests"
         if row["mean_abs_difference"] is not None:
             line += f"<br>mean gap {row['mean_abs_difference']:,.4g}"
-        text.append(f"{line}<br>against {row['baseline_label']}")
+        text.append(f"{line}<br>against {plain(row['baseline_label'])}")  # a version's name
     figure = go.Figure(
         go.Scatter(
             x=[_iso(row["day"]) for row in rows],

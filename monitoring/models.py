@@ -4,7 +4,8 @@ A `DailyRun` is the unit of work and of idempotency: the nightly job (services/j
 claims it with a conditional UPDATE, computes the day, and writes all of the day's results
 (`DailyKPI`, `DailyDrift`, `DailyQuality`) in one transaction that first deletes the run's
 previous ones, so a re-run replaces the day and a killed run leaves the previous day whole.
-Weeks are computed from days; no model holds them.
+A week's KPIs are computed over the week's rows, not from the days (`WeeklyKPI`,
+services/weeks.py).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class DailyRun(models.Model):
     requested_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When store_day last wrote the day's figures: they stay in place (and are shown) while
+    # the day re-runs and after a re-run that failed; None until a run stored them.
+    stored_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     n_predictions = models.BigIntegerField(default=0)
     n_with_outcome = models.BigIntegerField(default=0)
@@ -56,7 +60,9 @@ class DailyRun(models.Model):
     rows_refused = models.BigIntegerField(default=0)
 
     class Meta:
-        ordering = ["model_version", "day"]
+        # By the column, not the version: ordering by a relation joins its own ordering
+        # (the version's use case, by title), and select_for_update() would lock those rows.
+        ordering = ["model_version_id", "day"]
         constraints = [
             models.UniqueConstraint(
                 fields=["model_version", "day"], name="monitoring_run_once_per_version_day"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
-from django.apps import apps
 from django.db.models import Exists, F, OuterRef, Q
 
 from monitoring.drift import PSI_SIGNIFICANT
 from monitoring.models import (
+    Alert,
     DailyComparison,
     DailyDifference,
     DailyDrift,
@@ -20,7 +20,9 @@ from monitoring.models import (
     DailyRun,
     WeeklyKPI,
 )
+from monitoring.services.alerts import USE_CASE_KINDS
 from monitoring.services.jobs import utc_today
+from monitoring.services.weeks import monday_of
 from portal.formatting import format_p_value
 from registry.models import ModelVersion
 from usecases.catalogue import format_difference, format_metric
@@ -132,7 +134,7 @@ def monitoring(use_case: UseCase, version: ModelVersion, period: Period) -> Moni
 
 def weekly_kpi_rows(version: ModelVersion, period: Period) -> list[dict]:
     """The KPIs of the weeks that overlap the period (`day`: the week's Monday), one query."""
-    first = period.start - datetime.timedelta(days=period.start.weekday())
+    first = monday_of(period.start)
     return list(
         WeeklyKPI.objects.filter(model_version=version, week__gte=first, week__lte=period.end)
         .order_by("week")
@@ -172,27 +174,17 @@ def drift_histograms(pk: int) -> dict:
     return DailyDrift.objects.filter(pk=pk).values_list("histograms", flat=True).first() or {}
 
 
-def alert_model():
-    """The Alert model once the alerts part of issue 14 has added it, else None: the tab's
-    Alerts section stays a placeholder without it (no import of a model that may be absent)."""
-    try:
-        return apps.get_model("monitoring", "Alert")
-    except LookupError:
-        return None
-
-
 MAX_ALERTS = 50
 
 
-def version_alerts(version: ModelVersion, period: Period) -> list | None:
-    """The version's open and acknowledged alerts, and the others seen in the period, most
-    recent first (one query); None while there is no Alert model."""
-    alert = alert_model()
-    if alert is None:
-        return None
-    active = Q(status__in=alert.ACTIVE)
+def version_alerts(version: ModelVersion, period: Period) -> list[Alert]:
+    """The version's open and acknowledged alerts, and the others seen in the period, with
+    the use case's own (USE_CASE_KINDS: refused rows, whichever version's run opened them),
+    most recent first (one query)."""
+    active = Q(status__in=Alert.ACTIVE)
     seen = Q(last_seen_day__gte=period.start, day__lte=period.end)
-    alerts = alert.objects.filter(active | seen, model_version=version)
+    mine = Q(model_version=version) | Q(use_case_id=version.use_case_id, kind__in=USE_CASE_KINDS)
+    alerts = Alert.objects.filter(active | seen).filter(mine)
     return list(alerts.order_by("-last_seen_day", "-pk")[:MAX_ALERTS])
 
 

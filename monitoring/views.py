@@ -4,14 +4,13 @@ Reads need VIEW; the figures come from monitoring.selectors, the charts from mon
 
 from __future__ import annotations
 
-import datetime
-
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from monitoring import charts, charts_comparison, selectors
 from monitoring.drift import PSI_SIGNIFICANT
+from monitoring.services.weeks import monday_of
 from portal.formatting import format_number, format_p_value
 from portal.plotting import chart_page
 from portal.web import HtmxRequest
@@ -58,8 +57,7 @@ def _kpi_charts(data, version: ModelVersion, period: selectors.Period, weekly: b
     if not weekly:
         return charts.kpi_charts(data.kpis, data.kpi_rows, period.days)
     rows = selectors.weekly_kpi_rows(version, period)
-    monday = period.start - datetime.timedelta(days=period.start.weekday())
-    days = selectors.Period(monday, period.end).days
+    days = selectors.Period(monday_of(period.start), period.end).days
     return charts.kpi_charts(data.kpis, rows, days, weekly=True)
 
 

@@ -225,6 +225,7 @@ class DaySerializer(serializers.ModelSerializer):
             "refused_rate",
             "quality",
             "finished_at",
+            "stored_at",
         ]
 
 

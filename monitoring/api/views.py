@@ -76,12 +76,10 @@ class DayViewSet(_Filtered, ListModelMixin):
     def get_queryset(self) -> QuerySet:
         if self.is_schema_generation():
             return DailyRun.objects.none()
-        # Days with stored figures: a re-run queued keeps the previous ones until it ends.
+        # Days with stored figures: a re-run (queued, running, or failed) leaves the previous
+        # ones in place, and they are shown until a run replaces them.
         runs = (
-            DailyRun.objects.filter(
-                model_version__use_case=self.use_case, finished_at__isnull=False
-            )
-            .exclude(status=DailyRun.Status.FAILED)
+            DailyRun.objects.filter(model_version__use_case=self.use_case, stored_at__isnull=False)
             .select_related("model_version")
             .prefetch_related(
                 Prefetch("kpis", DailyKPI.objects.select_related("kpi").order_by("kpi_id")),

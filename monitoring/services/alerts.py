@@ -6,7 +6,9 @@ predictions) the day either crosses the threshold, recovers, or says nothing (no
 
 - crossing, with an active (open or acknowledged) alert: the alert is updated (its day
   range widened, its value the latest day's); otherwise a new alert opens, unless a
-  finished one already covers the day (a re-run of an old day opens nothing again). The
+  finished one already covers the day (a re-run of an old day opens nothing again), or the
+  subject's newest later stored day with a value is within the threshold (late outcomes
+  re-running an old day do not raise a condition that has passed). The
   partial unique constraint keeps one active alert per (version, kind, subject): a
   concurrent run of another day that opened it first is absorbed in a savepoint.
 - recovering on a day after the alert's last crossing day: an active alert closes by itself
@@ -361,10 +363,10 @@ def apply_readings(
     USE_CASE_KINDS); the alerts opened."""
     opened = []
     mine = Q(model_version=version) | Q(use_case_id=version.use_case_id, kind__in=USE_CASE_KINDS)
-    active = {
-        (alert.kind, alert.subject): alert
-        for alert in Alert.objects.filter(mine, status__in=Alert.ACTIVE)
-    }
+    # Every active alert locked now, in pk order, before any audit event (whose chain lock
+    # comes after an alert's in acknowledge_alert and resolve_alert): no lock-order cycle.
+    locked = Alert.objects.filter(mine, status__in=Alert.ACTIVE).select_for_update(of=("self",))
+    active = {(alert.kind, alert.subject): alert for alert in locked.order_by("pk")}
     for reading in readings:
         alert = active.get((reading.kind, reading.subject))
         if reading.is_crossing:
@@ -398,10 +400,55 @@ def _same_subject(version: ModelVersion, reading: Reading) -> dict:
     return {**scope, "kind": reading.kind, "subject": reading.subject}
 
 
+def _later_figure(version: ModelVersion, day: datetime.date, reading: Reading) -> Reading | None:
+    """The subject's reading on the newest stored day after `day` with a known value (by the
+    same rules as the day's own); None if none. Silence is read live, not from stored days."""
+    runs = DailyRun.objects.filter(day__gt=day)
+    if reading.kind == Kind.REFUSED:  # the use case's figure: every version's run holds it
+        run = (
+            runs.filter(model_version__use_case_id=version.use_case_id, rows_received__gt=0)
+            .order_by("-day")
+            .first()
+        )
+        if run is None:
+            return None
+        limit = policy_for(version.use_case).max_refused_rate
+        return Reading(reading.kind, "", "", run.refused_rate, limit, run.refused_rate > limit)
+    mine = {"run__model_version": version, "run__day__gt": day}
+    if reading.kind == Kind.KPI_BELOW_GATE:
+        figures, read = (
+            DailyKPI.objects.filter(kpi_id=reading.subject, value__isnull=False),
+            _kpi_readings,
+        )
+    elif reading.kind == Kind.DRIFT:
+        known = Q(psi__isnull=False) | Q(ks_p_value__isnull=False) | Q(chi2_p_value__isnull=False)
+        figures, read = DailyDrift.objects.filter(known, feature=reading.subject), _drift_readings
+    elif reading.kind == Kind.QUALITY:
+        figures = DailyQuality.objects.filter(rule_id=reading.subject, rows_checked__gt=0)
+        read = _quality_readings
+    else:
+        return None
+    run_id = figures.filter(**mine).order_by("-run__day").values_list("run", flat=True).first()
+    if run_id is None:
+        return None
+    later = read(DailyRun.objects.get(pk=run_id), policy_for(version.use_case))
+    same = [r for r in later if (r.kind, r.subject) == (reading.kind, reading.subject)]
+    return same[0] if same and same[0].value is not None else None
+
+
+def _recovered_later(version: ModelVersion, day: datetime.date, reading: Reading) -> bool:
+    """Whether a later stored day of the subject is within its threshold: a day run out of
+    order (late outcomes re-run old days) opens no alert for a condition that has passed."""
+    later = _later_figure(version, day, reading)
+    return later is not None and not later.is_crossing
+
+
 def _open(version: ModelVersion, day: datetime.date, reading: Reading) -> Alert | None:
     same = _same_subject(version, reading)
     finished = Alert.objects.filter(**same, day__lte=day, last_seen_day__gte=day)
     if finished.exists():  # this day already raised an alert that has ended since
+        return None
+    if _recovered_later(version, day, reading):  # an old day run late: the past, not news
         return None
     try:
         with transaction.atomic():  # a concurrent run of another day may have opened it
@@ -440,6 +487,31 @@ def _close(alert: Alert, day: datetime.date, reading: Reading) -> None:
         logger.info("alert %s closed: the value recovered", alert.pk)
 
 
+@transaction.atomic
+def close_undeployed_alerts(use_case_id: int, version_ids: list[int]) -> int:
+    """Close, audited as the job closes them, the active alerts of those versions that are no
+    longer deployed (archived, or back to registered): no run will read them again. The use
+    case's own alerts (USE_CASE_KINDS) stay while a version is deployed, which carries them
+    on. How many were closed."""
+    use_case = UseCase.objects.select_for_update(no_key=True).filter(pk=use_case_id).first()
+    if use_case is None:
+        return 0
+    gone = Q(model_version_id__in=version_ids) & ~Q(
+        model_version__stage__in=(Stage.PRODUCTION, Stage.CANARY, Stage.SHADOW)
+    )
+    if refused_rows_reader(use_case_id) is not None:
+        gone &= ~Q(kind__in=USE_CASE_KINDS)
+    active = Alert.objects.filter(gone, use_case_id=use_case_id, status__in=Alert.ACTIVE)
+    closed = 0
+    for alert in active.select_for_update(of=("self",)).order_by("pk"):
+        alert.status, alert.closed_at = Status.CLOSED, timezone.now()
+        alert.save(update_fields=["status", "closed_at"])
+        audit.record(actor=None, verb="alert.closed", target=alert, use_case=use_case)
+        logger.info("alert %s closed: version %s left deployment", alert.pk, alert.model_version_id)
+        closed += 1
+    return closed
+
+
 def notify_opened(alert_id: int) -> int:
     """Tell the use case's owner, experts and data scientists of a new alert; the key makes
     a second call tell no one again. How many were told."""
@@ -468,7 +540,10 @@ def notify_opened(alert_id: int) -> int:
 
 
 def _locked(alert: Alert) -> Alert:
-    UseCase.objects.select_for_update().get(pk=alert.use_case_id)  # use case first
+    # Use case first, FOR NO KEY UPDATE (as promotions' lock_use_case): the job, holding this
+    # alert's row, may insert another alert meanwhile, whose foreign-key check takes KEY SHARE
+    # on the use case; FOR UPDATE here would deadlock with it.
+    UseCase.objects.select_for_update(no_key=True).get(pk=alert.use_case_id)
     return Alert.objects.select_for_update().get(pk=alert.pk)
 
 

@@ -20,6 +20,7 @@ from monitoring.drift import (
     numeric_drift,
 )
 from monitoring.models import MonitoringPolicy
+from monitoring.services.kpis import day_bounds
 from monitoring.services.log_reads import NUMERIC, read_log
 from monitoring.services.reference import (
     NoReference,
@@ -32,12 +33,6 @@ from predictions.models import Prediction
 from registry.models import ModelVersion
 
 logger = logging.getLogger(__name__)
-
-
-def day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
-    """The UTC day as [start, end)."""
-    start = datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
-    return start, start + datetime.timedelta(days=1)
 
 
 def day_drift(

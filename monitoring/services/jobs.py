@@ -207,7 +207,9 @@ def store_day(
 ) -> bool:
     """Replace the run's results with these and end it, in one transaction, only while the
     claim is ours (False, nothing written, when it was lost)."""
-    run = _mine(run_id, token).select_for_update().first()
+    # Only the run's row (of=self, no ordering): a join to the version and use case would lock
+    # them too, and ingestion's inserts for the use case (KEY SHARE) would wait the whole store.
+    run = _mine(run_id, token).select_for_update(of=("self",)).order_by().first()
     if run is None:
         logger.warning("daily run %s: claim lost before storing; results discarded", run_id)
         return False
@@ -242,6 +244,7 @@ def store_day(
             output_field=DailyRun._meta.get_field("attempts"),
         ),
         finished_at=timezone.now(),
+        stored_at=timezone.now(),
         heartbeat_at=timezone.now(),
         error="",
         n_predictions=kpis.n_predictions,

@@ -92,7 +92,10 @@ def _store(
     version: ModelVersion, monday: datetime.date, figures: kpi_service.DayKPIs, started
 ) -> bool:
     # One writer a week; no_key: ingestion's foreign-key locks on the version go on.
-    ModelVersion.objects.select_for_update(no_key=True).filter(pk=version.pk).first()
+    # of=self, no ordering: the version's Meta ordering joins the use case, which would be locked.
+    ModelVersion.objects.select_for_update(no_key=True, of=("self",)).filter(
+        pk=version.pk
+    ).order_by().first()
     stored = WeeklyKPI.objects.filter(model_version=version, week=monday)
     newer = stored.filter(computed_at__gt=started)
     if newer.exists():  # another worker computed it from later data meanwhile

@@ -183,6 +183,24 @@ def test_rerunning_a_day_covered_by_a_closed_alert_opens_nothing(deployed, run_d
     assert alert.status == Status.CLOSED
 
 
+def test_an_old_day_run_late_opens_no_alert_when_a_later_day_recovered(
+    deployed, django_capture_on_commit_callbacks
+):
+    rule = RuleFactory(use_case=deployed.use_case)
+    store(deployed, next_day(2), auc=0.90, psi=0.05, rule=rule, received=100)
+    with django_capture_on_commit_callbacks(execute=True):  # late outcomes re-run an old day
+        store(deployed, DAY, auc=0.80, psi=0.35, rule=rule, violating=500, received=100, refused=50)
+    assert alerts_of(deployed) == []
+    assert not alert_notifications().exists()
+
+
+def test_an_old_day_run_late_opens_its_alert_when_the_later_day_still_crosses(deployed):
+    store(deployed, next_day(1), auc=0.80)
+    Alert.objects.update(status=Status.RESOLVED)
+    store(deployed, DAY, auc=0.80)
+    assert [a.status for a in alerts_of(deployed)] == [Status.OPEN, Status.RESOLVED]
+
+
 def test_crossing_again_after_recovery_opens_a_new_alert(deployed):
     store(deployed, DAY, auc=0.80)
     store(deployed, next_day(1), auc=0.90)
@@ -354,6 +372,19 @@ def test_a_new_production_version_carries_on_the_use_cases_refused_alert(deploye
         ("1.0.0", Status.CLOSED),
         ("2.0.0", Status.OPEN),
     ]
+
+
+def test_the_use_cases_refused_alert_shows_on_the_tab_of_every_version(client, deployed, personas):
+    from monitoring import selectors
+
+    store(deployed, received=1000, refused=200)
+    new = deploy(deployed.use_case, "2.0.0", ModelVersion.Stage.SHADOW, personas["owner"])
+    period = selectors.Period(DAY, next_day(1))
+    [alert] = selectors.version_alerts(new, period)
+    assert (alert.kind, alert.model_version) == (Kind.REFUSED, deployed)
+    client.force_login(personas["owner"])
+    url = f"/usecases/{deployed.use_case.slug}/monitoring/?version=2.0.0&start={DAY}&end={DAY}"
+    assert "Rows refused at ingestion" in client.get(url).content.decode()
 
 
 def test_a_silent_version_gets_one_silence_alert_that_closes_once_it_logs_again(

@@ -5,8 +5,10 @@ queries. The policy's validation is in test_policy.py."""
 import datetime
 
 import pytest
+from django.utils import timezone
 
 from monitoring.models import Alert, DailyDrift, DailyKPI, DailyQuality, DailyRun
+from monitoring.services import jobs
 from tests.conftest import PERSONAS, expected_status, fields_in, queries_for
 from tests.factories import RuleFactory, UseCaseFactory, make_version
 from usecases.models import AuditEvent
@@ -32,11 +34,13 @@ POLICY = {
 
 
 def monitored_day(version, day, *, kpi, rule=None, psi=0.05) -> DailyRun:
+    finished = datetime.datetime.combine(day, datetime.time(3), tzinfo=datetime.UTC)
     run = DailyRun.objects.create(
         model_version=version,
         day=day,
         status=DailyRun.Status.SUCCEEDED,
-        finished_at=datetime.datetime.combine(day, datetime.time(3), tzinfo=datetime.UTC),
+        finished_at=finished,
+        stored_at=finished,
         n_predictions=100,
         n_with_outcome=80,
         rows_checked=100,
@@ -184,7 +188,30 @@ def test_days_filter_by_version_and_date_range(api, days, version, kpi, personas
 
 def test_a_failed_or_never_finished_run_has_no_day(api, days, version):
     DailyRun.objects.create(model_version=version, day=DAY - datetime.timedelta(days=1))
+    DailyRun.objects.create(
+        model_version=version,
+        day=DAY - datetime.timedelta(days=2),
+        status=DailyRun.Status.FAILED,
+        finished_at=timezone.now(),
+    )
     assert api("viewer").get(f"{UC}/days/").json()["count"] == 3
+
+
+def test_a_day_running_again_or_whose_rerun_failed_keeps_its_stored_figures(
+    api, days, version, enqueued
+):
+    jobs.request_days(version, [DAY])
+    token = jobs.claim_run(version.pk, DAY)
+    assert token is not None  # running again now
+    client = api("viewer")
+    body = client.get(f"{UC}/days/?start=2026-03-10&end=2026-03-10").json()
+    assert [(r["day"], r["n_predictions"], len(r["kpis"])) for r in body["results"]] == [
+        ("2026-03-10", 100, 1)
+    ]
+    run = DailyRun.objects.get(model_version=version, day=DAY)
+    jobs._fail(run.pk, token, "RuntimeError: the warehouse went away")
+    body = client.get(f"{UC}/days/").json()
+    assert body["count"] == 3 and body["results"][0]["kpis"][0]["value"] == 9.0
 
 
 @pytest.mark.parametrize(

@@ -362,3 +362,17 @@ def test_the_comparison_api_costs_the_same_queries_for_3_or_30_days(api, deploye
     later = [DAY + datetime.timedelta(days=i) for i in range(3, 30)]
     store_compared_days(shadow, deployed, later)
     assert count() == few
+
+
+def test_a_version_name_is_plain_text_in_the_comparison_charts():
+    import json
+
+    from monitoring import charts_comparison
+    from monitoring.selectors import Comparison
+
+    name = '<a href="https://x">v</a>'
+    row = {"day": DAY, "baseline_label": name, "n_paired": 10, "n_disagree": 2}
+    data = Comparison(days=[{**row, "pk": 1, "n_with_outcome": 5, "mean_abs_difference": 0.1}])
+    data.days[0]["rate"] = 0.2
+    figure = json.dumps(charts_comparison.disagreement_chart(data, [DAY])["figure"])
+    assert "<a" not in figure and "&lt;a href" in figure

@@ -452,6 +452,29 @@ def test_the_admin_saves_a_policy_through_the_service_and_refuses_a_range(root, 
     assert root.get(reverse("admin:monitoring_monitoringpolicy_changelist")).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("start", "days_to_end", "message"),
+    [(-3, 0, "ends yesterday"), (-3, 2, "ends yesterday"), (None, -1, "or neither")],
+)
+def test_the_admin_refuses_a_reference_window_the_service_refuses(
+    root, use_case, start, days_to_end, message
+):
+    import datetime
+
+    from monitoring.services.jobs import utc_today
+
+    today = utc_today()
+    window = {
+        "reference_start": "" if start is None else today + datetime.timedelta(days=start),
+        "reference_end": today + datetime.timedelta(days=days_to_end),
+    }
+    form = {"use_case": use_case.pk, **DEFAULTS, **window}
+    form = {k: ("" if v is None else v) for k, v in form.items() if v is not False}
+    response = root.post(reverse("admin:monitoring_monitoringpolicy_add"), form)
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not MonitoringPolicy.objects.exists()
+
+
 def test_the_admin_lists_and_shows_alerts_without_adding_any(root, use_case, personas):
     from monitoring.models import Alert
     from tests.factories import make_version

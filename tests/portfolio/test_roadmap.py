@@ -210,7 +210,8 @@ def test_missing_evidence_for_the_next_phase_blocks_and_says_what_to_do(client, 
 
 def test_pending_promotions_days_in_phase_and_alerts_are_shown(client, personas, use_case):
     UseCase.objects.filter(pk=use_case.pk).update(
-        phase_changed_at=timezone.now() - datetime.timedelta(days=12, hours=1)
+        phase_changed_at=timezone.now()
+        - datetime.timedelta(days=12)  # 12 calendar days at any hour
     )
     ds = personas["data_scientist"]
     version = make_version(use_case, "1.0.0", ds)

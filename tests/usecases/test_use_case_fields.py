@@ -238,6 +238,23 @@ def test_the_api_refuses_a_milestone_outside_the_plan(api, use_case):
     assert "Due before the start date (01 Jan 2027)" in response.json()["detail"]
 
 
+def test_moving_a_date_before_a_stored_milestone_is_refused_naming_it(api, use_case):
+    client, url = api("owner"), f"/api/v1/usecases/{use_case.slug}/"
+    body = {
+        "start_date": "2027-01-01",
+        "target_date": "2027-06-01",
+        "milestones": [{"name": "Pilot live", "due_date": "2027-05-01"}],
+    }
+    assert client.patch(url, body, format="json").status_code == 200
+    for dates in ({"target_date": "2027-04-01"}, {"start_date": "2027-05-15"}):
+        response = client.patch(url, dates, format="json")
+        assert response.status_code == 400, dates
+        assert "“Pilot live” is due on 01 May 2027" in response.json()["detail"]
+    use_case.refresh_from_db()
+    assert (use_case.start_date, use_case.target_date) == (D(2027, 1, 1), D(2027, 6, 1))
+    assert client.patch(url, {"target_date": "2027-05-01"}, format="json").status_code == 200
+
+
 def test_two_milestones_of_one_name_keep_their_own_done_time(client, personas, use_case):
     done = datetime.datetime(2027, 1, 15, 10, 0, tzinfo=datetime.UTC)
     Milestone.objects.create(use_case=use_case, name="Review", due_date=D(2027, 2, 1), done_at=done)

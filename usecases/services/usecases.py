@@ -225,6 +225,8 @@ def update_use_case(
     before, after = apply_changes(fresh, changes)
     if new_milestones is not None:
         _replace_milestones(fresh, _within_plan(fresh, new_milestones), before, after)
+    elif {"start_date", "target_date"} & set(after):
+        _stored_within_plan(fresh, moved=[d for d in ("start_date", "target_date") if d in after])
     if not after:
         return fresh
     fresh.save()
@@ -253,6 +255,21 @@ def _within_plan(use_case: UseCase, milestones: list[dict]) -> list[dict]:
     return validation.check_milestones(
         milestones, start_date=use_case.start_date, target_date=use_case.target_date
     )
+
+
+def _stored_within_plan(use_case: UseCase, *, moved: list[str]) -> None:
+    """The stored milestones still within the plan once its dates moved (the same rule as
+    _within_plan): otherwise every later save of the form would fail on them."""
+    for milestone in use_case.milestones.order_by("due_date", "name", "pk"):
+        problem = validation.milestone_date_problem(
+            milestone.due_date, start_date=use_case.start_date, target_date=use_case.target_date
+        )
+        if problem:
+            raise InvalidInput(
+                f"The milestone “{milestone.name}” is due on {milestone.due_date:%d %b %Y}: "
+                f"{problem}",
+                field=moved[-1],
+            )
 
 
 def _replace_milestones(use_case: UseCase, milestones: list[dict], before, after) -> None:
