@@ -18,6 +18,8 @@ from portal import outbound
 
 API = "/api/2.0/mlflow/"
 PAGE_SIZE = 1000  # model versions per search page
+MAX_PAGES = 1000  # a million versions: past that, MLflow is answering in a loop
+REASON_CHARACTERS = 500  # of MLflow's refusal, kept in an error
 ANSWER_BYTES = 64 * 1024 * 1024  # the largest answer read; a page of 1,000 is about 0.5 MB
 
 
@@ -35,13 +37,43 @@ def credential_sets() -> dict[str, dict]:
     return dict(getattr(settings, "MLFLOW_CREDENTIALS", {}) or {})
 
 
-def auth_header(credentials: str) -> dict[str, str]:
-    """The Authorization header of a credential set ("" = MLflow's environment variables);
-    no header when there are no credentials. KeyError for an unknown set."""
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return ""
+
+
+def credentials_problem(credentials: str, tracking_uri: str) -> str:
+    """Why this set may not be sent to this tracking URI's host ("" if it may). A named set
+    goes only to the hosts it lists ("hosts"); MLflow's environment variables only to the
+    host of MLFLOW_TRACKING_URI. So an owner cannot have the server's secrets sent to a
+    server of theirs."""
+    host = _host(tracking_uri)
+    if credentials:
+        found = credential_sets().get(credentials)
+        if not isinstance(found, dict):
+            known = ", ".join(sorted(credential_sets())) or "none is configured"
+            return f"No credentials set of that name in MLFLOW_CREDENTIALS ({known})."
+        hosts = [_host(f"//{entry}") for entry in found.get("hosts") or []]
+        if host not in hosts:
+            return f"The credentials set “{credentials}” may not be sent to {host}."
+    return ""
+
+
+def auth_header(credentials: str, tracking_uri: str) -> dict[str, str]:
+    """The Authorization header of a credential set ("" = MLflow's environment variables,
+    sent only to the host of MLFLOW_TRACKING_URI); no header when there are none.
+    MlflowError when the set may not go to this host."""
+    problem = credentials_problem(credentials, tracking_uri)
+    if problem:
+        raise MlflowError(problem)
     if credentials:
         found = credential_sets()[credentials]
         token, user, password = found.get("token"), found.get("username"), found.get("password")
     else:
+        if _host(tracking_uri) != _host(os.environ.get("MLFLOW_TRACKING_URI", "")):
+            return {}
         token = os.environ.get("MLFLOW_TRACKING_TOKEN")
         user = os.environ.get("MLFLOW_TRACKING_USERNAME")
         password = os.environ.get("MLFLOW_TRACKING_PASSWORD")
@@ -56,17 +88,21 @@ def auth_header(credentials: str) -> dict[str, str]:
 def host_allowed(tracking_uri: str) -> bool:
     """Whether the tracking URI's host is one an admin listed (MLFLOW_ALLOWED_HOSTS), so it
     may be private or loopback, as MLflow servers inside a company network are."""
-    try:
-        host = (urlsplit(tracking_uri).hostname or "").rstrip(".").lower()
-    except ValueError:
-        return False
-    allowed = [entry.lower() for entry in getattr(settings, "MLFLOW_ALLOWED_HOSTS", [])]
-    return "*" in allowed or host in allowed
+    host = _host(tracking_uri)
+    allowed = {_host(f"//{entry.strip()}") for entry in settings.MLFLOW_ALLOWED_HOSTS}
+    return bool(host) and host in allowed
 
 
 def uri_problem(tracking_uri: str) -> str:
     """Why Quorum may not call this tracking URI ("" if it may): http(s), a host, no user or
-    password in it, and a public host unless it is listed in MLFLOW_ALLOWED_HOSTS."""
+    password, no query or fragment (the API's paths are Quorum's to choose), and a public
+    host unless it is listed in MLFLOW_ALLOWED_HOSTS."""
+    try:
+        parts = urlsplit(tracking_uri)
+    except ValueError:
+        return outbound.NOT_A_URL
+    if parts.query or parts.fragment or ";" in parts.path or {"?", "#"} & set(tracking_uri):
+        return "Give the server's address without a query (?…) or fragment (#…)."
     if host_allowed(tracking_uri):
         return outbound.url_problem(tracking_uri, allow_http=True, allow_private=True)
     problem = outbound.url_problem(tracking_uri, allow_http=True)
@@ -76,6 +112,12 @@ def uri_problem(tracking_uri: str) -> str:
             "MLFLOW_ALLOWED_HOSTS."
         )
     return problem
+
+
+def api_url(tracking_uri: str, path: str) -> str:
+    """The REST call's URL: the tracking URI's scheme, host and path, then the API's."""
+    parts = urlsplit(tracking_uri)
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}{API}{path}"
 
 
 @dataclass
@@ -104,18 +146,23 @@ class Mlflow:
 
     def versions(self, name: str) -> list[dict]:
         """Every version of the model, page after page."""
-        found, token = [], None
-        while True:
+        found, token, seen = [], None, set()
+        for _ in range(MAX_PAGES):
             page = self.get(
                 "model-versions/search",
                 filter=search_filter(name),
                 max_results=PAGE_SIZE,
                 page_token=token,
             )
-            found.extend(page.get("model_versions", []))
+            versions = page.get("model_versions") or []
+            found.extend(item for item in versions if isinstance(item, dict))
             token = page.get("next_page_token")
             if not token:
                 return found
+            if token in seen:
+                raise MlflowError("MLflow repeated a page of the model's versions.")
+            seen.add(token)
+        raise MlflowError(f"The model has more than {MAX_PAGES * PAGE_SIZE:,} versions.")
 
     def run(self, run_id: str) -> dict | None:
         """The run, or None if MLflow no longer has it."""
@@ -137,17 +184,15 @@ class Mlflow:
         self.post("model-versions/set-tag", body)
 
     def _call(self, method: str, path: str, body: dict | None) -> dict:
-        try:
-            headers = {"Accept": "application/json", **auth_header(self.credentials)}
-        except KeyError:
-            raise MlflowError(
-                f"The credentials set “{self.credentials}” is not in MLFLOW_CREDENTIALS."
-            ) from None
+        problem = uri_problem(self.tracking_uri)
+        if problem:
+            raise MlflowError(problem)
+        headers = {"Accept": "application/json", **auth_header(self.credentials, self.tracking_uri)}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        url = self.tracking_uri.rstrip("/") + API + path
+        url = api_url(self.tracking_uri, path)
         self.requests += 1
         answer = outbound.send(
             method,
@@ -161,14 +206,17 @@ class Mlflow:
         if not answer.ok:
             raise MlflowError(_reason(answer), transient=answer.transient, status=answer.code)
         try:
-            return json.loads(answer.body or b"{}")
+            data = json.loads(answer.body or b"{}")
         except ValueError:
-            raise MlflowError(f"MLflow's answer to {path} is not JSON.") from None
+            data = None
+        if not isinstance(data, dict):
+            raise MlflowError(f"MLflow's answer to {path.split('?')[0]} is not a JSON object.")
+        return data
 
 
 def search_filter(name: str) -> str:
     """MLflow's filter for one model's versions; the name is quoted with the quote it lacks."""
-    quote = "'" if "'" not in name else '"'
+    quote = "'" if "'" not in name else '"'  # links.check_fields refuses names with both
     return f"name={quote}{name}{quote}"
 
 
@@ -182,7 +230,8 @@ def _reason(answer: outbound.Answer) -> str:
         except (ValueError, AttributeError):
             message = None
         if answer.code in (401, 403):
-            return f"MLflow refused the credentials ({answer.code}): {message or rest}"
+            text = f"MLflow refused the credentials ({answer.code}): {message or rest}"
+            return text[:REASON_CHARACTERS]
         if message:
-            return f"MLflow answered {answer.code}: {message}"
-    return f"MLflow: {text}"
+            return f"MLflow answered {answer.code}: {message}"[:REASON_CHARACTERS]
+    return f"MLflow: {text}"[:REASON_CHARACTERS]

@@ -23,7 +23,10 @@ def import_due() -> None:
         import_link.delay(link_id)
 
 
-@shared_task(name="mlflow_sync.sync_aliases", bind=True, time_limit=120, soft_time_limit=90)
+# A first sync after a large import tags every version, one call each: minutes, not seconds.
+@shared_task(
+    name="mlflow_sync.sync_aliases", bind=True, time_limit=25 * 60, soft_time_limit=20 * 60
+)
 def sync_aliases(self, sync_id: int) -> None:
     """Set MLflow's aliases and tags to Quorum's stages. A transient failure (MLflow down,
     5xx) is retried with exponential backoff from MLFLOW_SYNC_BACKOFF_SECONDS, up to

@@ -5,15 +5,14 @@ Every member reads it."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from mlflow_sync import tasks
 from mlflow_sync.forms import LinkForm
 from mlflow_sync.models import AliasSync, MlflowLink
-from mlflow_sync.services import links, syncing
+from mlflow_sync.selectors import version_counts
+from mlflow_sync.services import links, scheduling
 from portal.web import GET_POST, HtmxRequest, call_service, posted
 from usecases.permissions import Action, can, get_use_case_for, page_context
 
@@ -36,13 +35,7 @@ def link_page(request: HtmxRequest, slug: str) -> HttpResponse:
                 messages.success(request, f"Linked to “{saved.model_name}”: MLflow answered.")
                 return redirect("mlflow_sync:link", use_case.slug)
     syncs = list(AliasSync.objects.filter(link=link)[:SHOWN_SYNCS]) if link else []
-    counts = {}
-    if link:
-        imported = link.versions.all()
-        counts = {
-            "imported": imported.count(),
-            "deleted": imported.filter(deleted_at__isnull=False).count(),
-        }
+    counts = version_counts(link) if link else {}
     context = page_context(
         request, use_case, link=link, form=form, syncs=syncs, counts=counts, tab="versions"
     )
@@ -60,7 +53,7 @@ def import_now(request: HtmxRequest, slug: str) -> HttpResponse:
     if link is None:
         messages.error(request, "Link the use case to MLflow first.")
     else:
-        transaction.on_commit(lambda: tasks.import_link.delay(link.pk, request.user.pk))
+        scheduling.queue_import(link, request.user)
         messages.success(request, "The import is queued: this page shows its outcome.")
     return redirect("mlflow_sync:link", use_case.slug)
 
@@ -71,8 +64,7 @@ def sync_now(request: HtmxRequest, slug: str) -> HttpResponse:
     if link is None:
         messages.error(request, "Link the use case to MLflow first.")
     else:
-        sync = syncing.request_sync(link)
-        transaction.on_commit(lambda: tasks.sync_aliases.delay(sync.pk))
+        scheduling.queue_sync(link)
         messages.success(request, "A sync of the aliases is queued.")
     return redirect("mlflow_sync:link", use_case.slug)
 

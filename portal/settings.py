@@ -381,11 +381,12 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
 WEBHOOK_ALLOW_PRIVATE_HOSTS = env.bool("WEBHOOK_ALLOW_PRIVATE_HOSTS", default=DEBUG)
-# MLflow (docs/mlflow.md): hosts a tracking URI may name although private or loopback
-# ("*": any), credential sets a link may name (JSON: {"name": {"token": …} or
-# {"username": …, "password": …}}; a link without one uses MLFLOW_TRACKING_TOKEN or
-# MLFLOW_TRACKING_USERNAME and _PASSWORD), each call's timeout, and the alias sync's
-# attempts with exponential backoff from the first wait.
+# MLflow (docs/mlflow.md): hosts a tracking URI may name although private or loopback,
+# credential sets a link may name, each sent only to its hosts (JSON: {"name": {"token": …,
+# "hosts": [...]}} or with "username" and "password"; a link without one sends
+# MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and _PASSWORD, only to the host of
+# MLFLOW_TRACKING_URI), each call's timeout, and the alias sync's attempts with
+# exponential backoff from the first wait.
 MLFLOW_ALLOWED_HOSTS = env.list("MLFLOW_ALLOWED_HOSTS", default=[])
 MLFLOW_CREDENTIALS = env.json("MLFLOW_CREDENTIALS", default={})
 MLFLOW_TIMEOUT_SECONDS = env.float("MLFLOW_TIMEOUT_SECONDS", default=10.0)

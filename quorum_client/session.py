@@ -11,7 +11,7 @@ import datetime
 import os
 import re
 from pathlib import Path
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -80,9 +80,15 @@ class Session:
         self.session.close()
 
     def _url(self, path: str) -> str:
-        """`path` on the server, or `path` itself when it is absolute (a `next` link)."""
+        """`path` on the server. An absolute URL (a `next` link) keeps only its path and
+        query: the token is sent to the server it was given for, never to another host or
+        over http when the server is https (a proxy may write links with its own)."""
         if path.startswith(("http://", "https://")):
-            return path
+            parts = urlsplit(path)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            base_path = urlsplit(self.base_url).path.rstrip("/")
+            if base_path and path.startswith(base_path + "/"):
+                path = path[len(base_path) :]
         return urljoin(self.base_url + "/", path.lstrip("/"))
 
     def _upload(self, path: str, file_path, fields: dict, on_upload: Progress | None) -> dict:

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from mlflow_sync.models import AliasSync, ImportedVersion, MlflowLink
 from mlflow_sync.panels import run_url
+from mlflow_sync.selectors import version_counts
 from portal.text import single_line
 
 
@@ -53,11 +54,7 @@ class LinkSerializer(serializers.ModelSerializer):
 
     def get_versions(self, link: MlflowLink) -> dict[str, int]:
         """Versions imported, and of them marked deleted in MLflow."""
-        imported = link.versions.all() if link.pk else ImportedVersion.objects.none()
-        return {
-            "imported": imported.count(),
-            "deleted_in_mlflow": imported.filter(deleted_at__isnull=False).count(),
-        }
+        return version_counts(link)
 
 
 class ImportedVersionSerializer(serializers.ModelSerializer):

@@ -10,7 +10,6 @@ from `self.use_case`, fetched through `visible_to()`: outsiders get 404.
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -19,10 +18,9 @@ from rest_framework.mixins import ListModelMixin
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from mlflow_sync import tasks
 from mlflow_sync.api import serializers as s
 from mlflow_sync.models import AliasSync, ImportedVersion, MlflowLink
-from mlflow_sync.services import links, syncing
+from mlflow_sync.services import links, scheduling
 from portal.api import READ_ERRORS, WRITE_ERRORS, errors
 from usecases.permissions import Action, NestedUnderUseCase
 
@@ -103,8 +101,7 @@ class ImportView(_Linked, GenericAPIView):
         "versions. Read the link's last_import for the outcome.",
     )
     def post(self, request, use_case_slug=None):
-        link = self.link()
-        transaction.on_commit(lambda: tasks.import_link.delay(link.pk, request.user.pk))
+        scheduling.queue_import(self.link(), request.user)
         body = {"queued": True, "detail": "The import is queued."}
         return Response(s.Queued(body).data, status=status.HTTP_202_ACCEPTED)
 
@@ -147,6 +144,5 @@ class SyncViewSet(_Linked, ListModelMixin, GenericViewSet):
         "to the stages now (as after a promotion).",
     )
     def create(self, request, use_case_slug=None):
-        sync = syncing.request_sync(self.link())
-        transaction.on_commit(lambda: tasks.sync_aliases.delay(sync.pk))
+        sync = scheduling.queue_sync(self.link())
         return Response(s.SyncSerializer(sync).data, status=status.HTTP_202_ACCEPTED)

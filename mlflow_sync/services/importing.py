@@ -17,6 +17,7 @@ from django.utils import timezone
 from mlflow_sync import rest
 from mlflow_sync.models import ImportedVersion, MlflowLink
 from portal.errors import DomainError
+from registry.models import ModelVersion
 from registry.services import registering
 from usecases.services import audit
 from usecases.services.usecases import lock
@@ -25,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 VERB = "mlflow.imported"
 OWN_TAGS = "quorum."  # tags Quorum writes back (quorum.stage): not the version's own data
-FINISHED_RUNS = {"FINISHED", "FAILED", "KILLED"}  # a run in these no longer changes
+# A run in these no longer changes (DELETED: MLflow no longer has it), so it is not re-read.
+FINISHED_RUNS = {"FINISHED", "FAILED", "KILLED", "DELETED"}
 
 
 @dataclass
@@ -37,24 +39,29 @@ class Summary:
     unchanged: int = 0
     deleted: int = 0
     restored: int = 0
+    adopted: int = 0  # Quorum versions of an earlier link, taken back by their run
     skipped: list[str] = field(default_factory=list)  # "version 4: why"
     requests: int = 0
     seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deleted or self.restored)
+        return bool(self.created or self.updated or self.deleted or self.restored or self.adopted)
 
 
 def clean(value: object, limit: int = 1000) -> str:
-    """A text from MLflow, as Quorum's columns take it: no NUL, at most `limit` characters."""
-    return str(value or "").replace("\x00", "")[:limit]
+    """A text from MLflow, as Quorum's columns take it: valid UTF-8 (a lone surrogate becomes
+    "?"), no NUL, at most `limit` characters."""
+    text = str(value or "").encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "")[:limit]
 
 
 def pairs(items: list[dict] | None, *, skip_own: bool = False) -> dict[str, str]:
     """MLflow's [{"key", "value"}] as a dict."""
     found = {}
-    for item in items or []:
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
         key = clean(item.get("key"), 250)
         if key and not (skip_own and key.startswith(OWN_TAGS)):
             found[key] = clean(item.get("value"), 5000)
@@ -65,11 +72,14 @@ def run_fields(run: dict | None) -> dict:
     """The run's experiment, status, parameters and each metric's last value."""
     if not run:
         return {"experiment_id": "", "run_status": "DELETED", "run_params": {}, "run_metrics": {}}
-    data, info = run.get("data", {}), run.get("info", {})
+    data, info = run.get("data"), run.get("info")
+    data, info = data if isinstance(data, dict) else {}, info if isinstance(info, dict) else {}
     metrics = {}
-    for metric in data.get("metrics") or []:
+    for metric in data.get("metrics") if isinstance(data.get("metrics"), list) else []:
+        if not isinstance(metric, dict):
+            continue
         key, value = clean(metric.get("key"), 250), metric.get("value")
-        if key and isinstance(value, int | float):
+        if key and isinstance(value, int | float) and not isinstance(value, bool):
             metrics[key] = value
     return {
         "experiment_id": clean(info.get("experiment_id"), 64),
@@ -83,7 +93,9 @@ def read_mlflow(link: MlflowLink, api: rest.Mlflow, known: dict[str, ImportedVer
     """MLflow's READY versions as our fields, by version number, and the skipped ones."""
     model = api.registered_model(link.model_name)
     aliases: dict[str, list[str]] = {}
-    for item in model.get("aliases") or []:
+    for item in model.get("aliases") if isinstance(model.get("aliases"), list) else []:
+        if not isinstance(item, dict):
+            continue
         aliases.setdefault(str(item.get("version")), []).append(clean(item.get("alias"), 255))
     found, skipped, runs = {}, [], {}
     for version in api.versions(link.model_name):
@@ -156,7 +168,8 @@ def import_versions(link: MlflowLink, *, by=None, api: rest.Mlflow | None = None
         link.last_import_error = ""
         link.save(update_fields=["last_import_at", "last_import", "last_import_error"])
         if summary.changed:
-            counts = {k: getattr(summary, k) for k in ("created", "updated", "deleted")}
+            kinds = ("created", "updated", "deleted", "restored", "adopted")
+            counts = {k: getattr(summary, k) for k in kinds}
             audit.record(actor=by, verb=VERB, target=link, use_case=use_case, after=counts)
     logger.info("MLflow import of use case %s: %s", use_case.pk, asdict(summary))
     return summary
@@ -168,6 +181,8 @@ def _order(number: str) -> tuple[int, str]:
 
 def _import_one(link, use_case, by, number, fields, imported, summary: Summary) -> None:
     description = fields.pop("description")
+    if imported is None and _adopt(link, use_case, number, fields, summary):
+        return
     if imported is None:
         try:
             with transaction.atomic():
@@ -190,15 +205,32 @@ def _import_one(link, use_case, by, number, fields, imported, summary: Summary) 
         summary.created += 1
         return
     changed = [name for name in STORED if getattr(imported, name) != fields[name]]
+    for name in changed:
+        setattr(imported, name, fields[name])
     if imported.deleted_at is not None:
         imported.deleted_at = None
         changed.append("deleted_at")
         summary.restored += 1
-    if not changed:
+    elif changed:
+        summary.updated += 1
+    else:
         summary.unchanged += 1
         return
-    for name in changed:
-        if name != "deleted_at":
-            setattr(imported, name, fields[name])
     imported.save(update_fields=[*changed, "changed_at"])
-    summary.updated += 1
+
+
+def _adopt(link, use_case, number: str, fields: dict, summary: Summary) -> bool:
+    """A Quorum version of this number made from the same run (imported through an earlier
+    link, since unlinked) is taken back rather than skipped; whether it was."""
+    version = (
+        ModelVersion.objects.filter(use_case=use_case, version=number, mlflow__isnull=True)
+        .exclude(mlflow_run_id="")
+        .first()
+    )
+    if version is None or version.mlflow_run_id != fields["run_id"]:
+        return False
+    ImportedVersion.objects.create(
+        link=link, model_version=version, mlflow_version=number, **fields
+    )
+    summary.adopted += 1
+    return True

@@ -35,13 +35,9 @@ def check_fields(fields: dict) -> list[InvalidInput]:
     name = fields.get("model_name")
     if name is not None and not name.strip():
         errors.append(InvalidInput("Name the registered model.", field="model_name"))
-    elif name is not None and "'" in name and '"' in name:
-        errors.append(InvalidInput("A name with both kinds of quote.", field="model_name"))
-    credentials = fields.get("credentials")
-    if credentials and credentials not in rest.credential_sets():
-        known = ", ".join(sorted(rest.credential_sets())) or "none is configured"
-        text = f"No credentials set of that name in MLFLOW_CREDENTIALS ({known})."
-        errors.append(InvalidInput(text, field="credentials"))
+    elif name is not None and (("'" in name and '"' in name) or "\\" in name):
+        text = "MLflow's search cannot name a model with a backslash or both kinds of quote."
+        errors.append(InvalidInput(text, field="model_name"))
     if "aliases" in fields:
         errors.extend(alias_problems(fields["aliases"]))
     every = fields.get("import_every_hours")
@@ -98,14 +94,19 @@ def save_link(use_case: UseCase, *, by, **fields) -> MlflowLink:
     if current is None and not {"tracking_uri", "model_name"} <= set(fields):
         raise InvalidInput("Give the tracking URI and the registered model's name.")
     link = current or MlflowLink(use_case=use_case, created_by=by)
-    renamed = current and fields.get("model_name", current.model_name) != current.model_name
-    if renamed and current.versions.exists():
-        raise InvalidInput(
-            f"Versions were imported from “{current.model_name}”: unlink first to link "
-            "another model (they stay in Quorum).",
-            field="model_name",
-        )
     target = {name: fields.get(name, getattr(link, name)) for name in FIELDS[:3]}
+    problem = rest.credentials_problem(target["credentials"], target["tracking_uri"])
+    if problem:
+        raise InvalidInput(problem, field="credentials")
+    for name in ("tracking_uri", "model_name"):
+        moved = current is not None and target[name] != getattr(current, name)
+        if moved and current.versions.exists():
+            raise InvalidInput(
+                f"Versions were imported from “{current.model_name}” at "
+                f"{current.tracking_uri}: unlink first to link another model or server "
+                "(the versions stay in Quorum, and a later import adopts them by run).",
+                field=name,
+            )
     check_connection(**target)  # outside the transaction: MLflow may be slow
     with transaction.atomic():
         lock(use_case)

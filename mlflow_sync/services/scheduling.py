@@ -8,6 +8,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
 from mlflow_sync import rest
@@ -15,6 +16,23 @@ from mlflow_sync.models import AliasSync, MlflowLink
 from mlflow_sync.services import importing, syncing
 
 logger = logging.getLogger(__name__)
+
+
+def queue_import(link: MlflowLink, by) -> None:
+    """An import of the link, run by a worker once the caller's transaction commits."""
+    from mlflow_sync import tasks
+
+    user_id = by.pk if by is not None else None
+    transaction.on_commit(lambda: tasks.import_link.delay(link.pk, user_id))
+
+
+def queue_sync(link: MlflowLink) -> AliasSync:
+    """A sync of the link's aliases, run by a worker once the caller's transaction commits."""
+    from mlflow_sync import tasks
+
+    sync = syncing.request_sync(link)
+    transaction.on_commit(lambda: tasks.sync_aliases.delay(sync.pk))
+    return sync
 
 
 def due_links(now: datetime.datetime | None = None) -> list[int]:
@@ -38,7 +56,13 @@ def import_now(link_id: int, user_id: int | None) -> importing.Summary | None:
         return importing.import_versions(link, by=by)
     except rest.MlflowError as error:
         logger.warning("MLflow import of link %s failed: %s", link_id, error)
-        return None
+    except Exception as error:  # a time limit, an answer Quorum cannot store…: said, not lost
+        logger.exception("MLflow import of link %s failed", link_id)
+        text = f"The import stopped: {type(error).__name__}: {error}"[:2000]
+        MlflowLink.objects.filter(pk=link_id).update(
+            last_import_at=timezone.now(), last_import_error=text
+        )
+    return None
 
 
 def backoff(retries: int) -> int:
@@ -58,5 +82,9 @@ def sync_attempt(sync_id: int, retries: int) -> int | None:
         syncing.record(sync_id, error=str(error), final=final)
         logger.warning("MLflow sync %s, attempt %s: %s", sync_id, retries + 1, error)
         return None if final else backoff(retries)
+    except Exception as error:  # a time limit, a bug: recorded as failed, never left queued
+        logger.exception("MLflow sync %s, attempt %s failed", sync_id, retries + 1)
+        syncing.record(sync_id, error=f"The sync stopped: {type(error).__name__}: {error}")
+        return None
     syncing.record(sync_id, changes=changes)
     return None

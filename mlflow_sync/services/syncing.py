@@ -7,11 +7,15 @@ a promotion (it runs after the commit, in Celery)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from mlflow_sync import rest
 from mlflow_sync.models import AliasSync, ImportedVersion, MlflowLink
+from registry.models import ModelVersion
 
 STAGE_TAG = "quorum.stage"
 KEPT_SYNCS = 50  # the latest syncs kept per link
@@ -25,46 +29,107 @@ def request_sync(link: MlflowLink) -> AliasSync:
     return sync
 
 
-def desired_aliases(link: MlflowLink) -> dict[str, str | None]:
-    """Each alias of the map → the MLflow version it should name (None: remove it)."""
-    imported = (
-        ImportedVersion.objects.filter(link=link, deleted_at__isnull=True)
-        .select_related("model_version")
-        .order_by("-model_version__stage_changed_at", "-pk")
+SKIP = object()  # the stage's version was not imported: its alias is left as it is
+
+
+def desired_aliases(link: MlflowLink) -> dict[str, object]:
+    """Each alias of the map → the MLflow version it should name: None to remove it (no
+    version holds the stage), SKIP when the stage's version is not one imported from this
+    link (registered by hand, or gone from MLflow), whose alias Quorum cannot set."""
+    stages = {stage: alias for stage, alias in link.aliases.items() if alias}
+    holders = (
+        ModelVersion.objects.filter(use_case_id=link.use_case_id, stage__in=list(stages))
+        .select_related("mlflow")
+        .order_by(F("stage_changed_at").desc(nulls_last=True), "-pk")
     )
-    holders: dict[str, str] = {}
-    for item in imported:
-        holders.setdefault(item.model_version.stage, item.mlflow_version)
-    return {alias: holders.get(stage) for stage, alias in link.aliases.items() if alias}
+    latest: dict[str, ModelVersion] = {}
+    for version in holders:
+        latest.setdefault(version.stage, version)
+    desired: dict[str, object] = {}
+    for stage, alias in stages.items():
+        version = latest.get(stage)
+        imported = getattr(version, "mlflow", None) if version else None
+        if version is None:
+            desired[alias] = None
+        elif imported is None or imported.link_id != link.pk or imported.deleted_at:
+            desired[alias] = SKIP
+        else:
+            desired[alias] = imported.mlflow_version
+    return desired
 
 
 def run_sync(sync: AliasSync, api: rest.Mlflow | None = None) -> list[str]:
-    """Bring MLflow to Quorum's stages; the changes made, in words. MlflowError on failure
-    (what was done before it stays done: every call is idempotent)."""
+    """Bring MLflow to Quorum's stages; the changes made, in words. One sync of a link runs
+    at a time (its row is locked), reading the stages once it has the lock, so the latest
+    promotion's state is the one left in MLflow. MlflowError on failure; what was done
+    before it stays done and recorded (every call is idempotent)."""
     link = sync.link
     api = api or rest.Mlflow(link.tracking_uri, link.credentials)
-    changes = []
+    changes: list[str] = []
+    failure = None
+    with transaction.atomic():
+        MlflowLink.objects.select_for_update(no_key=True).filter(pk=link.pk).first()
+        try:
+            _sync_aliases(link, api, changes)
+            _sync_tags(link, api, changes)
+        except rest.MlflowError as error:
+            failure = error
+    if failure is not None:
+        raise failure
+    return changes
+
+
+def _sync_aliases(link: MlflowLink, api: rest.Mlflow, changes: list[str]) -> None:
+    answer = api.registered_model(link.model_name).get("aliases")
     current = {
         item.get("alias"): str(item.get("version"))
-        for item in api.registered_model(link.model_name).get("aliases") or []
+        for item in (answer if isinstance(answer, list) else [])
+        if isinstance(item, dict)
     }
     for alias, version in desired_aliases(link).items():
-        if version is not None and current.get(alias) != version:
-            api.set_alias(link.model_name, alias, version)
-            changes.append(f"alias {alias} → version {version}")
+        if version is SKIP:
+            changes.append(f"alias {alias} left: its stage's version is not from MLflow")
+        elif version is not None and current.get(alias) != version:
+            if _gone(link, version, partial(api.set_alias, link.model_name, alias, version)):
+                changes.append(f"version {version} is gone from MLflow: marked deleted")
+            else:
+                changes.append(f"alias {alias} → version {version}")
         elif version is None and alias in current:
             api.delete_alias(link.model_name, alias)
             changes.append(f"alias {alias} removed")
-    stale = ImportedVersion.objects.filter(link=link, deleted_at__isnull=True).select_related(
-        "model_version"
+
+
+def _sync_tags(link: MlflowLink, api: rest.Mlflow, changes: list[str]) -> None:
+    """The quorum.stage tag of each version whose stage changed since it was last written."""
+    stale = (
+        ImportedVersion.objects.filter(link=link, deleted_at__isnull=True)
+        .exclude(synced_stage=F("model_version__stage"))
+        .select_related("model_version")
+        .order_by("pk")
     )
     for item in stale:
-        stage = item.model_version.stage
-        if item.synced_stage != stage:
-            api.set_version_tag(link.model_name, item.mlflow_version, STAGE_TAG, stage)
-            ImportedVersion.objects.filter(pk=item.pk).update(synced_stage=stage)
-            changes.append(f"version {item.mlflow_version} tagged {STAGE_TAG}={stage}")
-    return changes
+        number, stage = item.mlflow_version, item.model_version.stage
+        call = partial(api.set_version_tag, link.model_name, number, STAGE_TAG, stage)
+        if _gone(link, number, call):
+            changes.append(f"version {number} is gone from MLflow: marked deleted")
+            continue
+        ImportedVersion.objects.filter(pk=item.pk).update(synced_stage=stage)
+        changes.append(f"version {number} tagged {STAGE_TAG}={stage}")
+
+
+def _gone(link: MlflowLink, number: str, call) -> bool:
+    """Make the call; True if MLflow no longer has the version (404), which is then marked
+    deleted, as an import would, instead of failing the whole sync."""
+    try:
+        call()
+    except rest.MlflowError as error:
+        if error.status != 404:
+            raise
+        ImportedVersion.objects.filter(link=link, mlflow_version=number).update(
+            deleted_at=timezone.now()
+        )
+        return True
+    return False
 
 
 def record(sync_id: int, *, error: str = "", changes=None, final: bool = True) -> None:

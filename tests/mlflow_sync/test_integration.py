@@ -237,3 +237,64 @@ def test_another_model_needs_an_unlink_once_versions_were_imported(
     assert summary.created == 0 and summary.skipped == [
         "version 1: Version “1” is already registered for this use case."
     ]
+    # Quorum's version 1 is in production but is not the other model's: its alias is left.
+    ModelVersion.objects.filter(use_case=use_case, version="1").update(stage="production")
+    mlflow_server.client().set_registered_model_alias(other, "champion", "1")
+    sync = AliasSync.objects.create(link=relinked)
+    assert scheduling.sync_attempt(sync.pk, retries=0) is None
+    sync.refresh_from_db()
+    assert sync.state == "succeeded"
+    assert "alias champion left: its stage's version is not from MLflow" in sync.changes
+    assert aliases_in_mlflow(mlflow_server, other) == {"champion": "1"}
+
+
+def test_relinking_the_same_model_adopts_its_versions_by_run(db, use_case, personas, mlflow_server):
+    name = register_model(mlflow_server, versions=2)
+    link = linked(use_case, personas, mlflow_server, name)
+    importing.import_versions(link)
+    with pytest.raises(links.InvalidInput, match="unlink first"):
+        links.save_link(use_case, by=personas["owner"], tracking_uri=f"{mlflow_server.uri}/")
+    links.remove_link(use_case, by=personas["owner"])
+
+    summary = importing.import_versions(linked(use_case, personas, mlflow_server, name))
+
+    assert (summary.adopted, summary.created, summary.skipped) == (2, 0, [])
+    assert ModelVersion.objects.filter(use_case=use_case, mlflow__isnull=False).count() == 2
+
+
+def test_a_version_gone_from_mlflow_is_marked_by_the_sync_which_goes_on(
+    db, use_case, personas, mlflow_server
+):
+    name = register_model(mlflow_server, versions=2)
+    link = linked(use_case, personas, mlflow_server, name)
+    importing.import_versions(link)
+    ModelVersion.objects.filter(use_case=use_case, version="1").update(stage="production")
+    ModelVersion.objects.filter(use_case=use_case, version="2").update(stage="shadow")
+    mlflow_server.client().delete_model_version(name, "1")
+    sync = AliasSync.objects.create(link=link)
+
+    assert scheduling.sync_attempt(sync.pk, retries=0) is None
+
+    sync.refresh_from_db()
+    assert sync.state == "succeeded", sync.error
+    assert ImportedVersion.objects.get(link=link, mlflow_version="1").deleted_at is not None
+    assert aliases_in_mlflow(mlflow_server, name) == {"shadow": "2"}
+
+
+def test_an_answer_quorum_cannot_store_fails_the_import_visibly(
+    db, use_case, personas, mlflow_server, monkeypatch
+):
+    name = register_model(mlflow_server, versions=1)
+    link = linked(use_case, personas, mlflow_server, name)
+    monkeypatch.setattr(importing, "read_mlflow", lambda *a: 1 / 0)
+    assert scheduling.import_now(link.pk, None) is None
+    link.refresh_from_db()
+    assert link.last_import_at is not None
+    assert link.last_import_error.startswith("The import stopped: ZeroDivisionError")
+    sync = AliasSync.objects.create(link=link)
+    monkeypatch.setattr(
+        scheduling.syncing, "run_sync", lambda *a: {}["x"]
+    )  # a bug in the sync: recorded, never left queued
+    assert scheduling.sync_attempt(sync.pk, retries=0) is None
+    sync.refresh_from_db()
+    assert sync.state == "failed" and "KeyError" in sync.error

@@ -89,21 +89,70 @@ def test_credentials_are_a_named_set_sent_to_mlflow_and_never_stored_or_audited(
     db, use_case, personas, fake, settings, monkeypatch
 ):
     settings.MLFLOW_CREDENTIALS = {
-        "prod": {"token": SECRET},
-        "basic": {"username": "u", "password": "p"},
+        "prod": {"token": SECRET, "hosts": ["127.0.0.1"]},
+        "basic": {"username": "u", "password": "p", "hosts": ["127.0.0.1:5000"]},
     }
-    with pytest.raises(InvalidFields, match="No credentials set"):
+    with pytest.raises(links.InvalidInput, match="No credentials set"):
         save(use_case, personas, fake.uri, credentials="staging")
     save(use_case, personas, fake.uri, credentials="prod")
     assert fake.calls[-1][1] == f"Bearer {SECRET}"
     links.save_link(use_case, by=personas["owner"], credentials="basic")
     assert fake.calls[-1][1] == "Basic dTpw"
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", SECRET)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", fake.uri)
     links.save_link(use_case, by=personas["owner"], credentials="")
     assert fake.calls[-1][1] == f"Bearer {SECRET}"
     stored = json.dumps(list(MlflowLink.objects.values()), default=str)
     trail = json.dumps(list(AuditEvent.objects.values("before", "after")), default=str)
     assert SECRET not in stored and SECRET not in trail and "dTpw" not in trail
+
+
+def test_credentials_go_only_to_the_hosts_they_are_for(
+    db, use_case, personas, fake, settings, monkeypatch
+):
+    """An owner cannot have the server's secrets sent to a server of theirs."""
+    settings.MLFLOW_CREDENTIALS = {"prod": {"token": SECRET, "hosts": ["mlflow.corp"]}}
+    with pytest.raises(links.InvalidInput, match="may not be sent to 127.0.0.1"):
+        save(use_case, personas, fake.uri, credentials="prod")
+    settings.MLFLOW_CREDENTIALS = {"nohosts": {"token": SECRET}}
+    with pytest.raises(links.InvalidInput, match="may not be sent"):
+        save(use_case, personas, fake.uri, credentials="nohosts")
+    assert fake.calls == []
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", SECRET)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.corp")
+    save(use_case, personas, fake.uri)  # the environment's token is for mlflow.corp only
+    assert fake.calls[-1][1] is None
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["{uri}/admin/secret#", "{uri}/x?y=1", "{uri}/x;params", "{uri}?"],
+)
+def test_a_tracking_uri_names_no_query_or_fragment(db, use_case, personas, fake, uri):
+    """Else the API's path would land in the query or fragment, and the owner would choose
+    the path called on an allowed internal host."""
+    with pytest.raises(InvalidFields, match="without a query"):
+        save(use_case, personas, uri.format(uri=fake.uri))
+    assert fake.calls == []
+
+
+def test_the_api_path_follows_the_tracking_uris_own_path():
+    assert rest.api_url("https://h.example/mlflow/", "runs/get?run_id=1") == (
+        "https://h.example/mlflow/api/2.0/mlflow/runs/get?run_id=1"
+    )
+
+
+def test_a_model_name_mlflows_search_cannot_express_is_refused(db, use_case, personas, fake):
+    for name in ("back\\slash", 'it\'s "quoted"'):
+        with pytest.raises(InvalidFields, match="backslash or both kinds of quote"):
+            save(use_case, personas, fake.uri, model_name=name)
+
+
+def test_a_search_that_never_ends_is_stopped(monkeypatch):
+    api = rest.Mlflow("https://mlflow.example.com")
+    monkeypatch.setattr(api, "get", lambda *a, **k: {"model_versions": [], "next_page_token": "t"})
+    with pytest.raises(rest.MlflowError, match="repeated a page"):
+        api.versions("churn")
 
 
 @pytest.mark.parametrize(
