@@ -42,36 +42,41 @@ def link_page(request: HtmxRequest, slug: str) -> HttpResponse:
     return render(request, "mlflow_sync/link.html", context)
 
 
-def _linked(request: HtmxRequest, slug: str, action: Action):
-    use_case = get_use_case_for(request, slug, action)
-    return use_case, MlflowLink.objects.filter(use_case=use_case).first()
+def _queue(request: HtmxRequest, slug: str, queue, done: str) -> HttpResponse:
+    """A button of the page that queues work on the link (owner, data scientists, admins)."""
+    use_case = get_use_case_for(request, slug, Action.MANAGE_MODELS)
+    link = MlflowLink.objects.filter(use_case=use_case).first()
+    if link is None:
+        messages.error(request, "Link the use case to MLflow first.")
+    else:
+        queue(link, request)
+        messages.success(request, done)
+    return redirect("mlflow_sync:link", use_case.slug)
 
 
 @require_POST
 def import_now(request: HtmxRequest, slug: str) -> HttpResponse:
-    use_case, link = _linked(request, slug, Action.MANAGE_MODELS)
-    if link is None:
-        messages.error(request, "Link the use case to MLflow first.")
-    else:
-        scheduling.queue_import(link, request.user)
-        messages.success(request, "The import is queued: this page shows its outcome.")
-    return redirect("mlflow_sync:link", use_case.slug)
+    return _queue(
+        request,
+        slug,
+        lambda link, request: scheduling.queue_import(link, request.user),
+        "The import is queued: this page shows its outcome.",
+    )
 
 
 @require_POST
 def sync_now(request: HtmxRequest, slug: str) -> HttpResponse:
-    use_case, link = _linked(request, slug, Action.MANAGE_MODELS)
-    if link is None:
-        messages.error(request, "Link the use case to MLflow first.")
-    else:
-        scheduling.queue_sync(link)
-        messages.success(request, "A sync of the aliases is queued.")
-    return redirect("mlflow_sync:link", use_case.slug)
+    return _queue(
+        request,
+        slug,
+        lambda link, request: scheduling.queue_sync(link),
+        "A sync of the aliases is queued.",
+    )
 
 
 @require_POST
 def unlink(request: HtmxRequest, slug: str) -> HttpResponse:
-    use_case, _ = _linked(request, slug, Action.SET_POLICY)
+    use_case = get_use_case_for(request, slug, Action.SET_POLICY)
     if links.remove_link(use_case, by=request.user):
         messages.success(request, "Unlinked. The imported versions stay in Quorum.")
     return redirect("mlflow_sync:link", use_case.slug)

@@ -154,8 +154,18 @@ def import_versions(link: MlflowLink, *, by=None, api: rest.Mlflow | None = None
         use_case = lock(link.use_case)
         link = MlflowLink.objects.select_for_update().get(pk=link.pk)
         known = {v.mlflow_version: v for v in ImportedVersion.objects.filter(link=link)}
+        adoptable = {  # versions of an earlier link, unlinked since: one read, not one each
+            v.version: v
+            for v in ModelVersion.objects.filter(use_case=use_case, mlflow__isnull=True)
+            .exclude(mlflow_run_id="")
+            .only("pk", "version", "mlflow_run_id")
+        }
         for number, fields in sorted(found.items(), key=lambda item: _order(item[0])):
-            _import_one(link, use_case, by, number, fields, known.get(number), summary)
+            imported = known.get(number)
+            if imported is None and _adopt(link, adoptable.get(number), number, fields):
+                summary.adopted += 1
+                continue
+            _import_one(link, use_case, by, number, fields, imported, summary)
         now = timezone.now()
         for number, imported in known.items():
             if number not in found and imported.deleted_at is None:
@@ -181,8 +191,6 @@ def _order(number: str) -> tuple[int, str]:
 
 def _import_one(link, use_case, by, number, fields, imported, summary: Summary) -> None:
     description = fields.pop("description")
-    if imported is None and _adopt(link, use_case, number, fields, summary):
-        return
     if imported is None:
         try:
             with transaction.atomic():
@@ -219,18 +227,13 @@ def _import_one(link, use_case, by, number, fields, imported, summary: Summary) 
     imported.save(update_fields=[*changed, "changed_at"])
 
 
-def _adopt(link, use_case, number: str, fields: dict, summary: Summary) -> bool:
+def _adopt(link, version: ModelVersion | None, number: str, fields: dict) -> bool:
     """A Quorum version of this number made from the same run (imported through an earlier
     link, since unlinked) is taken back rather than skipped; whether it was."""
-    version = (
-        ModelVersion.objects.filter(use_case=use_case, version=number, mlflow__isnull=True)
-        .exclude(mlflow_run_id="")
-        .first()
-    )
     if version is None or version.mlflow_run_id != fields["run_id"]:
         return False
+    fields = {name: value for name, value in fields.items() if name != "description"}
     ImportedVersion.objects.create(
         link=link, model_version=version, mlflow_version=number, **fields
     )
-    summary.adopted += 1
     return True

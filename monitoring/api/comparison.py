@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.mixins import ListModelMixin
 
-from monitoring.api.views import LIST_ERRORS, _Filtered, _params
+from monitoring.api.base import LIST_ERRORS, FilteredViewSet, query_params
 from monitoring.models import DailyComparison, DailyDifference
 from usecases.permissions import USE_CASE_SLUG
 
@@ -68,7 +68,7 @@ class ComparisonSerializer(serializers.ModelSerializer):
 
 
 @extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
-class ComparisonViewSet(_Filtered, ListModelMixin):
+class ComparisonViewSet(FilteredViewSet, ListModelMixin):
     """Challenger days against production, oldest first."""
 
     serializer_class = ComparisonSerializer
@@ -86,7 +86,7 @@ class ComparisonViewSet(_Filtered, ListModelMixin):
         )
 
     @extend_schema(
-        parameters=_params("version", "start", "end"),
+        parameters=query_params("version", "start", "end"),
         responses={200: ComparisonSerializer(many=True), **LIST_ERRORS},
         description="For each day of a shadow or canary version: the requests it and the "
         "production version both logged, how often they disagree (another class; numbers "

@@ -12,63 +12,23 @@ fetched through `visible_to()`: outsiders get 404.
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
 from rest_framework.response import Response
-from rest_framework.viewsets import GenericViewSet
 
 from monitoring.api import serializers as s
+from monitoring.api.base import LIST_ERRORS, FilteredViewSet, query_params
 from monitoring.models import Alert, DailyDrift, DailyKPI, DailyRun, MonitoringPolicy
 from monitoring.services import alerts, jobs
-from portal.api import CONFLICT_ERRORS, READ_ERRORS, WRITE_ERRORS, errors
+from portal.api import CONFLICT_ERRORS, READ_ERRORS, WRITE_ERRORS
 from usecases.permissions import USE_CASE_SLUG, Action, NestedUnderUseCase
-
-LIST_ERRORS = errors(400, 401, 404)  # a bad filter is a 400 naming the parameter
-
-
-def _params(*names: str) -> list[OpenApiParameter]:
-    described = {
-        "version": (str, "Only this version (its name)."),
-        "start": (str, "From this UTC day, YYYY-MM-DD (inclusive)."),
-        "end": (str, "Up to this UTC day, YYYY-MM-DD (inclusive)."),
-        "feature": (str, "Only this feature; (prediction) is the score."),
-        "status": (str, "Only alerts or runs in this status."),
-        "kind": (str, "Only alerts of this kind."),
-    }
-    return [
-        OpenApiParameter(
-            name, described[name][0], OpenApiParameter.QUERY, description=described[name][1]
-        )
-        for name in names
-    ]
-
-
-class _Filtered(NestedUnderUseCase, GenericViewSet):
-    filter_serializer: type = s.RangeFilter
-
-    def filters(self) -> dict:
-        data = self.filter_serializer(
-            data=self.request.query_params, context={"use_case": self.use_case}
-        )
-        data.is_valid(raise_exception=True)
-        return data.validated_data
-
-    def in_range(self, rows: QuerySet, *, prefix: str = "") -> QuerySet:
-        found = self.filters()
-        if "version" in found:
-            rows = rows.filter(**{f"{prefix}model_version": found["version"]})
-        if "start" in found:
-            rows = rows.filter(**{f"{prefix}day__gte": found["start"]})
-        if "end" in found:
-            rows = rows.filter(**{f"{prefix}day__lte": found["end"]})
-        return rows
 
 
 @extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
-class DayViewSet(_Filtered, ListModelMixin):
+class DayViewSet(FilteredViewSet, ListModelMixin):
     """The use case's daily figures, per version and day, oldest first."""
 
     serializer_class = s.DaySerializer
@@ -90,7 +50,7 @@ class DayViewSet(_Filtered, ListModelMixin):
         return self.in_range(runs)
 
     @extend_schema(
-        parameters=_params("version", "start", "end"),
+        parameters=query_params("version", "start", "end"),
         responses={200: s.DaySerializer(many=True), **LIST_ERRORS},
         description="Each version's monitored days: KPIs with their 95 % intervals on the "
         "predictions with outcomes, live data quality per rule, rows refused at ingestion.",
@@ -100,7 +60,7 @@ class DayViewSet(_Filtered, ListModelMixin):
 
 
 @extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
-class DriftViewSet(_Filtered, ListModelMixin):
+class DriftViewSet(FilteredViewSet, ListModelMixin):
     """Drift per version, day and feature, oldest first."""
 
     serializer_class = s.DriftSerializer
@@ -119,7 +79,7 @@ class DriftViewSet(_Filtered, ListModelMixin):
         )
 
     @extend_schema(
-        parameters=_params("version", "feature", "start", "end"),
+        parameters=query_params("version", "feature", "start", "end"),
         responses={200: s.DriftSerializer(many=True), **LIST_ERRORS},
         description="PSI, KS or chi-square with p-values, missing and unseen shares, and "
         "both histograms, of every feature and of the prediction against the reference.",
@@ -129,7 +89,7 @@ class DriftViewSet(_Filtered, ListModelMixin):
 
 
 @extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
-class AlertViewSet(_Filtered, ListModelMixin, RetrieveModelMixin):
+class AlertViewSet(FilteredViewSet, ListModelMixin, RetrieveModelMixin):
     """The use case's alerts, newest first."""
 
     serializer_class = s.AlertSerializer
@@ -164,7 +124,7 @@ class AlertViewSet(_Filtered, ListModelMixin, RetrieveModelMixin):
         return Response(s.AlertSerializer(self.get_queryset().get(pk=alert.pk)).data)
 
     @extend_schema(
-        parameters=_params("version", "status", "kind"),
+        parameters=query_params("version", "status", "kind"),
         responses={200: s.AlertSerializer(many=True), **LIST_ERRORS},
     )
     def list(self, request, *args, **kwargs):
@@ -198,7 +158,7 @@ class AlertViewSet(_Filtered, ListModelMixin, RetrieveModelMixin):
 
 
 @extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
-class RunViewSet(_Filtered, ListModelMixin):
+class RunViewSet(FilteredViewSet, ListModelMixin):
     """The monitoring job's runs, one per version and UTC day, newest day first."""
 
     serializer_class = s.RunSerializer
@@ -217,7 +177,7 @@ class RunViewSet(_Filtered, ListModelMixin):
         return queryset.filter(status=wanted) if wanted else queryset
 
     @extend_schema(
-        parameters=_params("version", "status", "start", "end"),
+        parameters=query_params("version", "status", "start", "end"),
         responses={200: s.RunSerializer(many=True), **LIST_ERRORS},
     )
     def list(self, request, *args, **kwargs):

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.mixins import ListModelMixin
 
-from monitoring.api.views import LIST_ERRORS, _Filtered, _params
+from monitoring.api.base import LIST_ERRORS, FilteredViewSet, query_params
 from monitoring.models import WeeklyKPI
 from usecases.permissions import USE_CASE_SLUG
 
@@ -44,7 +44,7 @@ class WeekSerializer(serializers.ModelSerializer):
 
 
 @extend_schema(tags=["monitoring"], parameters=[USE_CASE_SLUG])
-class WeekViewSet(_Filtered, ListModelMixin):
+class WeekViewSet(FilteredViewSet, ListModelMixin):
     """Weekly KPI values, oldest week first."""
 
     serializer_class = WeekSerializer
@@ -66,7 +66,7 @@ class WeekViewSet(_Filtered, ListModelMixin):
         )
 
     @extend_schema(
-        parameters=_params("version", "start", "end"),
+        parameters=query_params("version", "start", "end"),
         responses={200: WeekSerializer(many=True), **LIST_ERRORS},
         description="Each KPI per version and week (the Monday), with its 95 % interval, on "
         "all of the week's predictions with an outcome: not an average of the days.",
